@@ -1,0 +1,28 @@
+"""nanobanana: Google's nano-banana text-to-image model on RunComfy, from the terminal or Python.
+
+The client is imported on first use so that `nanobanana --help` never pays for `requests`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Client", "GenerationInput", "JobResult", "JobStatus", "Submission", "__version__"]
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .models import GenerationInput, JobResult, JobStatus, Submission
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    if name in ("GenerationInput", "JobResult", "JobStatus", "Submission"):
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'nanobanana_cli' has no attribute {name!r}")

@@ -1,0 +1,80 @@
+"""The Typer app, and `main()`: the one place where errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__, debugging
+from .commands import generate, jobs, sandbox
+from .errors import EXIT_CODE_HELP, ExitCode, NanobananaError
+
+EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_HELP.items())
+
+app = typer.Typer(
+    name="nanobanana",
+    help="Generate images with Google's nano-banana model on RunComfy, from your terminal.\n\n"
+    'Try it offline first: nanobanana generate "a glass greenhouse at dusk" --sandbox',
+    epilog=EXIT_CODES_EPILOG,
+    no_args_is_help=True,
+    # Rich tracebacks with locals could print the token; main() owns error display.
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"nanobanana {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and an HTTP log on stderr (or NANOBANANA_DEBUG=1).")] = False,
+) -> None:
+    if debug:
+        debugging.enable()
+
+
+app.command("generate", epilog=EXIT_CODES_EPILOG)(generate.generate)
+app.command("status")(jobs.job_status)
+app.command("result")(jobs.job_result)
+app.command("cancel")(jobs.job_cancel)
+app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
+app.command("sandbox")(sandbox.sandbox_serve)
+
+
+def _report(message: str, hint: str | None) -> None:
+    sys.stderr.write(f"error: {message}" + (f"; {hint}" if hint else "") + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every error ends here as one line on stderr and a documented exit code."""
+    try:
+        app(args=argv, prog_name="nanobanana")
+    except NanobananaError as exc:
+        if debugging.enabled():
+            import traceback
+
+            traceback.print_exc()
+        _report(str(exc), exc.hint)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        _report("interrupted", None)
+        return int(ExitCode.INTERRUPTED)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # the last line of defence: no traceback unless asked for
+        if debugging.enabled():
+            raise
+        _report(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for details, and report it if it persists")
+        return int(ExitCode.ERROR)
+    return 0

@@ -1,0 +1,137 @@
+"""`nanobanana generate`: submit, wait with progress, download, print the paths."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from ..output import Output
+from .common import (
+    AspectOpt,
+    BaseUrlOpt,
+    FormatOpt,
+    JsonOpt,
+    NumImagesOpt,
+    OutputDirOpt,
+    QuietOpt,
+    RetriesOpt,
+    TimeoutOpt,
+    TokenOpt,
+    make_client,
+    make_output,
+)
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from ..jobs import JobOutcome
+
+
+def read_prompt(prompt: str | None) -> str:
+    """The prompt argument, or stdin when it is `-` or omitted with input piped in."""
+    if prompt is not None and prompt != "-":
+        return prompt
+    if prompt is None and sys.stdin.isatty():
+        raise UsageError("no prompt given", hint='pass one: nanobanana generate "a red fox in the snow", or pipe it in')
+    return sys.stdin.read()
+
+
+@contextmanager
+def api_client(
+    token: str | None, base_url: str | None, output: Output, *, sandbox: bool, retries: int | None = None
+) -> Iterator[Client]:
+    """A client for the real API, or for a sandbox started in this process for a one-shot offline run."""
+    if not sandbox:
+        with make_client(token, base_url, output, retries) as client:
+            yield client
+        return
+    from ..client import Client
+    from ..sandbox import Sandbox
+
+    with Sandbox(queue_seconds=0.5, run_seconds=1.5) as server:
+        output.info(f"sandbox: serving a local RunComfy API at {server.base_url} (no account, no credits)")
+        with Client(server.token, server.base_url, on_retry=output.retry_notice) as client:
+            yield client
+
+
+def render_outcome(output: Output, outcome: JobOutcome, *, compact: bool = False) -> None:
+    """Print one finished job: paths (or URLs) one per line, or its JSON document."""
+    if output.mode.value == "json":
+        output.result_json(outcome.to_dict(), compact=compact)
+        return
+    if outcome.saved is not None:
+        for item in outcome.saved:
+            output.result_line(item.path)
+        total = sum(item.bytes for item in outcome.saved)
+        output.info(f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB, in {outcome.elapsed_seconds:.1f}s")
+    else:
+        for url in outcome.output_urls:
+            output.result_line(url)
+
+
+def generate(
+    prompt: Annotated[Optional[str], typer.Argument(help="What to draw; '-' (or nothing, with a pipe) reads stdin.", show_default=False)] = None,
+    aspect: AspectOpt = None,
+    image_format: FormatOpt = None,
+    num_images: NumImagesOpt = None,
+    output_dir: OutputDirOpt = Path("."),
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")] = False,
+    no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
+    timeout: TimeoutOpt = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")] = False,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Generate images from a text prompt, wait for them and save them.
+
+    Progress goes to stderr; the saved paths go to stdout, one per line.
+
+    Examples:
+
+      nanobanana generate "a glass greenhouse at dusk" --aspect 9:16 -n 4
+
+      echo "a red fox" | nanobanana generate -f jpg -o out/ --json
+
+      ID=$(nanobanana generate "a red fox" --no-wait -q)
+    """
+    from ..download import prepare_output_dir
+    from ..jobs import DownloadPlan, run_job
+    from ..models import GenerationInput
+
+    output = make_output(json_, quiet)
+    if sandbox and no_wait:
+        raise UsageError(
+            "--no-wait cannot be used with --sandbox: the sandbox stops when this command ends",
+            hint="run `nanobanana sandbox` in another terminal and use its exported settings",
+        )
+    generation = GenerationInput(
+        read_prompt(prompt),
+        aspect_ratio=aspect.value if aspect else "16:9",
+        output_format=image_format.value if image_format else "png",
+        num_images=1 if num_images is None else num_images,
+    )
+    downloads = None if no_wait or no_download else DownloadPlan(prepare_output_dir(output_dir))
+    with api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
+        submission = client.submit(generation)
+        if no_wait:
+            if output.mode.value == "json":
+                output.result_json({**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()})
+            else:
+                output.result_line(submission.request_id)
+                output.info(f"follow it with: nanobanana watch {submission.request_id}")
+            return
+        output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
+        with output.progress() as progress:
+            outcome = run_job(
+                client, submission.request_id, generation=generation, downloads=downloads,
+                reporter=progress, timeout=timeout,
+            )
+        render_outcome(output, outcome)

@@ -1,0 +1,184 @@
+"""`status`, `result`, `cancel` and `watch`: managing jobs by request id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import NanobananaError, NotFinishedError
+from .common import (
+    BaseUrlOpt,
+    JsonOpt,
+    OutputDirOpt,
+    QuietOpt,
+    RetriesOpt,
+    TimeoutOpt,
+    TokenOpt,
+    make_client,
+    make_output,
+)
+from .generate import render_outcome
+
+RequestIdArg = Annotated[str, typer.Argument(help="The request id that `generate` printed.", show_default=False)]
+
+
+def job_status(
+    request_id: RequestIdArg,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Show a job's state: in_queue (with its position), in_progress, completed or cancelled.
+
+    For a completed job the outcome (succeeded or failed) is looked up too, since
+    "completed" alone does not mean success.
+
+    Example: nanobanana status 3f2a9c1e-...
+    """
+    from ..models import COMPLETED, validate_request_id
+
+    output = make_output(json_, quiet)
+    request_id = validate_request_id(request_id)
+    with make_client(token, base_url, output, retries) as client:
+        status = client.status(request_id)
+        outcome = client.result(request_id).status if status.status == COMPLETED else None
+    if output.mode.value == "json":
+        output.result_json({**status.to_dict(), "outcome": outcome})
+        return
+    text = status.status
+    if status.queue_position is not None:
+        text += f" (position {status.queue_position})"
+    if outcome:
+        text += f": {outcome}"
+    output.result_line(status.status if output.mode.value == "quiet" else text)
+
+
+def job_result(
+    request_id: RequestIdArg,
+    download: Annotated[bool, typer.Option("--download", help="Save the images instead of printing their URLs.")] = False,
+    output_dir: OutputDirOpt = Path("."),
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Print a finished job's image URLs, or save the images with --download.
+
+    An unfinished job prints its current state and exits 8; a failed one exits 5.
+
+    Examples:
+
+      nanobanana result 3f2a9c1e-...
+
+      nanobanana result 3f2a9c1e-... --download -o out/
+    """
+    from ..download import download_all, prepare_output_dir
+    from ..jobs import JobOutcome, failure_for
+    from ..models import validate_request_id
+
+    output = make_output(json_, quiet)
+    request_id = validate_request_id(request_id)
+    directory = prepare_output_dir(output_dir) if download else None
+    with make_client(token, base_url, output, retries) as client:
+        result = client.result(request_id)
+        if not result.is_finished:
+            if output.mode.value == "json":
+                output.result_json(result.to_dict())
+            raise NotFinishedError(
+                f"job {request_id} is not finished yet: {result.status}",
+                hint=f"wait for it with: nanobanana watch {request_id}",
+            )
+        failure = failure_for(result)
+        if failure:
+            if output.mode.value == "json":
+                output.result_json(result.to_dict())
+            raise failure
+        saved = None
+        if directory is not None:
+            with output.progress() as progress:
+                saved = download_all(
+                    client, result.output_urls, directory, prompt=None, request_id=request_id,
+                    output_format="png", on_progress=progress.download_progress,
+                )
+    render_outcome(output, JobOutcome(request_id=request_id, status=result.status, output_urls=list(result.output_urls), saved=saved))
+
+
+def job_cancel(
+    request_id: RequestIdArg,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Cancel a queued job. A job already in progress cannot be cancelled: it completes and is billed.
+
+    Example: nanobanana cancel 3f2a9c1e-...
+    """
+    from ..errors import NanobananaError
+    from ..models import validate_request_id
+
+    output = make_output(json_, quiet)
+    request_id = validate_request_id(request_id)
+    with make_client(token, base_url, output, retries) as client:
+        outcome = client.cancel(request_id)
+    if output.mode.value == "json":
+        output.result_json(outcome.to_dict())
+    elif outcome.cancelled:
+        output.result_line(request_id)
+        output.info(f"cancelled {request_id}")
+    if not outcome.cancelled:
+        raise NanobananaError(
+            f"job {request_id} cannot be cancelled ({outcome.outcome}): it is already running or finished",
+            hint="only queued jobs can be cancelled; a running job completes and is billed",
+        )
+
+
+def job_watch(
+    request_ids: Annotated[list[str], typer.Argument(help="One or more request ids.", show_default=False)],
+    output_dir: OutputDirOpt = Path("."),
+    no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
+    timeout: TimeoutOpt = None,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Wait for jobs with live progress, saving each job's images as soon as it finishes.
+
+    With several ids and --json, one JSON line is printed per job, as each finishes.
+
+    Examples:
+
+      nanobanana watch 3f2a9c1e-...
+
+      nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
+    """
+    from ..download import prepare_output_dir
+    from ..jobs import DownloadPlan, watch_jobs
+    from ..models import validate_request_id
+
+    output = make_output(json_, quiet)
+    ids = list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
+    downloads = None if no_download else DownloadPlan(prepare_output_dir(output_dir))
+    first_error: NanobananaError | None = None
+    with make_client(token, base_url, output, retries) as client, output.progress() as progress:
+        for outcome in watch_jobs(client, [(request_id, None) for request_id in ids], downloads=downloads, reporter=progress, timeout=timeout):
+            if outcome.error is None:
+                render_outcome(output, outcome, compact=len(ids) > 1)
+                continue
+            if output.mode.value == "json":
+                output.result_json(outcome.to_dict(), compact=len(ids) > 1)
+            if len(ids) > 1:
+                output.error(str(outcome.error), outcome.error.hint)
+            first_error = first_error or outcome.error
+    if first_error is not None:
+        if len(ids) > 1:
+            raise typer.Exit(int(first_error.exit_code))
+        raise first_error

@@ -1,0 +1,232 @@
+"""Saving a job's images: streamed, verified, complete or absent, never overwriting another file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import BadResponseError, NanobananaError, UnavailableError, UsageError
+from .retry import RetryNotice
+
+if TYPE_CHECKING:
+    from .client import Client
+
+CHUNK_SIZE = 256 * 1024
+DEFAULT_MAX_BYTES = 2 * 1024**3
+MAX_PARALLEL_DOWNLOADS = 4
+SLUG_LENGTH = 40
+EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import, while no download threads exist (os.umask is process-wide).
+FILE_MODE = 0o666 & ~_current_umask()
+
+ProgressListener = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class SavedFile:
+    url: str
+    path: str
+    bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sniff_image_format(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "image"
+
+
+def output_filename(prompt: str | None, request_id: str, index: int, output_format: str) -> str:
+    """Our own template (prompt slug, short id, 1-based index, extension); never the server's URL path."""
+    short_id = re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job"
+    return f"{slugify(prompt or 'image')}-{short_id}-{index}.{EXTENSIONS[output_format]}"
+
+
+def prepare_output_dir(directory: str | os.PathLike[str]) -> Path:
+    """Create the directory and prove it is writable, before anything billable happens."""
+    path = Path(directory).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output directory {str(path)!r} is a file", hint="pass a directory with -o/--output-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to output directory {str(path)!r}: {exc.strerror or exc}",
+            hint="pass a writable directory with -o/--output-dir",
+        ) from None
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _place(temp_path: Path, target: Path, digest: str) -> Path:
+    """Move a finished download into place without ever replacing a different existing file.
+
+    `os.link` fails atomically when the name is taken, so two processes cannot clobber each other;
+    an identical file already there makes the download a no-op.
+    """
+    stem, suffix = target.stem, target.suffix
+    for attempt in range(1000):
+        candidate = target if attempt == 0 else target.with_name(f"{stem}-{attempt + 1}{suffix}")
+        try:
+            os.link(temp_path, candidate)
+        except FileExistsError:
+            if candidate.is_file() and _sha256(candidate) == digest:
+                return candidate
+            continue
+        except OSError:
+            if candidate.exists():
+                if candidate.is_file() and _sha256(candidate) == digest:
+                    return candidate
+                continue
+            os.replace(temp_path, candidate)  # no hard links here (e.g. some network filesystems)
+            return candidate
+        return candidate
+    raise UsageError(f"too many files named like {target.name!r} in {str(target.parent)!r}")
+
+
+class _Truncated(Exception):
+    pass
+
+
+def download_file(
+    client: Client,
+    url: str,
+    target: Path,
+    output_format: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    on_progress: ProgressListener | None = None,
+) -> SavedFile:
+    """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing."""
+    attempts = client.retry.retries + 1
+    for attempt in range(1, attempts + 1):
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        temp_path = Path(temp_name)
+        try:
+            # mkstemp makes the file 0600; a saved image should get the user's normal mode.
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as handle:
+                digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress)
+            final_format = detected
+            destination = target if final_format == output_format else target.with_suffix(f".{EXTENSIONS[final_format]}")
+            placed = _place(temp_path, destination, digest)
+            return SavedFile(url=url, path=str(placed.resolve()), bytes=size, sha256=digest)
+        except _Truncated as exc:
+            reason = str(exc)
+        finally:
+            temp_path.unlink(missing_ok=True)
+        if attempt == attempts:
+            raise UnavailableError(f"download of {url} failed after {attempts} attempts: {reason}")
+        delay = client.retry.delay(attempt)
+        if client.on_retry:
+            client.on_retry(RetryNotice(what="download", reason=reason, attempt=attempt + 1, attempts=attempts, delay=delay))
+        time.sleep(delay)
+    raise AssertionError("unreachable: the last attempt always returns or raises")
+
+
+def _stream_into(
+    client: Client, url: str, handle: Any, max_bytes: int, on_progress: ProgressListener | None
+) -> tuple[str, int, str]:
+    import requests
+
+    response = client.open_asset(url)
+    with response:
+        if response.status_code != 200:
+            raise UnavailableError(f"download of {url} failed: HTTP {response.status_code}")
+        declared = response.headers.get("Content-Length")
+        total = int(declared) if declared and declared.isdigit() else None
+        if total is not None and total > max_bytes:
+            raise BadResponseError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit")
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        try:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                if len(head) < 16:
+                    head += chunk[:16]
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BadResponseError(f"{url} exceeded the {max_bytes}-byte download limit; stopped")
+                digest.update(chunk)
+                handle.write(chunk)
+                if on_progress:
+                    on_progress(url, size, total)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Truncated(f"connection lost after {size} bytes ({type(exc).__name__})") from None
+        if total is not None and size < total:
+            raise _Truncated(f"received {size} of {total} bytes")
+    detected = sniff_image_format(head)
+    if detected is None:
+        raise BadResponseError(f"{url} is not a PNG, JPEG or WebP image (starts with {head[:8]!r})")
+    return digest.hexdigest(), size, detected
+
+
+def download_all(
+    client: Client,
+    urls: Sequence[str],
+    directory: Path,
+    *,
+    prompt: str | None,
+    request_id: str,
+    output_format: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    on_progress: ProgressListener | None = None,
+) -> list[SavedFile]:
+    """Download a job's outputs concurrently over the client's kept-alive connections, in URL order."""
+    targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
+
+    def fetch(pair: tuple[str, Path]) -> SavedFile:
+        return download_file(client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress)
+
+    if len(urls) == 1:
+        return [fetch((urls[0], targets[0]))]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(urls))) as pool:
+        futures = [pool.submit(fetch, pair) for pair in zip(urls, targets)]
+        saved: list[SavedFile] = []
+        error: NanobananaError | None = None
+        for future in futures:
+            try:
+                saved.append(future.result())
+            except NanobananaError as exc:
+                error = error or exc
+        if error:
+            raise error
+        return saved

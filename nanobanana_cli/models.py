@@ -1,0 +1,264 @@
+"""Shapes of the nano-banana text-to-image API: the input schema and the answers we read.
+
+Parsing is deliberately lenient (extra keys ignored, missing ones defaulted) because the API's
+answers are only partly documented; validation of *our* input is strict, because every submit
+is billed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import BadResponseError, InvalidInputError
+
+MODEL_ID = "google/nano-banana/text-to-image"
+ASPECT_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+FORMAT_ALIASES = {"jpg": "jpeg"}
+NUM_IMAGES_CHOICES = (1, 2, 3, 4)
+PROMPT_MAX_LENGTH = 1000
+DEFAULT_ASPECT_RATIO = "16:9"
+DEFAULT_OUTPUT_FORMAT = "png"
+DEFAULT_NUM_IMAGES = 1
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+RUNNING_STATES = frozenset({"in_queue", "in_progress", "pending", "starting", "processing", "queued", "running"})
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+COMPLETED = "completed"
+
+
+def normalise_status(raw: Any) -> str:
+    """Lower-case, trimmed, with the one-l spelling folded in; unknown values pass through."""
+    text = str(raw or "").strip().lower()
+    return CANCELLED if text == "canceled" else text
+
+
+def validate_request_id(request_id: str) -> str:
+    """Reject ids that could change the URL path; RunComfy ids are `[A-Za-z0-9_-]{1,128}`."""
+    candidate = request_id.strip()
+    if not REQUEST_ID_PATTERN.match(candidate):
+        raise InvalidInputError(
+            f"invalid request id {request_id!r}: expected 1-128 letters, digits, '-' or '_'",
+            hint="copy the id that `nanobanana generate --no-wait` printed",
+        )
+    return candidate
+
+
+@dataclass(frozen=True)
+class GenerationInput:
+    """One text-to-image request, validated against the published schema on construction."""
+
+    prompt: str
+    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    output_format: str = DEFAULT_OUTPUT_FORMAT
+    num_images: int = DEFAULT_NUM_IMAGES
+
+    def __post_init__(self) -> None:
+        prompt = (self.prompt or "").strip()
+        if not prompt:
+            raise InvalidInputError("the prompt is empty", hint='pass one: nanobanana generate "a red fox"')
+        if len(prompt) > PROMPT_MAX_LENGTH:
+            raise InvalidInputError(
+                f"the prompt is {len(prompt)} characters long; the model accepts at most {PROMPT_MAX_LENGTH}",
+                hint="shorten the prompt",
+            )
+        if self.aspect_ratio not in ASPECT_RATIOS:
+            raise InvalidInputError(
+                f"invalid aspect ratio {self.aspect_ratio!r}: choose one of {', '.join(ASPECT_RATIOS)}"
+            )
+        output_format = FORMAT_ALIASES.get(str(self.output_format).lower(), str(self.output_format).lower())
+        if output_format not in OUTPUT_FORMATS:
+            raise InvalidInputError(
+                f"invalid format {self.output_format!r}: choose one of png, jpeg (or jpg), webp"
+            )
+        if isinstance(self.num_images, bool) or self.num_images not in NUM_IMAGES_CHOICES:
+            raise InvalidInputError(f"invalid number of images {self.num_images!r}: choose 1, 2, 3 or 4")
+        object.__setattr__(self, "prompt", prompt)
+        object.__setattr__(self, "output_format", output_format)
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Submission:
+    request_id: str
+    status_url: str
+    result_url: str
+    cancel_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    request_id: str
+    status: str
+    queue_position: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "status": self.status, "queue_position": self.queue_position}
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What `/result` said. `status` is `succeeded`/`failed`/`cancelled` once finished, else the live state."""
+
+    request_id: str
+    status: str
+    output_urls: tuple[str, ...] = ()
+    error: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    cost: float | None = None
+    queue_position: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (SUCCEEDED, FAILED, CANCELLED)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "request_id": self.request_id,
+            "status": self.status,
+            "output_urls": list(self.output_urls),
+        }
+        for key in ("error", "created_at", "finished_at", "cost"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    request_id: str
+    outcome: str
+    status: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return normalise_status(self.outcome) == CANCELLED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _optional_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _require_mapping(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise BadResponseError(f"the API's {what} answer is not a JSON object")
+    return data
+
+
+def parse_status(data: Any, request_id: str) -> JobStatus:
+    data = _require_mapping(data, "status")
+    if "status" not in data:
+        raise BadResponseError("the API's status answer has no 'status' field")
+    return JobStatus(
+        request_id=str(data.get("request_id") or request_id),
+        status=normalise_status(data.get("status")),
+        queue_position=_optional_int(data.get("queue_position")),
+        raw=data,
+    )
+
+
+def collect_output_urls(output: Any) -> tuple[str, ...]:
+    """Every http(s) URL under `output`, in order, without duplicates.
+
+    Only `output` is scanned: the record around it also carries `status_url` and friends.
+    """
+    found: list[str] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, str):
+            if node.startswith(("http://", "https://")) and node not in found:
+                found.append(node)
+        elif isinstance(node, dict):
+            for key in ("image", "images", "video", "videos"):
+                if key in node:
+                    visit(node[key])
+            for key, value in node.items():
+                if key not in ("image", "images", "video", "videos"):
+                    visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(output)
+    return tuple(found)
+
+
+def describe_error(error: Any) -> str:
+    """The job error is undocumented: a string, an object with a message, or a list of those."""
+    if error is None:
+        return "no reason given"
+    if isinstance(error, str):
+        return error.strip() or "no reason given"
+    if isinstance(error, list):
+        return "; ".join(describe_error(item) for item in error) or "no reason given"
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("error_message") or error.get("detail")
+        code = error.get("type") or error.get("code") or error.get("error_code")
+        if message and code:
+            return f"{code}: {describe_error(message)}"
+        if message or code:
+            return describe_error(message or str(code))
+    return str(error)
+
+
+def parse_result(data: Any, request_id: str) -> JobResult:
+    data = _require_mapping(data, "result")
+    if "status" not in data:
+        raise BadResponseError("the API's result answer has no 'status' field")
+    status = normalise_status(data.get("status"))
+    urls = collect_output_urls(data.get("output")) if status == SUCCEEDED else ()
+    if status == SUCCEEDED and not urls:
+        raise BadResponseError("the job succeeded but the API listed no output files")
+    cost = data.get("cost")
+    return JobResult(
+        request_id=str(data.get("request_id") or request_id),
+        status=status,
+        output_urls=urls,
+        error=describe_error(data.get("error")) if status == FAILED else None,
+        created_at=data.get("created_at"),
+        finished_at=data.get("finished_at"),
+        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        queue_position=_optional_int(data.get("queue_position")),
+        raw=data,
+    )
+
+
+def parse_cancel(data: Any, request_id: str) -> CancelOutcome:
+    data = _require_mapping(data, "cancel")
+    outcome = data.get("outcome")
+    if not outcome:
+        raise BadResponseError("the API's cancel answer has no 'outcome' field")
+    status = data.get("status")
+    return CancelOutcome(
+        request_id=str(data.get("request_id") or request_id),
+        outcome=normalise_status(outcome),
+        status=normalise_status(status) if status else None,
+    )

@@ -1,0 +1,171 @@
+"""The one object that decides what goes to stdout and stderr in human, JSON and quiet modes.
+
+stdout carries only the result (paths, ids, JSON); everything else goes to stderr. Progress
+is drawn only in human mode on a terminal; elsewhere it becomes one plain line per event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from .models import JobStatus
+    from .retry import RetryNotice
+
+
+class Mode(str, Enum):
+    HUMAN = "human"
+    JSON = "json"
+    QUIET = "quiet"
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def describe_status(status: JobStatus) -> str:
+    text = status.status.replace("_", " ")
+    if status.queue_position is not None and status.status == "in_queue":
+        text += f" (position {status.queue_position})"
+    return text
+
+
+class Output:
+    def __init__(self, mode: Mode = Mode.HUMAN, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
+        self.mode = mode
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._console: Console | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def human(self) -> bool:
+        return self.mode is Mode.HUMAN
+
+    @property
+    def live(self) -> bool:
+        """Animated progress: human mode with a terminal on stderr (and not a dumb one)."""
+        return self.human and _is_tty(self.stderr) and os.environ.get("TERM") != "dumb"
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stderr, highlight=False, soft_wrap=True)
+        return self._console
+
+    # -- stdout: results only -------------------------------------------------------------------
+
+    def result_line(self, text: str) -> None:
+        with self._lock:
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+    def result_json(self, data: Any, *, compact: bool = False) -> None:
+        text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
+        self.result_line(text)
+
+    # -- stderr: everything else ----------------------------------------------------------------
+
+    def _stderr_line(self, text: str, style: str | None = None) -> None:
+        with self._lock:
+            if self._console is not None or self.live:
+                self.console.print(text, style=style, markup=False)
+            else:
+                self.stderr.write(text + "\n")
+                self.stderr.flush()
+
+    def info(self, text: str) -> None:
+        """Narration for people: shown in human mode only."""
+        if self.human:
+            self._stderr_line(text)
+
+    def note(self, text: str) -> None:
+        """Facts a script may need later (such as a job id), kept out of stdout: silent only in quiet mode."""
+        if self.mode is not Mode.QUIET:
+            self._stderr_line(text)
+
+    def warn(self, text: str) -> None:
+        self._stderr_line(f"warning: {text}", "yellow")
+
+    def error(self, text: str, hint: str | None = None) -> None:
+        self._stderr_line(f"error: {text}" + (f"; {hint}" if hint else ""), "bold red")
+
+    def retry_notice(self, notice: RetryNotice) -> None:
+        if self.human:
+            self._stderr_line(
+                f"{notice.what}: {notice.reason}; retrying in {notice.delay:.1f}s "
+                f"(attempt {notice.attempt} of {notice.attempts})",
+                "yellow",
+            )
+
+    def progress(self) -> JobProgress:
+        return JobProgress(self)
+
+
+class JobProgress:
+    """Reporter for waiting and downloading: a live display on a terminal, plain lines otherwise."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self._last_state: dict[str, str] = {}
+        self._tasks: dict[str, TaskID] = {}
+        self._progress: Progress | None = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> JobProgress:
+        if self.output.live:
+            from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=self.output.console,
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def job_update(self, status: JobStatus, elapsed: float) -> None:
+        text = describe_status(status)
+        short = status.request_id[:8]
+        if self._progress is not None:
+            key = f"job:{status.request_id}"
+            if key not in self._tasks:
+                self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
+            self._progress.update(self._tasks[key], description=f"{short} {text}")
+        elif self._last_state.get(status.request_id) != text:
+            self._last_state[status.request_id] = text
+            self.output.info(f"{short}: {text} after {elapsed:.1f}s")
+
+    def download_progress(self, url: str, received: int, total: int | None) -> None:
+        if self._progress is None:
+            return
+        key = f"file:{url}"
+        if key not in self._tasks:
+            name = url.rsplit("/", 1)[-1][:40]
+            self._tasks[key] = self._progress.add_task(f"downloading {name}", total=total)
+        self._progress.update(self._tasks[key], completed=received, total=total)
+
+    def retry(self, notice: RetryNotice) -> None:
+        self.output.retry_notice(notice)

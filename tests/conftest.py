@@ -1,0 +1,99 @@
+"""Shared fixtures: an isolated environment for every test, a real sandbox, and the CLI runner.
+
+Every CLI run goes through `cli`, which fails the test if the sentinel token ever shows up in
+stdout or stderr: the token must never be printed, whatever the path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from nanobanana_cli import debugging
+from nanobanana_cli.cli import main
+from nanobanana_cli.sandbox import Faults, Sandbox
+
+SENTINEL_TOKEN = "nbtest-SENTINEL-token-7f3a9c2e1d"
+
+ISOLATED_VARIABLES = (
+    "RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_TOKEN", "NANOBANANA_BASE_URL", "NANOBANANA_DEBUG",
+    "NANOBANANA_CONFIG_DIR", "NANOBANANA_DATA_DIR", "NO_COLOR", "FORCE_COLOR",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch) -> None:
+    """No test reads the developer's token, config or history, or writes outside tmp_path."""
+    for name in ISOLATED_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NANOBANANA_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("NANOBANANA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(debugging, "_forced", False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+
+@pytest.fixture
+def start_sandbox(monkeypatch) -> Iterator[Callable[..., Sandbox]]:
+    """Start a sandbox on 127.0.0.1:0 and point the CLI at it (instant jobs unless told otherwise)."""
+    started: list[Sandbox] = []
+
+    def start(*, queue_seconds: float = 0.0, run_seconds: float = 0.0, faults: Faults | None = None, **kwargs) -> Sandbox:
+        server = Sandbox(
+            token=SENTINEL_TOKEN, queue_seconds=queue_seconds, run_seconds=run_seconds,
+            faults=faults, image_long_side=kwargs.pop("image_long_side", 256), **kwargs,
+        ).start()
+        started.append(server)
+        monkeypatch.setenv("NANOBANANA_BASE_URL", server.base_url)
+        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(start_sandbox) -> Sandbox:
+    return start_sandbox()
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class _Stdin(io.StringIO):
+    def __init__(self, text: str, tty: bool) -> None:
+        super().__init__(text)
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch) -> Callable[..., Run]:
+    """Run `nanobanana ARGS` in-process through `main()`, the real error boundary."""
+
+    def run(*args: str, input: str | None = None, tty_stdin: bool = False) -> Run:
+        capsys.readouterr()
+        monkeypatch.setattr("sys.stdin", _Stdin(input or "", tty=tty_stdin and input is None))
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        debug = "--debug" in args or os.environ.get("NANOBANANA_DEBUG")
+        for stream in (captured.out, captured.err):
+            assert SENTINEL_TOKEN not in stream, "the API token leaked into the output"
+            assert debug or "Traceback" not in stream, "a traceback was printed without --debug"
+        return Run(code, captured.out, captured.err)
+
+    return run
