@@ -1,0 +1,148 @@
+"""The CLI as separate processes: real exit codes, Ctrl-C, startup imports, `nanobanana sandbox`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import SENTINEL_TOKEN
+from .imaging import image_info, ratio
+
+
+def nanobanana(*args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nanobanana_cli", *args],
+        input=input, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
+    )
+
+
+@pytest.fixture
+def sandbox_process(monkeypatch):
+    """`nanobanana sandbox --port 0` in its own process; the test reads its export lines."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nanobanana_cli", "sandbox", "--port", "0", "--token", SENTINEL_TOKEN,
+         "--queue-seconds", "0.3", "--run-seconds", "0.3", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    exports = dict(
+        process.stdout.readline().removeprefix("export ").strip().split("=", 1) for _ in range(2)
+    )
+    for name, value in exports.items():
+        monkeypatch.setenv(name, value)
+    yield exports
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=10)
+
+
+def test_sandbox_prints_the_two_exports(sandbox_process):
+    assert sandbox_process["NANOBANANA_BASE_URL"].startswith("http://127.0.0.1:")
+    assert sandbox_process["RUNCOMFY_API_TOKEN"] == SENTINEL_TOKEN
+
+
+def test_no_wait_status_watch_result_across_processes(sandbox_process, tmp_path):
+    submitted = nanobanana("generate", "a red fox", "-a", "2:3", "-n", "2", "--no-wait", "-q")
+    assert submitted.returncode == 0, submitted.stderr
+    request_id = submitted.stdout.strip()
+    status = nanobanana("status", request_id, "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] in ("in_queue", "in_progress", "completed")
+    watched = nanobanana("watch", request_id, "-o", str(tmp_path), "--json")
+    assert watched.returncode == 0, watched.stderr
+    outputs = json.loads(watched.stdout)["outputs"]
+    assert len(outputs) == 2
+    result = nanobanana("result", request_id, "--download", "-o", str(tmp_path / "again"), "-q")
+    assert result.returncode == 0
+    for path in result.stdout.split():
+        assert image_info(path)[1] == ratio("2:3")
+    for proc in (submitted, status, watched, result):
+        assert SENTINEL_TOKEN not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("generate", "x", "-a", "1:7"), 2),
+        (("generate", "x", "-n", "9"), 2),
+        (("frobnicate",), 2),
+        (("status", "no-such-job"), 4),
+        (("result", "../x"), 2),
+    ],
+)
+def test_exit_codes_of_the_real_process(sandbox_process, args, code):
+    proc = nanobanana(*args)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_token_exits_3_in_a_real_process(monkeypatch):
+    proc = nanobanana("status", "abc")
+    assert proc.returncode == 3 and "no API token found" in proc.stderr
+
+
+def test_debug_shows_a_traceback_only_when_asked(monkeypatch):
+    assert "Traceback" in nanobanana("--debug", "status", "abc").stderr
+    monkeypatch.setenv("NANOBANANA_DEBUG", "1")
+    assert "Traceback" in nanobanana("status", "abc").stderr
+
+
+def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_resume(start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=30)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    first_line = process.stderr.readline()
+    assert first_line.startswith("submitted ")
+    process.send_signal(signal.SIGINT)
+    stdout, rest = process.communicate(timeout=20)
+    (request_id,) = sandbox._jobs
+    assert first_line.split()[1] == request_id
+    assert process.returncode == 130
+    assert f"nanobanana watch {request_id}" in rest and "not cancelled" in rest
+    assert "Traceback" not in rest and stdout == ""
+    assert not sandbox._jobs[request_id].cancelled
+    assert [r.path.endswith("/cancel") for r in sandbox.stats.requests].count(True) == 0
+    assert list(out.iterdir()) == []
+
+
+def test_help_and_version_do_not_import_heavy_modules():
+    probe = (
+        "import sys, json\n"
+        "from nanobanana_cli.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['generate', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = ['requests', 'urllib3', 'rich.progress', 'sqlite3', 'nanobanana_cli.sandbox', 'PIL', 'nanobanana_cli.client']\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
+    assert "nanobanana generate" in proc.stdout
+
+
+def test_version_prints_name_and_version():
+    from nanobanana_cli import __version__
+
+    proc = nanobanana("--version")
+    assert proc.returncode == 0 and proc.stdout == f"nanobanana {__version__}\n"
+
+
+def test_root_help_documents_the_exit_codes():
+    out = nanobanana("-h").stdout
+    for text in ("0 success", "3 missing or rejected API token", "6 wait timed out", "130 interrupted"):
+        assert text in " ".join(out.split())
+
+
+def test_package_exposes_the_client_for_python_users():
+    proc = subprocess.run(
+        [sys.executable, "-c", "from nanobanana_cli import Client, GenerationInput; print(Client.__name__, GenerationInput('x').prompt)"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.stdout.strip() == "Client x"
+    assert Path(__file__).parent.parent.joinpath("nanobanana_cli", "client.py").is_file()
