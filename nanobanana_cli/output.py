@@ -128,13 +128,12 @@ class JobProgress:
 
     def __enter__(self) -> JobProgress:
         if self.output.live:
-            from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
                 BarColumn(),
-                DownloadColumn(),
                 TimeElapsedColumn(),
                 console=self.output.console,
                 transient=True,
@@ -162,10 +161,11 @@ class JobProgress:
         if self._progress is None:
             return
         key = f"file:{url}"
+        name = url.rsplit("/", 1)[-1].split("?", 1)[0][:32]
+        size = f"{received / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{received / 1e6:.1f} MB"
         if key not in self._tasks:
-            name = url.rsplit("/", 1)[-1][:40]
-            self._tasks[key] = self._progress.add_task(f"downloading {name}", total=total)
-        self._progress.update(self._tasks[key], completed=received, total=total)
+            self._tasks[key] = self._progress.add_task("", total=total)
+        self._progress.update(self._tasks[key], description=f"  {name} {size}", completed=received, total=total)
 
     def retry(self, notice: RetryNotice) -> None:
         self.output.retry_notice(notice)
