@@ -102,7 +102,7 @@ class Output:
         self._stderr_line(f"warning: {text}", "yellow")
 
     def error(self, text: str, hint: str | None = None) -> None:
-        self._stderr_line(f"error: {text}" + (f"; {hint}" if hint else ""), "bold red")
+        self._stderr_line(f"error: {text}" + (f"; {hint}" if hint else ""), "red")
 
     def retry_notice(self, notice: RetryNotice) -> None:
         if self.human:
