@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__, debugging
-from .commands import generate, jobs, sandbox
+from .commands import auth, generate, jobs, sandbox, settings
 from .errors import EXIT_CODE_HELP, ExitCode, NanobananaError
 
 EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_HELP.items())
@@ -49,6 +49,8 @@ app.command("result")(jobs.job_result)
 app.command("cancel")(jobs.job_cancel)
 app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
 app.command("sandbox")(sandbox.sandbox_serve)
+app.add_typer(auth.auth_app, name="auth")
+app.add_typer(settings.config_app, name="config")
 
 
 def _report(message: str, hint: str | None) -> None:

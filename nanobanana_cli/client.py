@@ -25,6 +25,7 @@ from .errors import (
     UsageError,
 )
 from .models import (
+    DEFAULT_BASE_URL,
     MODEL_ID,
     CancelOutcome,
     GenerationInput,
@@ -38,7 +39,6 @@ from .models import (
 )
 from .retry import RETRYABLE_STATUSES, SUBMIT_RETRYABLE_STATUSES, RetryNotice, RetryPolicy
 
-DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 API_TIMEOUT = (5.0, 30.0)
 EXCERPT_LENGTH = 160
 USER_AGENT = f"nanobanana-cli/{__version__}"
@@ -320,6 +320,20 @@ class Client:
     def cancel(self, request_id: str) -> CancelOutcome:
         body = self._call("POST", self._request_url(request_id, "cancel"), what=f"cancel of {request_id}")
         return parse_cancel(body, request_id)
+
+    def verify_token(self) -> bool:
+        """One cheap authenticated request: the status of a made-up id.
+
+        "Unknown id" (404) proves the token was accepted; a 401/403 or error 400004 proves it was not.
+        Network and server failures propagate: they say nothing about the token.
+        """
+        try:
+            self.status("nanobanana-token-check")
+        except AuthError:
+            return False
+        except NotFoundError:
+            return True
+        return True
 
     def open_asset(self, url: str, *, headers: dict[str, str] | None = None, timeout: tuple[float, float] = (5.0, 60.0)) -> requests.Response:
         """Stream one output file. Assets are public: no Authorization header is ever attached."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import BadResponseError, InvalidInputError
 
+DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 MODEL_ID = "google/nano-banana/text-to-image"
 ASPECT_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -32,11 +32,12 @@ RetriesOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only paths (or ids) on stdout, nothing on stderr but errors.")]
 OutputDirOpt = Annotated[
-    Path, typer.Option("-o", "--output-dir", help="Where to save images.", file_okay=False, show_default="current directory")
+    Optional[Path],
+    typer.Option("-o", "--output-dir", help="Where to save images.", file_okay=False, show_default="current directory"),
 ]
 TimeoutOpt = Annotated[
     Optional[float],
-    typer.Option("--timeout", min=0, help="Stop waiting after this many seconds (exit 6; the job keeps running).", show_default=False),
+    typer.Option("--timeout", min=0, help="Stop waiting after this many seconds (exit 6; the job keeps running).", show_default="no limit"),
 ]
 
 
@@ -44,6 +45,19 @@ def make_output(json_: bool, quiet: bool) -> Output:
     if json_ and quiet:
         raise typer.BadParameter("--json and --quiet cannot be used together", param_hint="--json/--quiet")
     return Output(Mode.JSON if json_ else Mode.QUIET if quiet else Mode.HUMAN)
+
+
+def setting(key: str, flag: object = None) -> Any:
+    """A default the user can set once: flag > environment > config file > built-in."""
+    from ..config import ConfigStore
+
+    return ConfigStore().resolve(key, flag).value
+
+
+def output_directory(flag: Path | None) -> Path:
+    from ..download import prepare_output_dir
+
+    return prepare_output_dir(setting("output_dir", flag))
 
 
 def make_client(token: str | None, base_url: str | None, output: Output, retries: int | None = None) -> Client:

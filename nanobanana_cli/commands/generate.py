@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -25,6 +24,8 @@ from .common import (
     TokenOpt,
     make_client,
     make_output,
+    output_directory,
+    setting,
 )
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def generate(
     aspect: AspectOpt = None,
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
-    output_dir: OutputDirOpt = Path("."),
+    output_dir: OutputDirOpt = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")] = False,
     no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
@@ -102,7 +103,6 @@ def generate(
 
       ID=$(nanobanana generate "a red fox" --no-wait -q)
     """
-    from ..download import prepare_output_dir
     from ..jobs import DownloadPlan, run_job
     from ..models import GenerationInput
 
@@ -114,11 +114,12 @@ def generate(
         )
     generation = GenerationInput(
         read_prompt(prompt),
-        aspect_ratio=aspect.value if aspect else "16:9",
-        output_format=image_format.value if image_format else "png",
-        num_images=1 if num_images is None else num_images,
+        aspect_ratio=setting("aspect_ratio", aspect.value if aspect else None),
+        output_format=setting("output_format", image_format.value if image_format else None),
+        num_images=setting("num_images", num_images),
     )
-    downloads = None if no_wait or no_download else DownloadPlan(prepare_output_dir(output_dir))
+    downloads = None if no_wait or no_download else DownloadPlan(output_directory(output_dir))
+    timeout = setting("timeout", timeout)
     with api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
         submission = client.submit(generation)
         if no_wait:

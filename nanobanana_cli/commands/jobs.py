@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +17,8 @@ from .common import (
     TokenOpt,
     make_client,
     make_output,
+    output_directory,
+    setting,
 )
 from .generate import render_outcome
 
@@ -60,7 +61,7 @@ def job_status(
 def job_result(
     request_id: RequestIdArg,
     download: Annotated[bool, typer.Option("--download", help="Save the images instead of printing their URLs.")] = False,
-    output_dir: OutputDirOpt = Path("."),
+    output_dir: OutputDirOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -77,13 +78,13 @@ def job_result(
 
       nanobanana result 3f2a9c1e-... --download -o out/
     """
-    from ..download import download_all, prepare_output_dir
+    from ..download import download_all
     from ..jobs import JobOutcome, failure_for
     from ..models import validate_request_id
 
     output = make_output(json_, quiet)
     request_id = validate_request_id(request_id)
-    directory = prepare_output_dir(output_dir) if download else None
+    directory = output_directory(output_dir) if download else None
     with make_client(token, base_url, output, retries) as client:
         result = client.result(request_id)
         if not result.is_finished:
@@ -141,7 +142,7 @@ def job_cancel(
 
 def job_watch(
     request_ids: Annotated[list[str], typer.Argument(help="One or more request ids.", show_default=False)],
-    output_dir: OutputDirOpt = Path("."),
+    output_dir: OutputDirOpt = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
     token: TokenOpt = None,
@@ -160,13 +161,13 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    from ..download import prepare_output_dir
     from ..jobs import DownloadPlan, watch_jobs
     from ..models import validate_request_id
 
     output = make_output(json_, quiet)
     ids = list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
-    downloads = None if no_download else DownloadPlan(prepare_output_dir(output_dir))
+    downloads = None if no_download else DownloadPlan(output_directory(output_dir))
+    timeout = setting("timeout", timeout)
     first_error: NanobananaError | None = None
     with make_client(token, base_url, output, retries) as client, output.progress() as progress:
         for outcome in watch_jobs(client, [(request_id, None) for request_id in ids], downloads=downloads, reporter=progress, timeout=timeout):

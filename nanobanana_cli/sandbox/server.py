@@ -41,6 +41,7 @@ class Faults:
     malformed_json: int = 0  # status/result polls answered 200 with a body that is not JSON
     truncate_download: int = 0  # asset downloads cut off halfway
     not_an_image: int = 0  # asset downloads answered with an HTML page
+    redirect_result: int = 0  # result polls redirected (307) to the asset host, which must not get the token
     slow_seconds: float = 0.0  # delay before every API answer
     fail_jobs: bool = False  # every job ends `failed` (prompts containing "sandbox:fail" always do)
 
@@ -52,6 +53,7 @@ class Faults:
         "malformed_json": "first N polls get a 200 that is not JSON",
         "truncate_download": "first N downloads stop halfway",
         "not_an_image": "first N downloads serve HTML instead of an image",
+        "redirect_result": "first N result polls are redirected to the asset host",
         "slow_seconds": "seconds to wait before every API answer",
         "fail_jobs": "1 to make every job end failed",
         "retry_after": "the Retry-After value sent with 429 (seconds or an HTTP date)",
@@ -383,6 +385,9 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
                 self._send(200, b'{"request_id": "', "application/json")
                 return
             query = parse_qs(url.query)
+            if match["action"] == "result" and sandbox.take_fault("redirect_result"):
+                self._send(307, b"", "text/plain", {"Location": f"{sandbox.asset_base_url}{self.path}"})
+                return
             if match["action"] == "status":
                 self._json(200, self._status_body(job))
             else:
@@ -439,6 +444,11 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
             return body
 
         def _serve_asset(self) -> None:
+            mirrored = REQUEST_PATH.match(urlsplit(self.path).path)
+            if mirrored and mirrored["action"] == "result" and sandbox.job(mirrored["id"]):
+                # the target of the redirect_result fault: answers like the API, but records headers
+                self._json(200, self._result_body(sandbox.job(mirrored["id"]), False))
+                return
             match = re.match(r"^/files/(?P<id>[A-Za-z0-9_-]+)/(?P<index>\d+)\.\w+$", urlsplit(self.path).path)
             found = sandbox.asset_bytes(match["id"], int(match["index"])) if match else None
             if found is None:

@@ -1,0 +1,101 @@
+"""`nanobanana config`: defaults set once (aspect ratio, format, output directory, ...)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..output import Output
+from .common import JsonOpt, make_output
+
+KEYS_HELP = "aspect_ratio, output_format, num_images, output_dir, base_url, timeout, retries"
+
+config_app = typer.Typer(
+    help=f"Defaults you set once. Precedence: flag > environment > config file > built-in. Keys: {KEYS_HELP}.",
+    no_args_is_help=True,
+)
+
+KeyArg = Annotated[str, typer.Argument(help=f"One of: {KEYS_HELP}.", show_default=False)]
+
+
+def _display(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+@config_app.command("set")
+def config_set(key: KeyArg, value: Annotated[str, typer.Argument(help="The new default.", show_default=False)]) -> None:
+    """Save a default. The value is checked before it is saved.
+
+    Examples:
+
+      nanobanana config set aspect_ratio 9:16
+
+      nanobanana config set output_dir ~/Pictures/nanobanana
+    """
+    from ..config import ConfigStore
+
+    store = ConfigStore()
+    setting, parsed = store.set(key, value)
+    Output().info(f"{setting.key} = {parsed} (saved in {store.path})")
+
+
+@config_app.command("get")
+def config_get(key: KeyArg, json_: JsonOpt = False) -> None:
+    """Print the value in effect for KEY and, on stderr, where it comes from.
+
+    Example: nanobanana config get output_format
+    """
+    from ..config import ConfigStore, canonical_key
+
+    output = make_output(json_, False)
+    setting = canonical_key(key)
+    resolved = ConfigStore().resolve(setting.key)
+    if output.mode.value == "json":
+        output.result_json({"key": setting.key, "value": resolved.value, "source": resolved.source})
+    else:
+        output.result_line(_display(resolved.value))
+        output.info(f"from {resolved.source}")
+
+
+@config_app.command("unset")
+def config_unset(key: KeyArg) -> None:
+    """Remove a saved default, so the built-in one applies again.
+
+    Example: nanobanana config unset aspect_ratio
+    """
+    from ..config import ConfigStore, canonical_key
+
+    setting = canonical_key(key)
+    removed = ConfigStore().unset(setting.key)
+    Output().info(f"{setting.key} unset" if removed else f"{setting.key} was not set")
+
+
+@config_app.command("list")
+def config_list(json_: JsonOpt = False) -> None:
+    """Every setting with the value in effect and its source.
+
+    Example: nanobanana config list --json
+    """
+    from ..config import SETTINGS, ConfigStore
+
+    output = make_output(json_, False)
+    store = ConfigStore()
+    rows = {key: store.resolve(key) for key in SETTINGS}
+    if output.mode.value == "json":
+        output.result_json({key: {"value": r.value, "source": r.source} for key, r in rows.items()})
+        return
+    width = max(map(len, rows))
+    for key, resolved in rows.items():
+        output.result_line(f"{key:<{width}}  {_display(resolved.value):<32}  ({resolved.source})")
+
+
+@config_app.command("path")
+def config_path() -> None:
+    """Print the config file's path (it may not exist yet).
+
+    Example: $EDITOR "$(nanobanana config path)"
+    """
+    from ..config import ConfigStore
+
+    Output().result_line(str(ConfigStore().path))
