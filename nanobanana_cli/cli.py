@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -9,7 +10,7 @@ import typer
 
 from . import __version__, debugging
 from .commands import auth, generate, jobs, sandbox, settings
-from .errors import EXIT_CODE_HELP, ExitCode, NanobananaError
+from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
 
 EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_HELP.items())
 
@@ -58,11 +59,18 @@ def _report(message: str, hint: str | None) -> None:
     sys.stderr.flush()
 
 
+def _second_interrupt_exits_at_once() -> None:
+    """After one Ctrl-C we are only tidying up; a second one should not wait for that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error ends here as one line on stderr and a documented exit code."""
     try:
         app(args=argv, prog_name="nanobanana")
     except NanobananaError as exc:
+        if isinstance(exc, InterruptedWaitError):
+            _second_interrupt_exits_at_once()
         if debugging.enabled():
             import traceback
 
@@ -70,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(str(exc), exc.hint)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        _second_interrupt_exits_at_once()
         _report("interrupted", None)
         return int(ExitCode.INTERRUPTED)
     except SystemExit as exc:

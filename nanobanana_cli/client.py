@@ -6,7 +6,7 @@ import ipaddress
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -27,6 +27,7 @@ from .errors import (
 from .models import (
     DEFAULT_BASE_URL,
     MODEL_ID,
+    REQUEST_ID_PATTERN,
     CancelOutcome,
     GenerationInput,
     JobResult,
@@ -44,6 +45,7 @@ EXCERPT_LENGTH = 160
 USER_AGENT = f"nanobanana-cli/{__version__}"
 
 RetryListener = Callable[[RetryNotice], None]
+T = TypeVar("T")
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -80,7 +82,7 @@ def check_asset_url(url: str) -> str:
         return url
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return url
-    raise BadResponseError(f"refusing to download output from {url[:EXCERPT_LENGTH]!r}: only https URLs are fetched")
+    raise APIError(f"refusing to download output from {url[:EXCERPT_LENGTH]!r}: only https URLs are fetched")
 
 
 def _excerpt(text: str, secret: str | None) -> str:
@@ -236,25 +238,52 @@ class Client:
             self._sleep(delay)
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
-    def _call(self, method: str, url: str, *, what: str, billable: bool = False, **kwargs: Any) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token}"}
-        response = self._send(method, url, what=what, billable=billable, headers=headers, **kwargs)
+    def _call(
+        self, method: str, url: str, parse: Callable[[Any], T], *, what: str, billable: bool = False, **kwargs: Any
+    ) -> T:
+        """Send, decode and parse one API call.
+
+        An unreadable 2xx answer (a proxy's HTML page, truncated JSON, missing fields) is retried
+        like a 5xx on idempotent calls; on a submit it means a job may exist, so it is never re-sent.
+        """
+        attempts = 1 if billable else self.retry.retries + 1
+        for attempt in range(1, attempts + 1):
+            response = self._send(
+                method, url, what=what, billable=billable, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
+            )
+            try:
+                return parse(self._decode(response, what=what))
+            except BadResponseError as exc:
+                if billable:
+                    raise SubmitUncertainError(
+                        f"{exc}; a job may have been created, so the submit was not sent again",
+                        hint="check with `nanobanana history` or your RunComfy dashboard before retrying",
+                    ) from None
+                if attempt == attempts:
+                    raise
+                delay = self.retry.delay(attempt)
+                if self.on_retry:
+                    self.on_retry(RetryNotice(what=what, reason="unreadable answer", attempt=attempt + 1, attempts=attempts, delay=delay))
+                self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _decode(self, response: requests.Response, *, what: str) -> dict[str, Any]:
         text = response.text
         try:
             body: Any = response.json() if text.strip() else None
         except ValueError:
             body = None
-        if 200 <= response.status_code < 300:
-            error_code, _ = _error_fields(body)
-            if error_code is not None and not (isinstance(body, dict) and "status" in body):
-                raise self._error_for(response, body, text, what=what)
-            if not isinstance(body, dict):
-                raise BadResponseError(
-                    f"HTTP {response.status_code} from {what} is not a JSON object: {_excerpt(text, self._token)!r}",
-                    status_code=response.status_code,
-                )
-            return body
-        raise self._error_for(response, body, text, what=what)
+        if not 200 <= response.status_code < 300:
+            raise self._error_for(response, body, text, what=what)
+        error_code, _ = _error_fields(body)
+        if error_code is not None and not (isinstance(body, dict) and "status" in body):
+            raise self._error_for(response, body, text, what=what)
+        if not isinstance(body, dict):
+            raise BadResponseError(
+                f"HTTP {response.status_code} from {what} is not a JSON object: {_excerpt(text, self._token)!r}",
+                status_code=response.status_code,
+            )
+        return body
 
     def _error_for(self, response: requests.Response, body: Any, text: str, *, what: str) -> NanobananaError:
         """The one place an HTTP status or RunComfy error code becomes an exception class."""
@@ -289,15 +318,15 @@ class Client:
 
     def submit(self, generation: GenerationInput) -> Submission:
         """Queue one job. Never re-sent once it may have reached the server: every submit is billed."""
-        body = self._call(
-            "POST", self._api_url(f"models/{self.model_id}"), what="submit", billable=True, json=generation.to_payload()
+        return self._call(
+            "POST", self._api_url(f"models/{self.model_id}"), self._parse_submission,
+            what="submit", billable=True, json=generation.to_payload(),
         )
+
+    def _parse_submission(self, body: dict[str, Any]) -> Submission:
         request_id = body.get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise SubmitUncertainError(
-                "the API accepted the submit but returned no request id; a job may have been created",
-                hint="check your RunComfy dashboard before retrying",
-            )
+        if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
+            raise BadResponseError(f"the submit answer has no usable request id ({str(request_id)[:40]!r})")
         return Submission(
             request_id=request_id,
             status_url=self._endpoint(body.get("status_url"), request_id, "status"),
@@ -309,17 +338,24 @@ class Client:
         return returned if self._same_origin(returned) else self._request_url(request_id, action)
 
     def status(self, request_id: str) -> JobStatus:
-        body = self._call("GET", self._request_url(request_id, "status"), what=f"status of {request_id}")
-        return parse_status(body, request_id)
+        return self._call(
+            "GET", self._request_url(request_id, "status"), lambda body: parse_status(body, request_id),
+            what=f"status of {request_id}",
+        )
 
     def result(self, request_id: str, *, include_cost: bool = False) -> JobResult:
         params = {"include_cost": "true"} if include_cost else None
-        body = self._call("GET", self._request_url(request_id, "result"), what=f"result of {request_id}", params=params)
-        return parse_result(body, request_id)
+        return self._call(
+            "GET", self._request_url(request_id, "result"), lambda body: parse_result(body, request_id),
+            what=f"result of {request_id}", params=params,
+        )
 
     def cancel(self, request_id: str) -> CancelOutcome:
-        body = self._call("POST", self._request_url(request_id, "cancel"), what=f"cancel of {request_id}")
-        return parse_cancel(body, request_id)
+        # Cancelling twice is harmless, so a cancel may be retried like a poll.
+        return self._call(
+            "POST", self._request_url(request_id, "cancel"), lambda body: parse_cancel(body, request_id),
+            what=f"cancel of {request_id}",
+        )
 
     def verify_token(self) -> bool:
         """One cheap authenticated request: the status of a made-up id.

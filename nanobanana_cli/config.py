@@ -100,6 +100,12 @@ def _retries(raw: str) -> int:
     return int(raw)
 
 
+def _megabytes(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError("expected a whole number of megabytes, at least 1")
+    return int(raw)
+
+
 def _base_url(raw: str) -> str:
     from .client import check_base_url
 
@@ -134,6 +140,7 @@ SETTINGS = {
         Setting("base_url", "NANOBANANA_BASE_URL", DEFAULT_BASE_URL, _base_url, "API root (https, or http on loopback)"),
         Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds, "default --timeout for waiting, in seconds"),
         Setting("retries", "NANOBANANA_RETRIES", DEFAULT_RETRIES, _retries, "default --retries"),
+        Setting("max_download_mb", "NANOBANANA_MAX_DOWNLOAD_MB", 2048, _megabytes, "largest file a download may write"),
     )
 }
 KEY_ALIASES = {"aspect": "aspect_ratio", "format": "output_format", "n": "num_images", "num": "num_images"}

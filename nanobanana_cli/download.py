@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadResponseError, NanobananaError, UnavailableError, UsageError
+from .errors import APIError, BadResponseError, NanobananaError, UnavailableError, UsageError
 from .retry import RetryNotice
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 MAX_PARALLEL_DOWNLOADS = 4
 SLUG_LENGTH = 40
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` or NANOBANANA_MAX_DOWNLOAD_MB"
 
 def _current_umask() -> int:
     mask = os.umask(0o022)
@@ -122,8 +124,12 @@ def _place(temp_path: Path, target: Path, digest: str) -> Path:
     raise UsageError(f"too many files named like {target.name!r} in {str(target.parent)!r}")
 
 
-class _Truncated(Exception):
-    pass
+class _RetryableDownload(Exception):
+    """A failure another attempt may not meet: a cut-off body, a lost connection, bytes that are not an image."""
+
+    def __init__(self, reason: str, final: NanobananaError) -> None:
+        super().__init__(reason)
+        self.final = final
 
 
 def download_file(
@@ -134,6 +140,7 @@ def download_file(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_progress: ProgressListener | None = None,
+    stop: threading.Event | None = None,
 ) -> SavedFile:
     """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing."""
     attempts = client.retry.retries + 1
@@ -144,17 +151,16 @@ def download_file(
             # mkstemp makes the file 0600; a saved image should get the user's normal mode.
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
-                digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress)
-            final_format = detected
-            destination = target if final_format == output_format else target.with_suffix(f".{EXTENSIONS[final_format]}")
+                digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
+            destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
             return SavedFile(url=url, path=str(placed.resolve()), bytes=size, sha256=digest)
-        except _Truncated as exc:
+        except _RetryableDownload as exc:
+            if attempt == attempts:
+                raise exc.final from None
             reason = str(exc)
         finally:
             temp_path.unlink(missing_ok=True)
-        if attempt == attempts:
-            raise UnavailableError(f"download of {url} failed after {attempts} attempts: {reason}")
         delay = client.retry.delay(attempt)
         if client.on_retry:
             client.on_retry(RetryNotice(what="download", reason=reason, attempt=attempt + 1, attempts=attempts, delay=delay))
@@ -163,7 +169,12 @@ def download_file(
 
 
 def _stream_into(
-    client: Client, url: str, handle: Any, max_bytes: int, on_progress: ProgressListener | None
+    client: Client,
+    url: str,
+    handle: Any,
+    max_bytes: int,
+    on_progress: ProgressListener | None,
+    stop: threading.Event | None,
 ) -> tuple[str, int, str]:
     import requests
 
@@ -174,28 +185,33 @@ def _stream_into(
         declared = response.headers.get("Content-Length")
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
-            raise BadResponseError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit")
+            raise APIError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit", hint=SIZE_CAP_HINT)
         digest = hashlib.sha256()
         size = 0
         head = b""
         try:
             for chunk in response.iter_content(CHUNK_SIZE):
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
                 if len(head) < 16:
                     head += chunk[:16]
                 size += len(chunk)
                 if size > max_bytes:
-                    raise BadResponseError(f"{url} exceeded the {max_bytes}-byte download limit; stopped")
+                    raise APIError(f"{url} grew past the {max_bytes}-byte download limit; stopped", hint=SIZE_CAP_HINT)
                 digest.update(chunk)
                 handle.write(chunk)
                 if on_progress:
                     on_progress(url, size, total)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Truncated(f"connection lost after {size} bytes ({type(exc).__name__})") from None
+            reason = f"connection lost after {size} bytes ({type(exc).__name__})"
+            raise _RetryableDownload(reason, UnavailableError(f"download of {url} failed: {reason}")) from None
         if total is not None and size < total:
-            raise _Truncated(f"received {size} of {total} bytes")
+            reason = f"received {size} of {total} bytes"
+            raise _RetryableDownload(reason, UnavailableError(f"download of {url} failed: {reason}"))
     detected = sniff_image_format(head)
     if detected is None:
-        raise BadResponseError(f"{url} is not a PNG, JPEG or WebP image (starts with {head[:8]!r})")
+        reason = f"not a PNG, JPEG or WebP image (starts with {head[:12]!r})"
+        raise _RetryableDownload(reason, BadResponseError(f"{url} is {reason}", status_code=200))
     return digest.hexdigest(), size, detected
 
 
@@ -210,15 +226,20 @@ def download_all(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_progress: ProgressListener | None = None,
 ) -> list[SavedFile]:
-    """Download a job's outputs concurrently over the client's kept-alive connections, in URL order."""
+    """Download a job's outputs concurrently over the client's kept-alive connections, in URL order.
+
+    On Ctrl-C the other downloads stop at their next chunk and delete their temporary files.
+    """
     targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
+    stop = threading.Event()
 
     def fetch(pair: tuple[str, Path]) -> SavedFile:
-        return download_file(client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress)
+        return download_file(client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop)
 
     if len(urls) == 1:
         return [fetch((urls[0], targets[0]))]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(urls))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(urls)))
+    try:
         futures = [pool.submit(fetch, pair) for pair in zip(urls, targets)]
         saved: list[SavedFile] = []
         error: NanobananaError | None = None
@@ -230,3 +251,8 @@ def download_all(
         if error:
             raise error
         return saved
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=not stop.is_set(), cancel_futures=True)

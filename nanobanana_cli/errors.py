@@ -118,4 +118,9 @@ class InsufficientCreditError(APIError):
 
 
 class BadResponseError(APIError):
-    """The server answered something we cannot read (not JSON, wrong shape, not an image)."""
+    """The server answered something we cannot read (not JSON, wrong shape, not an image).
+
+    Retries come first; if the answers stay unreadable the server is as good as unavailable.
+    """
+
+    exit_code = ExitCode.UNAVAILABLE

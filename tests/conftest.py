@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -88,7 +89,11 @@ def cli(capsys, monkeypatch) -> Callable[..., Run]:
     def run(*args: str, input: str | None = None, tty_stdin: bool = False) -> Run:
         capsys.readouterr()
         monkeypatch.setattr("sys.stdin", _Stdin(input or "", tty=tty_stdin and input is None))
-        code = main([str(arg) for arg in args])
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            code = main([str(arg) for arg in args])
+        finally:
+            signal.signal(signal.SIGINT, sigint)  # main() resets it after an interrupt
         captured = capsys.readouterr()
         debug = "--debug" in args or os.environ.get("NANOBANANA_DEBUG")
         for stream in (captured.out, captured.err):

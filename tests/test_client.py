@@ -67,7 +67,6 @@ class ScriptedClient(Client):
         (response(400, {"error_code": 400001, "message": "bad id"}), InvalidInputError),
         (response(418, text="<html>teapot</html>"), APIError),
         (response(200, {"error_code": 400004, "error_message": "token revoked"}), AuthError),
-        (response(200, text="<html>proxy login</html>"), BadResponseError),
     ],
 )
 def test_answers_map_to_typed_errors(answer, error):
@@ -75,6 +74,29 @@ def test_answers_map_to_typed_errors(answer, error):
     with pytest.raises(error) as caught:
         client.status("abc")
     assert SENTINEL_TOKEN not in str(caught.value)
+
+
+def test_unreadable_answers_to_polls_are_retried_then_exit_7():
+    page = response(200, text="<html>proxy login</html>")
+    client = ScriptedClient([page] * 3, retries=2)
+    with pytest.raises(BadResponseError) as caught:
+        client.status("abc")
+    assert len(client.sent) == 3 and caught.value.exit_code == 7
+    assert "HTTP 200" in str(caught.value) and "proxy login" in str(caught.value)
+    recovered = ScriptedClient([page, response(200, {"status": "in_queue"})])
+    assert recovered.status("abc").status == "in_queue"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [response(200, text="<html>proxy</html>"), response(200, {"status": "queued"}), response(200, {"request_id": "../x"})],
+)
+def test_unreadable_submit_answer_is_never_resent(answer):
+    client = ScriptedClient([answer, response(200, {"request_id": "r9"})])
+    with pytest.raises(SubmitUncertainError) as caught:
+        client.submit(GenerationInput("a fox"))
+    assert len(client.sent) == 1 and caught.value.exit_code == 7
+    assert "may have been created" in str(caught.value)
 
 
 def test_error_messages_carry_status_and_a_short_excerpt_never_the_token():
@@ -101,13 +123,6 @@ def test_submit_uses_returned_urls_only_on_the_api_origin():
     assert kwargs["json"] == {"prompt": "a fox", "aspect_ratio": "16:9", "output_format": "png", "num_images": 1}
     assert kwargs["headers"]["Authorization"] == f"Bearer {SENTINEL_TOKEN}"
     assert kwargs["timeout"] == (5.0, 30.0)
-
-
-def test_submit_without_request_id_is_never_resent():
-    client = ScriptedClient([response(200, {"status": "ok"})])
-    with pytest.raises(SubmitUncertainError):
-        client.submit(GenerationInput("a fox"))
-    assert len(client.sent) == 1
 
 
 @pytest.mark.parametrize(
@@ -187,5 +202,5 @@ def test_https_and_loopback_base_urls_are_accepted(url):
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://cdn.example.com/a.png", "javascript:alert(1)"])
 def test_asset_urls_other_than_https_or_loopback_are_refused(url):
-    with pytest.raises(BadResponseError):
+    with pytest.raises(APIError, match="only https"):
         check_asset_url(url)

@@ -13,6 +13,7 @@ from ..output import Mode, Output
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..jobs import DownloadPlan
 
 TokenOpt = Annotated[
     Optional[str],
@@ -54,10 +55,12 @@ def setting(key: str, flag: object = None) -> Any:
     return ConfigStore().resolve(key, flag).value
 
 
-def output_directory(flag: Path | None) -> Path:
+def download_plan(output_dir: Path | None) -> DownloadPlan:
+    """Where and how large: the output directory is created and proved writable before any submit."""
     from ..download import prepare_output_dir
+    from ..jobs import DownloadPlan
 
-    return prepare_output_dir(setting("output_dir", flag))
+    return DownloadPlan(prepare_output_dir(setting("output_dir", output_dir)), setting("max_download_mb") * 1024 * 1024)
 
 
 def make_client(token: str | None, base_url: str | None, output: Output, retries: int | None = None) -> Client:

@@ -22,9 +22,9 @@ from .common import (
     RetriesOpt,
     TimeoutOpt,
     TokenOpt,
+    download_plan,
     make_client,
     make_output,
-    output_directory,
     setting,
 )
 
@@ -103,7 +103,7 @@ def generate(
 
       ID=$(nanobanana generate "a red fox" --no-wait -q)
     """
-    from ..jobs import DownloadPlan, run_job
+    from ..jobs import run_job
     from ..models import GenerationInput
 
     output = make_output(json_, quiet)
@@ -118,7 +118,7 @@ def generate(
         output_format=setting("output_format", image_format.value if image_format else None),
         num_images=setting("num_images", num_images),
     )
-    downloads = None if no_wait or no_download else DownloadPlan(output_directory(output_dir))
+    downloads = None if no_wait or no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
     with api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
         submission = client.submit(generation)

@@ -15,9 +15,9 @@ from .common import (
     RetriesOpt,
     TimeoutOpt,
     TokenOpt,
+    download_plan,
     make_client,
     make_output,
-    output_directory,
     setting,
 )
 from .generate import render_outcome
@@ -84,7 +84,7 @@ def job_result(
 
     output = make_output(json_, quiet)
     request_id = validate_request_id(request_id)
-    directory = output_directory(output_dir) if download else None
+    plan = download_plan(output_dir) if download else None
     with make_client(token, base_url, output, retries) as client:
         result = client.result(request_id)
         if not result.is_finished:
@@ -100,11 +100,11 @@ def job_result(
                 output.result_json(result.to_dict())
             raise failure
         saved = None
-        if directory is not None:
+        if plan is not None:
             with output.progress() as progress:
                 saved = download_all(
-                    client, result.output_urls, directory, prompt=None, request_id=request_id,
-                    output_format="png", on_progress=progress.download_progress,
+                    client, result.output_urls, plan.directory, prompt=None, request_id=request_id,
+                    output_format="png", max_bytes=plan.max_bytes, on_progress=progress.download_progress,
                 )
     render_outcome(output, JobOutcome(request_id=request_id, status=result.status, output_urls=list(result.output_urls), saved=saved))
 
@@ -161,12 +161,12 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    from ..jobs import DownloadPlan, watch_jobs
+    from ..jobs import watch_jobs
     from ..models import validate_request_id
 
     output = make_output(json_, quiet)
     ids = list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
-    downloads = None if no_download else DownloadPlan(output_directory(output_dir))
+    downloads = None if no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
     first_error: NanobananaError | None = None
     with make_client(token, base_url, output, retries) as client, output.progress() as progress:

@@ -18,6 +18,9 @@ def sandbox_serve(
     token: Annotated[str, typer.Option("--token", help="The bearer token the sandbox accepts.")] = "sandbox-token",
     queue_seconds: Annotated[float, typer.Option("--queue-seconds", min=0, help="How long each job stays in_queue.")] = 1.0,
     run_seconds: Annotated[float, typer.Option("--run-seconds", min=0, help="How long each job stays in_progress.")] = 2.0,
+    asset_padding_mb: Annotated[
+        float, typer.Option("--asset-padding-mb", min=0, help="Grow each PNG by this many MB (for download tests).")
+    ] = 0.0,
     fault: Annotated[
         Optional[list[str]],
         typer.Option("--fault", help="Inject a failure, NAME=VALUE, repeatable (see the list below).", show_default=False),
@@ -31,8 +34,9 @@ def sandbox_serve(
 
     Faults, each for the first N matching requests: rate-limit=N (429 with Retry-After, set by
     retry-after=S), server-error=N (502 HTML on polls), submit-unavailable=N (503 on submit),
-    drop-after-submit=N (job created, connection dropped), malformed-json=N, truncate-download=N,
-    not-an-image=N, slow-seconds=S, fail-jobs=1. A prompt containing "sandbox:fail" always fails.
+    drop-after-submit=N (job created, connection dropped), drop-connection=N (polls),
+    unknown-status=N, malformed-json=N, redirect-result=N, truncate-download=N, not-an-image=N,
+    slow-seconds=S (with slow-requests=N to slow only the first N), fail-jobs=1. A prompt containing "sandbox:fail" always fails.
 
     Examples:
 
@@ -52,7 +56,11 @@ def sandbox_serve(
     output = Output()
     log = None if quiet else (lambda line: output.info(line))
     try:
-        server = Sandbox(host=host, port=port, asset_port=asset_port, token=token, queue_seconds=queue_seconds, run_seconds=run_seconds, faults=faults, log=log)
+        server = Sandbox(
+            host=host, port=port, asset_port=asset_port, token=token, queue_seconds=queue_seconds,
+            run_seconds=run_seconds, faults=faults, log=log,
+            asset_padding_bytes=int(asset_padding_mb * 1024 * 1024),
+        )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from None
     with server:

@@ -9,7 +9,7 @@ import typer
 from ..output import Output
 from .common import JsonOpt, make_output
 
-KEYS_HELP = "aspect_ratio, output_format, num_images, output_dir, base_url, timeout, retries"
+KEYS_HELP = "aspect_ratio, output_format, num_images, output_dir, base_url, timeout, retries, max_download_mb"
 
 config_app = typer.Typer(
     help=f"Defaults you set once. Precedence: flag > environment > config file > built-in. Keys: {KEYS_HELP}.",

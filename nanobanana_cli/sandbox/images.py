@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import textwrap
+import zlib
 
 from ..errors import NanobananaError
 
@@ -19,7 +21,18 @@ def image_size(aspect_ratio: str, long_side: int) -> tuple[int, int]:
     return width_term * scale, height_term * scale
 
 
-def render_image(prompt: str, aspect_ratio: str, output_format: str, index: int, long_side: int = 1024) -> bytes:
+def pad_png(data: bytes, padding_bytes: int) -> bytes:
+    """Grow a PNG by a private ancillary chunk before IEND: still valid, as large as a test needs."""
+    payload = bytes(padding_bytes)
+    chunk_type = b"nbPd"
+    chunk = struct.pack(">I", len(payload)) + chunk_type + payload + struct.pack(">I", zlib.crc32(chunk_type + payload))
+    iend = data.rindex(b"IEND") - 4
+    return data[:iend] + chunk + data[iend:]
+
+
+def render_image(
+    prompt: str, aspect_ratio: str, output_format: str, index: int, long_side: int = 1024, *, padding_bytes: int = 0
+) -> bytes:
     try:
         from PIL import Image, ImageDraw, ImageFont
     except ImportError:
@@ -47,4 +60,6 @@ def render_image(prompt: str, aspect_ratio: str, output_format: str, index: int,
     buffer = io.BytesIO()
     options = {"quality": 85} if output_format in ("jpeg", "webp") else {}
     image.save(buffer, PIL_FORMATS[output_format], **options)
+    if padding_bytes and output_format == "png":
+        return pad_png(buffer.getvalue(), padding_bytes)
     return buffer.getvalue()

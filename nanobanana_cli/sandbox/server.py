@@ -42,7 +42,10 @@ class Faults:
     truncate_download: int = 0  # asset downloads cut off halfway
     not_an_image: int = 0  # asset downloads answered with an HTML page
     redirect_result: int = 0  # result polls redirected (307) to the asset host, which must not get the token
-    slow_seconds: float = 0.0  # delay before every API answer
+    drop_connection: int = 0  # status/result polls whose connection is closed without an answer
+    unknown_status: int = 0  # status/result polls answering a state the docs do not list ("warming_up")
+    slow_seconds: float = 0.0  # delay before API answers
+    slow_requests: int = 0  # how many API requests are slowed (0: all of them)
     fail_jobs: bool = False  # every job ends `failed` (prompts containing "sandbox:fail" always do)
 
     FIELDS_HELP = {
@@ -54,7 +57,10 @@ class Faults:
         "truncate_download": "first N downloads stop halfway",
         "not_an_image": "first N downloads serve HTML instead of an image",
         "redirect_result": "first N result polls are redirected to the asset host",
-        "slow_seconds": "seconds to wait before every API answer",
+        "drop_connection": "first N polls get their connection closed unanswered",
+        "unknown_status": "first N polls answer the undocumented state warming_up",
+        "slow_seconds": "seconds to wait before API answers",
+        "slow_requests": "how many API answers are slowed (0: all)",
         "fail_jobs": "1 to make every job end failed",
         "retry_after": "the Retry-After value sent with 429 (seconds or an HTTP date)",
     }
@@ -149,6 +155,7 @@ class Sandbox:
         run_seconds: float = 2.0,
         faults: Faults | None = None,
         image_long_side: int = 1024,
+        asset_padding_bytes: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.host = host
@@ -157,6 +164,7 @@ class Sandbox:
         self.run_seconds = run_seconds
         self.faults = faults or Faults()
         self.image_long_side = image_long_side
+        self.asset_padding_bytes = asset_padding_bytes
         self.stats = SandboxStats()
         self._log = log
         self._lock = threading.Lock()
@@ -286,7 +294,8 @@ class Sandbox:
             cached = self._assets.get(key)
         if cached is None:
             cached = render_image(
-                job.input["prompt"], job.input["aspect_ratio"], job.input["output_format"], index, self.image_long_side
+                job.input["prompt"], job.input["aspect_ratio"], job.input["output_format"], index,
+                self.image_long_side, padding_bytes=self.asset_padding_bytes,
             )
             with self._lock:
                 self._assets[key] = cached
@@ -354,7 +363,7 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
 
         def _api(self, method: str) -> None:
             body = self._read_body() if method == "POST" else b""
-            if sandbox.faults.slow_seconds:
+            if sandbox.faults.slow_seconds and (not sandbox.faults.slow_requests or sandbox.take_fault("slow_requests")):
                 time.sleep(sandbox.faults.slow_seconds)
             if self.headers.get("Authorization") != f"Bearer {sandbox.token}":
                 self._json(401, _error_body(400004, "missing, invalid or expired API token"))
@@ -380,6 +389,12 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
                 return
             if sandbox.take_fault("server_error"):
                 self._send(502, HTML_ERROR_PAGE, "text/html")
+                return
+            if sandbox.take_fault("drop_connection"):
+                self._drop()
+                return
+            if sandbox.take_fault("unknown_status"):
+                self._json(200, {"request_id": job.request_id, "status": "warming_up"})
                 return
             if sandbox.take_fault("malformed_json"):
                 self._send(200, b'{"request_id": "', "application/json")
