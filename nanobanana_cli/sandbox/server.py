@@ -141,6 +141,18 @@ def validate_input(body: Any) -> list[str]:
     return problems
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-answer is normal (a cancelled download, a size cap); anything else is a bug."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Sandbox:
     """Run with `with Sandbox() as sandbox:`; point a client at `sandbox.base_url` with `sandbox.token`."""
 
@@ -171,10 +183,8 @@ class Sandbox:
         self._jobs: dict[str, SandboxJob] = {}
         self._assets: dict[tuple[str, int], bytes] = {}
         self._fault_counts: dict[str, int] = {}
-        self._api = ThreadingHTTPServer((host, port), _make_handler(self, "api"))
-        self._files = ThreadingHTTPServer((host, asset_port), _make_handler(self, "assets"))
-        for server in (self._api, self._files):
-            server.daemon_threads = True
+        self._api = _QuietServer((host, port), _make_handler(self, "api"))
+        self._files = _QuietServer((host, asset_port), _make_handler(self, "assets"))
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -209,6 +219,12 @@ class Sandbox:
         self.stop()
 
     # -- state ----------------------------------------------------------------------------------
+
+    def inject(self, faults: Faults) -> None:
+        """Replace the active faults and start their counts afresh."""
+        with self._lock:
+            self.faults = faults
+            self._fault_counts.clear()
 
     def take_fault(self, name: str) -> bool:
         """Consume one occurrence of a counted fault; True while its budget lasts."""
