@@ -17,6 +17,7 @@ from .polling import PollSchedule, resumable, wait_for_result
 
 if TYPE_CHECKING:
     from .client import Client
+    from .history import History
 
 
 class Reporter(Protocol):
@@ -97,14 +98,23 @@ def run_job(
     timeout: float | None = None,
     schedule: PollSchedule | None = None,
     stop: threading.Event | None = None,
+    history: History | None = None,
+    file_stem: str | None = None,
 ) -> JobOutcome:
-    """Wait for `request_id` and fetch its images; a failed job raises `JobFailedError`."""
+    """Wait for `request_id` and fetch its images; a failed job raises `JobFailedError`.
+
+    Files are named after `file_stem` if given, else after the prompt.
+
+    With a history, the final status, the output URLs and the saved paths are recorded as they become known.
+    """
     listener = reporter or SilentReporter()
     started = time.monotonic()
     with resumable(request_id):
         result = wait_for_result(
             client, request_id, timeout=timeout, on_update=listener.job_update, schedule=schedule, stop=stop
         )
+        if history is not None:
+            history.update(request_id, status=result.status, output_urls=list(result.output_urls))
         failure = failure_for(result)
         if failure:
             raise failure
@@ -114,12 +124,14 @@ def run_job(
                 client,
                 result.output_urls,
                 downloads.directory,
-                prompt=generation.prompt if generation else None,
+                prompt=file_stem or (generation.prompt if generation else None),
                 request_id=request_id,
                 output_format=generation.output_format if generation else "png",
                 max_bytes=downloads.max_bytes,
                 on_progress=listener.download_progress,
             )
+            if history is not None:
+                history.update(request_id, paths=[item.path for item in saved])
     return JobOutcome(
         request_id=request_id,
         status=result.status,
@@ -138,6 +150,7 @@ def watch_jobs(
     reporter: Reporter | None = None,
     timeout: float | None = None,
     schedule: PollSchedule | None = None,
+    history: History | None = None,
 ) -> Iterator[JobOutcome]:
     """Yield one `JobOutcome` per job as each finishes; a job's error is carried, not raised.
 
@@ -151,7 +164,7 @@ def watch_jobs(
         try:
             return run_job(
                 client, request_id, generation=generation, downloads=downloads,
-                reporter=reporter, timeout=timeout, schedule=schedule, stop=stop,
+                reporter=reporter, timeout=timeout, schedule=schedule, stop=stop, history=history,
             )
         except NanobananaError as exc:
             status = getattr(exc, "status", None) or "error"

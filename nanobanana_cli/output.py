@@ -169,3 +169,83 @@ class JobProgress:
 
     def retry(self, notice: RetryNotice) -> None:
         self.output.retry_notice(notice)
+
+
+class BatchProgress:
+    """Batch reporter: a live table of lines on a terminal, one plain line per event otherwise."""
+
+    def __init__(self, output: Output, total: int) -> None:
+        self.output = output
+        self.total = total
+        self._rows: dict[int, list[str]] = {}
+        self._line_of_job: dict[str, int] = {}
+        self._started: dict[int, float] = {}
+        self._live: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> BatchProgress:
+        if self.output.live:
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=self.output.console, refresh_per_second=4, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, show_header=True, header_style="bold")
+        for column in ("line", "job", "state", "time", "prompt"):
+            table.add_column(column)
+        done = sum(1 for row in self._rows.values() if row[2] in ("succeeded", "skipped"))
+        table.caption = f"{done}/{self.total} done"
+        active = [n for n, row in self._rows.items() if row[2] not in ("succeeded", "skipped")]
+        for number in sorted(active)[:20]:
+            row = self._rows[number]
+            elapsed = time.monotonic() - self._started.get(number, time.monotonic())
+            table.add_row(str(number), row[0], row[2], f"{elapsed:.0f}s", row[1][:50])
+        return table
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _event(self, number: int, text: str) -> None:
+        if self._live is None:
+            self.output.info(f"line {number}: {text}")
+
+    def line_started(self, line: Any, action: str, request_id: str | None) -> None:
+        with self._lock:
+            self._rows[line.number] = [(request_id or "")[:8], line.label, action]
+            self._started[line.number] = time.monotonic()
+            if request_id:
+                self._line_of_job[request_id] = line.number
+            self._refresh()
+        self._event(line.number, f"{action} {request_id}")
+
+    def job_update(self, status: JobStatus, elapsed: float) -> None:
+        with self._lock:
+            number = self._line_of_job.get(status.request_id)
+            if number is None or self._rows[number][2] == status.status:
+                return
+            self._rows[number][2] = status.status
+            self._refresh()
+
+    def download_progress(self, url: str, received: int, total: int | None) -> None:
+        pass  # the table shows jobs; per-file bytes would flood it
+
+    def line_finished(self, line: Any, outcome: Any, skipped: bool) -> None:
+        state = "skipped" if skipped else outcome.status
+        with self._lock:
+            self._rows[line.number] = [outcome.request_id[:8], line.label, state]
+            self._refresh()
+        if outcome.error is not None:
+            self.output.error(f"line {line.number}: {outcome.error}")
+        elif skipped:
+            self._event(line.number, f"already done ({outcome.request_id}), skipped")
+        else:
+            self._event(line.number, f"{state}, {len(outcome.saved or [])} file(s) in {outcome.elapsed_seconds:.1f}s")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -13,6 +15,7 @@ from ..output import Mode, Output
 
 if TYPE_CHECKING:
     from ..client import Client
+    from ..history import History
     from ..jobs import DownloadPlan
 
 TokenOpt = Annotated[
@@ -94,3 +97,49 @@ NumImagesOpt = Annotated[
     Optional[int],
     typer.Option("-n", "--num-images", help="How many images: 1, 2, 3 or 4.", show_default="1"),
 ]
+
+
+SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")]
+LastOpt = Annotated[bool, typer.Option("--last", help="Act on the most recent job in the history (the default with no id).")]
+
+
+def open_history(output: Output) -> History:
+    from ..history import History
+
+    return History(warn=output.warn)
+
+
+def job_ids_or_last(request_ids: list[str], last: bool, base_url: str | None, history: History) -> list[str]:
+    """The ids given, validated; or, with none (or --last), the newest job sent to this API."""
+    from ..client import check_base_url
+    from ..config import resolve_base_url
+    from ..errors import UsageError
+    from ..models import validate_request_id
+
+    if request_ids and last:
+        raise UsageError("pass request ids or --last, not both")
+    if request_ids:
+        return list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
+    api = check_base_url(resolve_base_url(base_url))
+    entry = history.last(api)
+    if entry is None:
+        raise UsageError(f"no request id given and no job in the history for {api}", hint="pass a request id")
+    return [entry.request_id]
+
+
+@contextmanager
+def api_client(
+    token: str | None, base_url: str | None, output: Output, *, sandbox: bool, retries: int | None = None
+) -> Iterator[Client]:
+    """A client for the real API, or for a sandbox started in this process for a one-shot offline run."""
+    if not sandbox:
+        with make_client(token, base_url, output, retries) as client:
+            yield client
+        return
+    from ..client import Client
+    from ..sandbox import Sandbox
+
+    with Sandbox(queue_seconds=0.5, run_seconds=1.5) as server:
+        output.info(f"sandbox: serving a local RunComfy API at {server.base_url} (no account, no credits)")
+        with Client(server.token, server.base_url, on_retry=output.retry_notice) as client:
+            yield client

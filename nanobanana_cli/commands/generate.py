@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -20,16 +18,17 @@ from .common import (
     OutputDirOpt,
     QuietOpt,
     RetriesOpt,
+    SandboxOpt,
     TimeoutOpt,
     TokenOpt,
+    api_client,
     download_plan,
-    make_client,
     make_output,
+    open_history,
     setting,
 )
 
 if TYPE_CHECKING:
-    from ..client import Client
     from ..jobs import JobOutcome
 
 
@@ -40,24 +39,6 @@ def read_prompt(prompt: str | None) -> str:
     if prompt is None and sys.stdin.isatty():
         raise UsageError("no prompt given", hint='pass one: nanobanana generate "a red fox in the snow", or pipe it in')
     return sys.stdin.read()
-
-
-@contextmanager
-def api_client(
-    token: str | None, base_url: str | None, output: Output, *, sandbox: bool, retries: int | None = None
-) -> Iterator[Client]:
-    """A client for the real API, or for a sandbox started in this process for a one-shot offline run."""
-    if not sandbox:
-        with make_client(token, base_url, output, retries) as client:
-            yield client
-        return
-    from ..client import Client
-    from ..sandbox import Sandbox
-
-    with Sandbox(queue_seconds=0.5, run_seconds=1.5) as server:
-        output.info(f"sandbox: serving a local RunComfy API at {server.base_url} (no account, no credits)")
-        with Client(server.token, server.base_url, on_retry=output.retry_notice) as client:
-            yield client
 
 
 def render_outcome(output: Output, outcome: JobOutcome, *, compact: bool = False) -> None:
@@ -84,7 +65,7 @@ def generate(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")] = False,
     no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
-    sandbox: Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")] = False,
+    sandbox: SandboxOpt = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -120,8 +101,9 @@ def generate(
     )
     downloads = None if no_wait or no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
-    with api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
+    with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
         submission = client.submit(generation)
+        history.record_submission(submission.request_id, generation, client.base_url)
         if no_wait:
             if output.mode.value == "json":
                 output.result_json({**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()})
@@ -133,6 +115,6 @@ def generate(
         with output.progress() as progress:
             outcome = run_job(
                 client, submission.request_id, generation=generation, downloads=downloads,
-                reporter=progress, timeout=timeout,
+                reporter=progress, timeout=timeout, history=history,
             )
         render_outcome(output, outcome)
