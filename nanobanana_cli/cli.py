@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__, debugging
-from .commands import auth, batch, gallery, generate, history, jobs, sandbox, settings
+from .commands import auth, batch, doctor, gallery, generate, history, jobs, sandbox, settings
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
 
 EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_HELP.items())
@@ -52,6 +52,7 @@ app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
 app.command("batch", epilog=EXIT_CODES_EPILOG)(batch.batch_run)
 app.command("history")(history.history_list)
 app.command("gallery")(gallery.gallery_write)
+app.command("doctor")(doctor.doctor_run)
 app.command("sandbox")(sandbox.sandbox_serve)
 app.add_typer(auth.auth_app, name="auth")
 app.add_typer(settings.config_app, name="config")

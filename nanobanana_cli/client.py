@@ -76,6 +76,33 @@ def check_base_url(base_url: str) -> str:
     return url
 
 
+def submit_url(base_url: str, model_id: str = MODEL_ID) -> str:
+    return f"{check_base_url(base_url)}/v1/models/{model_id}"
+
+
+def describe_submit(base_url: str, generation: GenerationInput, model_id: str = MODEL_ID) -> dict[str, Any]:
+    """The exact submit request, for --dry-run: method, URL, headers (token redacted) and JSON body."""
+    return {
+        "method": "POST",
+        "url": submit_url(base_url, model_id),
+        "headers": {"Authorization": "Bearer ***", "Content-Type": "application/json", "User-Agent": USER_AGENT},
+        "body": generation.to_payload(),
+    }
+
+
+def curl_command(request: dict[str, Any], token_variable: str = "RUNCOMFY_API_TOKEN") -> str:
+    """An equivalent curl command that reads the token from the environment, never inlining it."""
+    import shlex
+
+    return " \\\n  ".join([
+        f"curl --request {request['method']}",
+        f"--url {shlex.quote(request['url'])}",
+        '--header "Content-Type: application/json"',
+        f'--header "Authorization: Bearer ${token_variable}"',
+        f"--data {shlex.quote(json.dumps(request['body']))}",
+    ])
+
+
 def check_asset_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
@@ -319,7 +346,7 @@ class Client:
     def submit(self, generation: GenerationInput) -> Submission:
         """Queue one job. Never re-sent once it may have reached the server: every submit is billed."""
         return self._call(
-            "POST", self._api_url(f"models/{self.model_id}"), self._parse_submission,
+            "POST", submit_url(self.base_url, self.model_id), self._parse_submission,
             what="submit", billable=True, json=generation.to_payload(),
         )
 

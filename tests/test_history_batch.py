@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from .imaging import image_info, ratio, sha256_of
 
 

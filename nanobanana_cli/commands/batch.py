@@ -12,6 +12,8 @@ from ..errors import JobFailedError, NanobananaError, UsageError
 from .common import (
     AspectOpt,
     BaseUrlOpt,
+    CurlOpt,
+    DryRunOpt,
     FormatOpt,
     JsonOpt,
     NumImagesOpt,
@@ -25,6 +27,7 @@ from .common import (
     download_plan,
     make_output,
     open_history,
+    print_dry_run,
     setting,
 )
 
@@ -40,6 +43,8 @@ def batch_run(
     gallery: Annotated[bool, typer.Option("--gallery", help="Write an index.html contact sheet into the output directory.")] = False,
     timeout: TimeoutOpt = None,
     sandbox: SandboxOpt = False,
+    dry_run: DryRunOpt = False,
+    curl: CurlOpt = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -61,6 +66,8 @@ def batch_run(
       nanobanana batch prompts.txt -j 8 -o out/
 
       nanobanana batch prompts.jsonl --json | jq -r '.outputs[].path'
+
+      nanobanana batch prompts.txt --dry-run
     """
     from ..batch import parse_batch, run_batch
     from ..output import BatchProgress
@@ -82,6 +89,11 @@ def batch_run(
         )
     if not lines:
         raise UsageError(f"no prompts in {source}", hint="write one prompt per line")
+    if curl and not dry_run:
+        raise UsageError("--curl goes with --dry-run", hint=f"nanobanana batch {source} --dry-run --curl")
+    if dry_run:
+        print_dry_run(output, [(line.number, line.generation) for line in lines], base_url, curl)
+        return
     plan = download_plan(output_dir)
     outcomes = []
     with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:

@@ -143,3 +143,49 @@ def api_client(
         output.info(f"sandbox: serving a local RunComfy API at {server.base_url} (no account, no credits)")
         with Client(server.token, server.base_url, on_retry=output.retry_notice) as client:
             yield client
+
+
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print the request that would be sent; send nothing.")]
+CurlOpt = Annotated[bool, typer.Option("--curl", help="With --dry-run, print an equivalent curl command instead.")]
+OpenOpt = Annotated[bool, typer.Option("--open", help="Open the saved images with the system viewer when done.")]
+
+
+def print_dry_run(output: Output, requests: list[tuple[int | None, Any]], base_url: str | None, curl: bool) -> None:
+    """Show each submit exactly as it would be sent (token redacted), without contacting the API."""
+    import json
+
+    from ..client import curl_command, describe_submit
+    from ..config import resolve_base_url
+
+    api = resolve_base_url(base_url)
+    for position, (line, generation) in enumerate(requests):
+        request = describe_submit(api, generation)
+        if output.mode.value == "json":
+            output.result_json({**request, "line": line} if line is not None else request, compact=len(requests) > 1)
+            continue
+        if position:
+            output.result_line("")
+        if line is not None:
+            output.result_line(f"# line {line}")
+        if curl:
+            output.result_line(curl_command(request))
+            continue
+        output.result_line(f"{request['method']} {request['url']}")
+        for name, value in request["headers"].items():
+            output.result_line(f"{name}: {value}")
+        output.result_line("")
+        output.result_line(json.dumps(request["body"], indent=2))
+    output.info(f"dry run: {len(requests)} request(s) shown, nothing sent")
+
+
+def open_in_viewer(output: Output, paths: list[str]) -> None:
+    """Hand the saved images to the desktop's viewer; say so instead when there is no desktop."""
+    import os
+    import sys
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        output.note("--open: no display found (DISPLAY/WAYLAND_DISPLAY unset); not opening the images")
+        return
+    for path in paths:
+        if typer.launch(path) != 0:
+            output.warn(f"--open: the system viewer could not open {path}")

@@ -12,9 +12,12 @@ from ..output import Output
 from .common import (
     AspectOpt,
     BaseUrlOpt,
+    CurlOpt,
+    DryRunOpt,
     FormatOpt,
     JsonOpt,
     NumImagesOpt,
+    OpenOpt,
     OutputDirOpt,
     QuietOpt,
     RetriesOpt,
@@ -25,6 +28,8 @@ from .common import (
     download_plan,
     make_output,
     open_history,
+    open_in_viewer,
+    print_dry_run,
     setting,
 )
 
@@ -66,6 +71,9 @@ def generate(
     no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
     sandbox: SandboxOpt = False,
+    dry_run: DryRunOpt = False,
+    curl: CurlOpt = False,
+    open_: OpenOpt = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -83,6 +91,8 @@ def generate(
       echo "a red fox" | nanobanana generate -f jpg -o out/ --json
 
       ID=$(nanobanana generate "a red fox" --no-wait -q)
+
+      nanobanana generate "a red fox" --dry-run --curl
     """
     from ..jobs import run_job
     from ..models import GenerationInput
@@ -99,6 +109,13 @@ def generate(
         output_format=setting("output_format", image_format.value if image_format else None),
         num_images=setting("num_images", num_images),
     )
+    if curl and not dry_run:
+        raise UsageError("--curl goes with --dry-run", hint='nanobanana generate "…" --dry-run --curl')
+    if dry_run:
+        if sandbox:
+            raise UsageError("--dry-run shows the request for the real API; drop --sandbox")
+        print_dry_run(output, [(None, generation)], base_url, curl)
+        return
     downloads = None if no_wait or no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
     with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
@@ -118,3 +135,5 @@ def generate(
                 reporter=progress, timeout=timeout, history=history,
             )
         render_outcome(output, outcome)
+    if open_ and outcome.saved:
+        open_in_viewer(output, [item.path for item in outcome.saved])

@@ -11,6 +11,7 @@ from .common import (
     BaseUrlOpt,
     JsonOpt,
     LastOpt,
+    OpenOpt,
     OutputDirOpt,
     QuietOpt,
     RetriesOpt,
@@ -21,6 +22,7 @@ from .common import (
     make_client,
     make_output,
     open_history,
+    open_in_viewer,
     setting,
 )
 from .generate import render_outcome
@@ -176,6 +178,7 @@ def job_watch(
     output_dir: OutputDirOpt = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
+    open_: OpenOpt = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -198,6 +201,7 @@ def job_watch(
     downloads = None if no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
     first_error: NanobananaError | None = None
+    saved_paths: list[str] = []
     with open_history(output) as history:
         ids = job_ids_or_last(request_ids or [], last, base_url, history)
         jobs = [(request_id, entry.generation if (entry := history.get(request_id)) else None) for request_id in ids]
@@ -205,12 +209,15 @@ def job_watch(
             for outcome in watch_jobs(client, jobs, downloads=downloads, reporter=progress, timeout=timeout, history=history):
                 if outcome.error is None:
                     render_outcome(output, outcome, compact=len(ids) > 1)
+                    saved_paths.extend(item.path for item in outcome.saved or [])
                     continue
                 if output.mode.value == "json":
                     output.result_json(outcome.to_dict(), compact=len(ids) > 1)
                 if len(ids) > 1:
                     output.error(str(outcome.error), outcome.error.hint)
                 first_error = first_error or outcome.error
+    if open_ and saved_paths:
+        open_in_viewer(output, saved_paths)
     if first_error is not None:
         if len(ids) > 1:
             raise typer.Exit(int(first_error.exit_code))

@@ -6,17 +6,22 @@ from typing import Annotated
 
 import typer
 
+from ..config import SETTINGS
 from ..output import Output
 from .common import JsonOpt, make_output
 
-KEYS_HELP = "aspect_ratio, output_format, num_images, output_dir, base_url, timeout, retries, max_download_mb"
+KEYS_HELP = ", ".join(SETTINGS)
 
 config_app = typer.Typer(
     help=f"Defaults you set once. Precedence: flag > environment > config file > built-in. Keys: {KEYS_HELP}.",
     no_args_is_help=True,
 )
 
-KeyArg = Annotated[str, typer.Argument(help=f"One of: {KEYS_HELP}.", show_default=False)]
+def _complete_key(incomplete: str) -> list[str]:
+    return [key for key in SETTINGS if key.startswith(incomplete)]
+
+
+KeyArg = Annotated[str, typer.Argument(help=f"One of: {KEYS_HELP}.", show_default=False, autocompletion=_complete_key)]
 
 
 def _display(value: object) -> str:

@@ -1,0 +1,1 @@
+complete --command nanobanana --no-files --arguments "(env _NANOBANANA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) nanobanana)" --condition "env _NANOBANANA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) nanobanana"
