@@ -22,6 +22,8 @@ app = typer.Typer(
     no_args_is_help=True,
     # Rich tracebacks with locals could print the token; main() owns error display.
     pretty_exceptions_enable=False,
+    # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
