@@ -169,6 +169,7 @@ def run_batch(
     """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight."""
     manifest = Manifest(downloads.directory)
     stop = threading.Event()
+    expected = history.typical_duration(client.base_url) if history is not None else None
 
     def process(line: BatchLine) -> LineOutcome:
         started = time.monotonic()
@@ -193,6 +194,7 @@ def run_batch(
             outcome = run_job(
                 client, request_id, generation=line.generation, downloads=downloads, reporter=reporter,
                 timeout=timeout, stop=stop, history=history, file_stem=line.name,
+                expected_seconds=None if state.get("request_id") else expected,
             )
         except InterruptedWaitError:
             raise  # the manifest already holds the request id; the next run re-attaches

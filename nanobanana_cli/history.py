@@ -20,22 +20,28 @@ from .config import data_dir
 from .models import MODEL_ID, GenerationInput
 
 DB_NAME = "history.sqlite3"
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    request_id   TEXT PRIMARY KEY,
-    submitted_at TEXT NOT NULL,
-    updated_at   TEXT NOT NULL,
-    model        TEXT NOT NULL,
-    base_url     TEXT NOT NULL,
-    prompt       TEXT NOT NULL,
-    input        TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    output_urls  TEXT NOT NULL DEFAULT '[]',
-    paths        TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted_at);
-"""
+# Each version's statements, applied in order under a write lock (several processes may open at once).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS jobs (
+            request_id   TEXT PRIMARY KEY,
+            submitted_at TEXT NOT NULL,
+            updated_at   TEXT NOT NULL,
+            model        TEXT NOT NULL,
+            base_url     TEXT NOT NULL,
+            prompt       TEXT NOT NULL,
+            input        TEXT NOT NULL,
+            status       TEXT NOT NULL,
+            output_urls  TEXT NOT NULL DEFAULT '[]',
+            paths        TEXT NOT NULL DEFAULT '[]'
+        )""",
+        "CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted_at)",
+    ),
+    # how long each job took, so the next wait can expect it
+    2: ("ALTER TABLE jobs ADD COLUMN duration_seconds REAL",),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+TYPICAL_OF_LAST = 10
 
 
 def _now() -> str:
@@ -53,6 +59,7 @@ class HistoryEntry:
     output_urls: list[str] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     updated_at: str = ""
+    duration_seconds: float | None = None
 
     @property
     def generation(self) -> GenerationInput | None:
@@ -65,7 +72,7 @@ class HistoryEntry:
         return {
             "request_id": self.request_id, "submitted_at": self.submitted_at, "updated_at": self.updated_at,
             "status": self.status, "model": self.model, "base_url": self.base_url, "input": self.input,
-            "output_urls": self.output_urls, "paths": self.paths,
+            "output_urls": self.output_urls, "paths": self.paths, "duration_seconds": self.duration_seconds,
         }
 
 
@@ -104,7 +111,7 @@ class History:
                     connection.execute("PRAGMA busy_timeout = 5000")
                     connection.execute("PRAGMA journal_mode = WAL")
                     if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                        connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+                        self._migrate(connection)
                     self._connection = connection
                 yield self._connection
             except (sqlite3.Error, OSError) as exc:
@@ -112,6 +119,20 @@ class History:
                 if self._warn:
                     self._warn(f"job history unavailable ({exc}); carrying on without it ({self.path})")
                 yield None
+
+    @staticmethod
+    def _migrate(connection: Any) -> None:
+        connection.execute("BEGIN IMMEDIATE")  # another process may be migrating right now
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {target}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
     def record_submission(self, request_id: str, generation: GenerationInput, base_url: str) -> None:
         with self._db() as db:
@@ -124,9 +145,15 @@ class History:
                 )
 
     def update(
-        self, request_id: str, *, status: str | None = None, output_urls: list[str] | None = None, paths: list[str] | None = None
+        self,
+        request_id: str,
+        *,
+        status: str | None = None,
+        output_urls: list[str] | None = None,
+        paths: list[str] | None = None,
+        duration_seconds: float | None = None,
     ) -> None:
-        assignments = {"status": status, "output_urls": output_urls, "paths": paths}
+        assignments = {"status": status, "output_urls": output_urls, "paths": paths, "duration_seconds": duration_seconds}
         changes = {k: (json.dumps(v) if isinstance(v, list) else v) for k, v in assignments.items() if v is not None}
         if not changes:
             return
@@ -170,6 +197,7 @@ class History:
             request_id=row["request_id"], submitted_at=row["submitted_at"], updated_at=row["updated_at"],
             status=row["status"], model=row["model"], base_url=row["base_url"], input=json.loads(row["input"]),
             output_urls=json.loads(row["output_urls"]), paths=json.loads(row["paths"]),
+            duration_seconds=row.get("duration_seconds"),
         )
 
     def get(self, request_id: str) -> HistoryEntry | None:
@@ -181,6 +209,22 @@ class History:
             if row is None:
                 return None
             return self._entry(dict(zip([c[0] for c in cursor.description], row)))
+
+    def typical_duration(self, base_url: str) -> float | None:
+        """The median duration of the latest succeeded jobs on this API, if there are any."""
+        with self._db() as db:
+            if db is None:
+                return None
+            rows = db.execute(
+                "SELECT duration_seconds FROM jobs WHERE base_url = ? AND status = 'succeeded'"
+                " AND duration_seconds IS NOT NULL ORDER BY submitted_at DESC LIMIT ?",
+                (base_url, TYPICAL_OF_LAST),
+            ).fetchall()
+        if not rows:
+            return None
+        import statistics
+
+        return statistics.median(row[0] for row in rows)
 
     def last(self, base_url: str) -> HistoryEntry | None:
         """The newest job sent to this API: a job from another base URL (or a past sandbox) is not it."""

@@ -100,6 +100,7 @@ def run_job(
     stop: threading.Event | None = None,
     history: History | None = None,
     file_stem: str | None = None,
+    expected_seconds: float | None = None,
 ) -> JobOutcome:
     """Wait for `request_id` and fetch its images; a failed job raises `JobFailedError`.
 
@@ -111,10 +112,14 @@ def run_job(
     started = time.monotonic()
     with resumable(request_id):
         result = wait_for_result(
-            client, request_id, timeout=timeout, on_update=listener.job_update, schedule=schedule, stop=stop
+            client, request_id, timeout=timeout, on_update=listener.job_update, schedule=schedule, stop=stop,
+            expected_seconds=expected_seconds,
         )
         if history is not None:
-            history.update(request_id, status=result.status, output_urls=list(result.output_urls))
+            history.update(
+                request_id, status=result.status, output_urls=list(result.output_urls),
+                duration_seconds=result.server_duration,
+            )
         failure = failure_for(result)
         if failure:
             raise failure

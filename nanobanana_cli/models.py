@@ -134,6 +134,19 @@ class JobResult:
     def succeeded(self) -> bool:
         return self.status == SUCCEEDED
 
+    @property
+    def server_duration(self) -> float | None:
+        """Seconds from creation to finish by the server's own clock, when it says both."""
+        from datetime import datetime
+
+        try:
+            started = datetime.fromisoformat(str(self.created_at).replace("Z", "+00:00"))
+            finished = datetime.fromisoformat(str(self.finished_at).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        seconds = (finished - started).total_seconds()
+        return seconds if seconds >= 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "request_id": self.request_id,

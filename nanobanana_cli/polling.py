@@ -21,11 +21,19 @@ POLL_INTERVAL_ENV = "NANOBANANA_POLL_INTERVAL"
 
 @dataclass(frozen=True)
 class PollSchedule:
-    """Short first intervals catch quick jobs; the cap bounds both latency and request rate."""
+    """Short first intervals catch quick jobs; the cap bounds both latency and request rate.
+
+    With an expected duration (learned from the job history) the wait skips the polls that
+    would only find the job unfinished: it sleeps towards the expected finish, at most
+    `max_jump` at a time so a quicker job is not kept waiting, then polls densely around it.
+    """
 
     first: float = 0.25
     factor: float = 1.5
     cap: float = 1.0
+    max_jump: float = 3.0
+    dense_first: float = 0.1
+    margin: float = 0.05
 
     @classmethod
     def from_env(cls) -> PollSchedule:
@@ -35,7 +43,7 @@ class PollSchedule:
                 cap = max(0.0, float(override))
             except ValueError:
                 return cls()
-            return cls(first=min(cls.first, cap), cap=cap)
+            return cls(first=min(cls.first, cap), cap=cap, max_jump=max(cap, 0.0), dense_first=min(cls.dense_first, cap))
         return cls()
 
     def intervals(self) -> Iterator[float]:
@@ -56,21 +64,25 @@ def wait_for_result(
     on_update: UpdateListener | None = None,
     schedule: PollSchedule | None = None,
     stop: threading.Event | None = None,
+    expected_seconds: float | None = None,
 ) -> JobResult:
     """Poll until the job is finished and return `/result`'s answer (succeeded, failed or cancelled).
 
     While queued we ask `/status`, the only endpoint that reports a queue position; after that
-    `/result`, which answers with the live state until the job is done, so one request per poll.
+    (or once the job is expected to be done) `/result`, which answers with the live state until
+    the job is finished, so one request per poll.
     """
     started = time.monotonic()
     deadline = started + timeout if timeout is not None else None
-    intervals = (schedule or PollSchedule.from_env()).intervals()
+    schedule = schedule or PollSchedule.from_env()
+    intervals = schedule.intervals()
     last_state: str | None = None
     stop = stop or threading.Event()
     while True:
         if stop.is_set():
             raise InterruptedWaitError(f"stopped waiting for job {request_id}", hint=f"resume with: nanobanana watch {request_id}")
-        if last_state in (None, "in_queue"):
+        past_expected = expected_seconds is not None and time.monotonic() - started >= expected_seconds
+        if last_state in (None, "in_queue") and not past_expected:
             status = client.status(request_id)
             result = client.result(request_id) if not status.is_running else None
         else:
@@ -85,6 +97,12 @@ def wait_for_result(
             # /status and /result disagree for a moment around completion; poll /result next.
             last_state = result.status
         delay = next(intervals)
+        if expected_seconds is not None:
+            until_expected = started + expected_seconds + schedule.margin - time.monotonic()
+            if until_expected > delay:
+                delay = min(until_expected, max(delay, schedule.max_jump))
+                if delay == until_expected:  # the next poll lands on the expected finish: dense from there
+                    intervals = PollSchedule(first=schedule.dense_first, factor=schedule.factor, cap=schedule.cap).intervals()
         if deadline is not None and time.monotonic() + delay > deadline:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

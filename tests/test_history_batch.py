@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .imaging import image_info, ratio, sha256_of
 
 
@@ -249,3 +251,41 @@ def test_gallery_of_generate_outputs_uses_the_history(cli, sandbox, tmp_path):
 
 def test_gallery_of_a_missing_directory(cli, tmp_path):
     assert cli("gallery", tmp_path / "nope").exit_code == 2
+
+
+# -- learning from the history --------------------------------------------------------------------
+
+
+def test_a_learned_duration_lets_the_next_job_skip_useless_polls(cli, start_sandbox, monkeypatch):
+    monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real schedule, not the tests' fast one
+    sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.9)
+    assert cli("generate", "first fox", "-q").exit_code == 0
+    (entry,) = history_json(cli)
+    assert entry["duration_seconds"] == pytest.approx(1.2, abs=0.01)  # from the server's created/finished times
+    before = len(sandbox.stats.requests)
+    run = cli("generate", "second fox", "--json")
+    assert run.exit_code == 0
+    polls = [r for r in sandbox.stats.requests[before:] if r.listener == "api" and r.method == "GET"]
+    assert len(polls) <= 3, [r.path for r in polls]
+    assert json.loads(run.stdout)["elapsed_seconds"] < 1.2 + 0.35
+
+
+def test_a_version_1_history_is_migrated_in_place(cli, sandbox, tmp_path):
+    import sqlite3
+
+    from nanobanana_cli.history import MIGRATIONS
+
+    database = tmp_path / "data" / "history.sqlite3"
+    database.parent.mkdir(parents=True)
+    with sqlite3.connect(database) as old:
+        for statement in MIGRATIONS[1]:
+            old.execute(statement)
+        old.execute(
+            "INSERT INTO jobs VALUES ('old-job', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'm', ?, 'an old fox',"
+            " '{\"prompt\": \"an old fox\"}', 'succeeded', '[]', '[]')", (sandbox.base_url,),
+        )
+        old.execute("PRAGMA user_version = 1")
+    assert cli("generate", "a new fox", "-q").exit_code == 0
+    entries = history_json(cli)
+    assert [e["request_id"] for e in entries][-1] == "old-job"
+    assert entries[0]["duration_seconds"] is not None and entries[-1]["duration_seconds"] is None

@@ -133,6 +133,7 @@ def generate(
             outcome = run_job(
                 client, submission.request_id, generation=generation, downloads=downloads,
                 reporter=progress, timeout=timeout, history=history,
+                expected_seconds=history.typical_duration(client.base_url),
             )
         render_outcome(output, outcome)
     if open_ and outcome.saved:

@@ -105,7 +105,7 @@ class SandboxJob:
     request_id: str
     input: dict[str, Any]
     created: float
-    created_at: str
+    created_wall: float
     fails: bool
     cancelled: bool = False
 
@@ -251,6 +251,10 @@ class Sandbox:
             return "in_progress"
         return "failed" if job.fails else "succeeded"
 
+    def finished_wall(self, job: SandboxJob) -> float:
+        """When the job completed (or will), on the wall clock: what `finished_at` reports."""
+        return job.created_wall + self.queue_seconds + self.run_seconds
+
     def _in_flight(self, now: float) -> int:
         return sum(1 for job in self._jobs.values() if self.state_of(job, now) in ("in_queue", "in_progress"))
 
@@ -266,7 +270,7 @@ class Sandbox:
             request_id=secrets.token_hex(16)[:8] + "-" + secrets.token_hex(14),
             input=generation,
             created=now,
-            created_at=_iso(time.time()),
+            created_wall=time.time(),
             fails=self.faults.fail_jobs or FAIL_MARKER in generation["prompt"],
         )
         with self._lock:
@@ -464,8 +468,8 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
             body: dict[str, Any] = {"request_id": job.request_id, "status": state}
             if state not in ("succeeded", "failed"):
                 return body
-            body["created_at"] = job.created_at
-            body["finished_at"] = _iso(time.time())
+            body["created_at"] = _iso(job.created_wall)
+            body["finished_at"] = _iso(sandbox.finished_wall(job))
             if state == "succeeded":
                 body["output"] = {"images": [sandbox.asset_url(job, i) for i in range(1, job.input["num_images"] + 1)]}
                 if include_cost:
