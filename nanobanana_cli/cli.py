@@ -1,63 +1,74 @@
-"""The Typer app, and `main()`: the one place where errors become a message and an exit code."""
+"""The Typer app, and `main()`: the one place where errors become a message and an exit code.
 
-from __future__ import annotations
+The app is built on first use, so that `nanobanana --version` (which scripts call to probe the
+tool) answers without importing Typer or any command.
+"""
 
+# No `from __future__ import annotations` here: Typer reads the root callback's annotations, which
+# name `typer`, imported inside build_app; they must be evaluated where they are written.
 import signal
 import sys
-from typing import Annotated, Optional
-
-import typer
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Optional
 
 from . import __version__, debugging
-from .commands import auth, batch, doctor, gallery, generate, history, jobs, sandbox, settings
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
 
+if TYPE_CHECKING:
+    import typer
+
 EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code, text in EXIT_CODE_HELP.items())
-
-app = typer.Typer(
-    name="nanobanana",
-    help="Generate images with Google's nano-banana model on RunComfy, from your terminal.\n\n"
-    'Try it offline first: nanobanana generate "a glass greenhouse at dusk" --sandbox',
-    epilog=EXIT_CODES_EPILOG,
-    no_args_is_help=True,
-    # Rich tracebacks with locals could print the token; main() owns error display.
-    pretty_exceptions_enable=False,
-    # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+VERSION_LINE = f"nanobanana {__version__}"
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"nanobanana {__version__}")
-        raise typer.Exit()
+@lru_cache(maxsize=1)
+def build_app() -> "typer.Typer":
+    import typer
 
+    from .commands import auth, batch, doctor, gallery, generate, history, jobs, sandbox, settings
 
-@app.callback()
-def root(
-    version: Annotated[
-        Optional[bool],
-        typer.Option("--version", "-V", callback=_version_callback, is_eager=True, help="Print the version and exit."),
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and an HTTP log on stderr (or NANOBANANA_DEBUG=1).")] = False,
-) -> None:
-    if debug:
-        debugging.enable()
+    app = typer.Typer(
+        name="nanobanana",
+        help="Generate images with Google's nano-banana model on RunComfy, from your terminal.\n\n"
+        'Try it offline first: nanobanana generate "a glass greenhouse at dusk" --sandbox',
+        epilog=EXIT_CODES_EPILOG,
+        no_args_is_help=True,
+        # Rich tracebacks with locals could print the token; main() owns error display.
+        pretty_exceptions_enable=False,
+        # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(VERSION_LINE)
+            raise typer.Exit()
 
-app.command("generate", epilog=EXIT_CODES_EPILOG)(generate.generate)
-app.command("status")(jobs.job_status)
-app.command("result")(jobs.job_result)
-app.command("cancel")(jobs.job_cancel)
-app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
-app.command("batch", epilog=EXIT_CODES_EPILOG)(batch.batch_run)
-app.command("history")(history.history_list)
-app.command("gallery")(gallery.gallery_write)
-app.command("doctor")(doctor.doctor_run)
-app.command("sandbox")(sandbox.sandbox_serve)
-app.add_typer(auth.auth_app, name="auth")
-app.add_typer(settings.config_app, name="config")
+    @app.callback()
+    def root(
+        version: Annotated[
+            Optional[bool],
+            typer.Option("--version", "-V", callback=show_version, is_eager=True, help="Print the version and exit."),
+        ] = None,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and an HTTP log on stderr (or NANOBANANA_DEBUG=1).")] = False,
+    ) -> None:
+        if debug:
+            debugging.enable()
+
+    app.command("generate", epilog=EXIT_CODES_EPILOG)(generate.generate)
+    app.command("status")(jobs.job_status)
+    app.command("result")(jobs.job_result)
+    app.command("cancel")(jobs.job_cancel)
+    app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
+    app.command("batch", epilog=EXIT_CODES_EPILOG)(batch.batch_run)
+    app.command("history")(history.history_list)
+    app.command("gallery")(gallery.gallery_write)
+    app.command("doctor")(doctor.doctor_run)
+    app.command("sandbox")(sandbox.sandbox_serve)
+    app.add_typer(auth.auth_app, name="auth")
+    app.add_typer(settings.config_app, name="config")
+    return app
 
 
 def _report(message: str, hint: str | None) -> None:
@@ -72,8 +83,12 @@ def _second_interrupt_exits_at_once() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error ends here as one line on stderr and a documented exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(VERSION_LINE + "\n")
+        return 0
     try:
-        app(args=argv, prog_name="nanobanana")
+        build_app()(args=args, prog_name="nanobanana")
     except NanobananaError as exc:
         if isinstance(exc, InterruptedWaitError):
             _second_interrupt_exits_at_once()

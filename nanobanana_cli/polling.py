@@ -32,7 +32,8 @@ class PollSchedule:
     factor: float = 1.5
     cap: float = 1.0
     max_jump: float = 3.0
-    dense_first: float = 0.1
+    dense_first: float = 0.15
+    dense_factor: float = 2.0
     margin: float = 0.05
 
     @classmethod
@@ -102,7 +103,7 @@ def wait_for_result(
             if until_expected > delay:
                 delay = min(until_expected, max(delay, schedule.max_jump))
                 if delay == until_expected:  # the next poll lands on the expected finish: dense from there
-                    intervals = PollSchedule(first=schedule.dense_first, factor=schedule.factor, cap=schedule.cap).intervals()
+                    intervals = PollSchedule(first=schedule.dense_first, factor=schedule.dense_factor, cap=schedule.cap).intervals()
         if deadline is not None and time.monotonic() + delay > deadline:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -37,7 +37,9 @@ def completion_script(shell: str) -> str:
 
 def command_paths() -> list[list[str]]:
     """Every command, from the app's own registry, in the order the root help lists them."""
-    from nanobanana_cli.cli import app
+    from nanobanana_cli.cli import build_app
+
+    app = build_app()
 
     paths: list[list[str]] = [[]]
     for command in app.registered_commands:

@@ -98,6 +98,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     status: int = 0
+    client_port: int = 0
+    at: float = 0.0  # time.time() when the answer was sent
 
 
 @dataclass
@@ -107,6 +109,8 @@ class SandboxJob:
     created: float
     created_wall: float
     fails: bool
+    queue_seconds: float
+    run_seconds: float
     cancelled: bool = False
 
 
@@ -245,15 +249,15 @@ class Sandbox:
         if job.cancelled:
             return "cancelled"
         age = (now if now is not None else time.monotonic()) - job.created
-        if age < self.queue_seconds:
+        if age < job.queue_seconds:
             return "in_queue"
-        if age < self.queue_seconds + self.run_seconds:
+        if age < job.queue_seconds + job.run_seconds:
             return "in_progress"
         return "failed" if job.fails else "succeeded"
 
     def finished_wall(self, job: SandboxJob) -> float:
         """When the job completed (or will), on the wall clock: what `finished_at` reports."""
-        return job.created_wall + self.queue_seconds + self.run_seconds
+        return job.created_wall + job.queue_seconds + job.run_seconds
 
     def _in_flight(self, now: float) -> int:
         return sum(1 for job in self._jobs.values() if self.state_of(job, now) in ("in_queue", "in_progress"))
@@ -272,12 +276,22 @@ class Sandbox:
             created=now,
             created_wall=time.time(),
             fails=self.faults.fail_jobs or FAIL_MARKER in generation["prompt"],
+            # fixed at submit: changing the sandbox's durations later affects only new jobs
+            queue_seconds=self.queue_seconds,
+            run_seconds=self.run_seconds,
         )
         with self._lock:
             self._jobs[job.request_id] = job
             self.stats.submits += 1
             self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight(now))
+        if not job.fails:
+            # A CDN has the files when the job completes; render now so downloads never wait on Pillow.
+            threading.Thread(target=self._render_all, args=(job,), daemon=True).start()
         return job
+
+    def _render_all(self, job: SandboxJob) -> None:
+        for index in range(1, job.input["num_images"] + 1):
+            self._rendered(job, index)
 
     def job(self, request_id: str) -> SandboxJob | None:
         with self._lock:
@@ -309,7 +323,10 @@ class Sandbox:
         job = self.job(request_id)
         if job is None or self.state_of(job) != "succeeded" or not 1 <= index <= job.input["num_images"]:
             return None
-        key = (request_id, index)
+        return self._rendered(job, index), CONTENT_TYPES[job.input["output_format"]]
+
+    def _rendered(self, job: SandboxJob, index: int) -> bytes:
+        key = (job.request_id, index)
         with self._lock:
             cached = self._assets.get(key)
         if cached is None:
@@ -318,8 +335,8 @@ class Sandbox:
                 self.image_long_side, padding_bytes=self.asset_padding_bytes,
             )
             with self._lock:
-                self._assets[key] = cached
-        return cached, CONTENT_TYPES[job.input["output_format"]]
+                cached = self._assets.setdefault(key, cached)
+        return cached
 
     def api_urls(self, request_id: str) -> dict[str, str]:
         base = f"{self.base_url}/v1/requests/{request_id}"
@@ -337,13 +354,18 @@ REQUEST_PATH = re.compile(r"^/v1/requests/(?P<id>[^/]+)/(?P<action>status|result
 def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out as separate writes; with Nagle on, a kept-alive client waits
+        # for a delayed ACK (about 40 ms) on every answer
+        disable_nagle_algorithm = True
         server_version = "nanobanana-sandbox"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # requests are recorded (and optionally logged) by Sandbox.record
 
         def _record(self, status: int) -> None:
-            sandbox.record(RecordedRequest(listener, self.command, self.path, dict(self.headers.items()), status))
+            sandbox.record(RecordedRequest(
+                listener, self.command, self.path, dict(self.headers.items()), status, self.client_address[1], time.time(),
+            ))
 
         def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
             self._record(status)
