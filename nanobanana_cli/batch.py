@@ -122,14 +122,16 @@ class Manifest:
         with self._lock:
             return [dict(state) for state in self._state.values()]
 
-    def record(self, key: str, **fields: Any) -> None:
+    def record(self, key: str, *, durable: bool = False, **fields: Any) -> None:
+        """Append a record; `durable` ones are fsynced before returning (a lost request id means paying twice)."""
         record = {"key": key, **fields, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with self._lock:
             self._state.setdefault(key, {}).update(record)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())  # a request id must survive a crash: losing it means paying twice
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
 
 
 class BatchReporter(Reporter, Protocol):
@@ -186,7 +188,7 @@ def run_batch(
             if stop.is_set():
                 raise InterruptedWaitError("interrupted before this line was submitted")
             request_id = client.submit(line.generation).request_id
-            manifest.record(line.key, line=line.number, request_id=request_id, status="submitted")
+            manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status="submitted")
             if history is not None:
                 history.record_submission(request_id, line.generation, client.base_url)
             reporter.line_started(line, "submitted", request_id)

@@ -110,6 +110,10 @@ class History:
                     connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
                     connection.execute("PRAGMA busy_timeout = 5000")
                     connection.execute("PRAGMA journal_mode = WAL")
+                    # WAL stays consistent without a sync per commit; a crash may lose the last
+                    # status update, which the next `status`/`watch` rewrites. Request ids that
+                    # must survive a crash are fsynced by the batch manifest.
+                    connection.execute("PRAGMA synchronous = NORMAL")
                     if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                         self._migrate(connection)
                     self._connection = connection
