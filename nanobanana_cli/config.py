@@ -127,20 +127,19 @@ class Setting:
     env: str
     default: Any
     parse: Callable[[str], Any]
-    help: str
 
 
 SETTINGS = {
     setting.key: setting
     for setting in (
-        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", "16:9", _choice(ASPECT_RATIOS), "default --aspect"),
-        Setting("output_format", "NANOBANANA_OUTPUT_FORMAT", "png", _choice(OUTPUT_FORMATS, FORMAT_ALIASES), "default --format"),
-        Setting("num_images", "NANOBANANA_NUM_IMAGES", 1, _num_images, "default --num-images"),
-        Setting("output_dir", "NANOBANANA_OUTPUT_DIR", ".", _directory, "default --output-dir"),
-        Setting("base_url", "NANOBANANA_BASE_URL", DEFAULT_BASE_URL, _base_url, "API root (https, or http on loopback)"),
-        Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds, "default --timeout for waiting, in seconds"),
-        Setting("retries", "NANOBANANA_RETRIES", DEFAULT_RETRIES, _retries, "default --retries"),
-        Setting("max_download_mb", "NANOBANANA_MAX_DOWNLOAD_MB", 2048, _megabytes, "largest file a download may write"),
+        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", "16:9", _choice(ASPECT_RATIOS)),
+        Setting("output_format", "NANOBANANA_OUTPUT_FORMAT", "png", _choice(OUTPUT_FORMATS, FORMAT_ALIASES)),
+        Setting("num_images", "NANOBANANA_NUM_IMAGES", 1, _num_images),
+        Setting("output_dir", "NANOBANANA_OUTPUT_DIR", ".", _directory),
+        Setting("base_url", "NANOBANANA_BASE_URL", DEFAULT_BASE_URL, _base_url),
+        Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds),
+        Setting("retries", "NANOBANANA_RETRIES", DEFAULT_RETRIES, _retries),
+        Setting("max_download_mb", "NANOBANANA_MAX_DOWNLOAD_MB", 2048, _megabytes),
     )
 }
 KEY_ALIASES = {"aspect": "aspect_ratio", "format": "output_format", "n": "num_images", "num": "num_images"}

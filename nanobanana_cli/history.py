@@ -42,6 +42,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 TYPICAL_OF_LAST = 10
+WAL_SWITCH_SECONDS = 5.0
 
 
 def _now() -> str:
@@ -109,7 +110,7 @@ class History:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
                     connection.execute("PRAGMA busy_timeout = 5000")
-                    connection.execute("PRAGMA journal_mode = WAL")
+                    self._enable_wal(connection)
                     # WAL stays consistent without a sync per commit; a crash may lose the last
                     # status update, which the next `status`/`watch` rewrites. Request ids that
                     # must survive a crash are fsynced by the batch manifest.
@@ -123,6 +124,27 @@ class History:
                 if self._warn:
                     self._warn(f"job history unavailable ({exc}); carrying on without it ({self.path})")
                 yield None
+
+    @staticmethod
+    def _enable_wal(connection: Any) -> None:
+        """Switch to WAL, waiting for other processes that are doing the same.
+
+        The switch needs the database to itself for a moment, and SQLite reports "locked" at once
+        instead of waiting (seen with several processes creating the history together).
+        """
+        import sqlite3
+        import time
+
+        deadline = time.monotonic() + WAL_SWITCH_SECONDS
+        while True:
+            try:
+                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @staticmethod
     def _migrate(connection: Any) -> None:

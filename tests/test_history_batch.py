@@ -289,3 +289,32 @@ def test_a_version_1_history_is_migrated_in_place(cli, sandbox, tmp_path):
     entries = history_json(cli)
     assert [e["request_id"] for e in entries][-1] == "old-job"
     assert entries[0]["duration_seconds"] is not None and entries[-1]["duration_seconds"] is None
+
+CREATE_HISTORY = """
+import sys, time
+from pathlib import Path
+from nanobanana_cli.history import History
+from nanobanana_cli.models import GenerationInput
+warnings = []
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+with History(Path(sys.argv[1]), warn=warnings.append) as history:
+    history.record_submission("job-" + sys.argv[3], GenerationInput("a fox"), "http://127.0.0.1:1")
+print(warnings)
+"""
+
+
+def test_many_processes_creating_the_history_at_once_all_record(tmp_path):
+    """Switching a new database to WAL can meet "database is locked" at once; opening must wait it out."""
+    for trial in range(8):
+        path = tmp_path / f"trial-{trial}.sqlite3"
+        start = time.time() + 0.5
+        processes = [
+            subprocess.Popen([sys.executable, "-c", CREATE_HISTORY, str(path), str(start), str(n)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for n in range(16)
+        ]
+        outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
+        assert outputs == ["[]"] * 16, next(o for o in outputs if o != "[]")
+

@@ -25,6 +25,7 @@ from .common import (
     TokenOpt,
     api_client,
     download_plan,
+    generation_defaults,
     make_output,
     open_history,
     print_dry_run,
@@ -74,12 +75,7 @@ def batch_run(
 
     output = make_output(json_, quiet)
     text = _read_source(source)
-    defaults = {
-        "aspect_ratio": setting("aspect_ratio", aspect.value if aspect else None),
-        "output_format": setting("output_format", image_format.value if image_format else None),
-        "num_images": setting("num_images", num_images),
-    }
-    lines, problems = parse_batch(text, defaults)
+    lines, problems = parse_batch(text, generation_defaults(aspect, image_format, num_images))
     for problem in problems:
         output.error(f"{source}:{problem.number}: {problem.message}")
     if problems and not skip_invalid:

@@ -58,6 +58,15 @@ def setting(key: str, flag: object = None) -> Any:
     return ConfigStore().resolve(key, flag).value
 
 
+def generation_defaults(aspect: Enum | None, image_format: Enum | None, num_images: int | None) -> dict[str, Any]:
+    """The model options from flags, else environment, else config file, else the schema's defaults."""
+    return {
+        "aspect_ratio": setting("aspect_ratio", aspect.value if aspect else None),
+        "output_format": setting("output_format", image_format.value if image_format else None),
+        "num_images": setting("num_images", num_images),
+    }
+
+
 def download_plan(output_dir: Path | None) -> DownloadPlan:
     """Where and how large: the output directory is created and proved writable before any submit."""
     from ..download import prepare_output_dir

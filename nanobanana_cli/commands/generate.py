@@ -26,6 +26,7 @@ from .common import (
     TokenOpt,
     api_client,
     download_plan,
+    generation_defaults,
     make_output,
     open_history,
     open_in_viewer,
@@ -103,12 +104,7 @@ def generate(
             "--no-wait cannot be used with --sandbox: the sandbox stops when this command ends",
             hint="run `nanobanana sandbox` in another terminal and use its exported settings",
         )
-    generation = GenerationInput(
-        read_prompt(prompt),
-        aspect_ratio=setting("aspect_ratio", aspect.value if aspect else None),
-        output_format=setting("output_format", image_format.value if image_format else None),
-        num_images=setting("num_images", num_images),
-    )
+    generation = GenerationInput(read_prompt(prompt), **generation_defaults(aspect, image_format, num_images))
     if curl and not dry_run:
         raise UsageError("--curl goes with --dry-run", hint='nanobanana generate "…" --dry-run --curl')
     if dry_run:

@@ -48,23 +48,6 @@ class Faults:
     slow_requests: int = 0  # how many API requests are slowed (0: all of them)
     fail_jobs: bool = False  # every job ends `failed` (prompts containing "sandbox:fail" always do)
 
-    FIELDS_HELP = {
-        "rate_limit": "first N API requests get 429 with Retry-After",
-        "server_error": "first N polls get 502 with an HTML body",
-        "submit_unavailable": "first N submits get 503 (not accepted)",
-        "drop_after_submit": "first N submits create the job, then drop the connection",
-        "malformed_json": "first N polls get a 200 that is not JSON",
-        "truncate_download": "first N downloads stop halfway",
-        "not_an_image": "first N downloads serve HTML instead of an image",
-        "redirect_result": "first N result polls are redirected to the asset host",
-        "drop_connection": "first N polls get their connection closed unanswered",
-        "unknown_status": "first N polls answer the undocumented state warming_up",
-        "slow_seconds": "seconds to wait before API answers",
-        "slow_requests": "how many API answers are slowed (0: all)",
-        "fail_jobs": "1 to make every job end failed",
-        "retry_after": "the Retry-After value sent with 429 (seconds or an HTTP date)",
-    }
-
     @classmethod
     def parse(cls, specs: list[str]) -> Faults:
         """Build from `name=value` strings such as `rate-limit=2` (dashes or underscores)."""
