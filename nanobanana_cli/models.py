@@ -248,6 +248,9 @@ def parse_result(data: Any, request_id: str) -> JobResult:
     if "status" not in data:
         raise BadResponseError("the API's result answer has no 'status' field")
     status = normalise_status(data.get("status"))
+    if status == COMPLETED:
+        # /status's word turning up in /result: decide by what the record holds, or we would poll forever
+        status = SUCCEEDED if collect_output_urls(data.get("output")) else FAILED if data.get("error") else status
     urls = collect_output_urls(data.get("output")) if status == SUCCEEDED else ()
     if status == SUCCEEDED and not urls:
         raise BadResponseError("the job succeeded but the API listed no output files")

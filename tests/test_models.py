@@ -132,3 +132,11 @@ def test_cancel_outcome_decides_not_the_status():
     assert not parse_cancel({"status": "completed", "outcome": "not_cancellable"}, "r").cancelled
     with pytest.raises(BadResponseError):
         parse_cancel({"status": "completed"}, "r")
+
+
+def test_completed_in_a_result_is_decided_by_its_content():
+    done = parse_result({"status": "completed", "output": {"image": "https://c/1.png"}}, "r")
+    assert done.succeeded and done.output_urls == ("https://c/1.png",)
+    failed = parse_result({"status": "COMPLETED", "error": "nsfw"}, "r")
+    assert failed.status == "failed" and failed.error == "nsfw" and failed.is_finished
+    assert not parse_result({"status": "completed"}, "r").is_finished  # nothing to go on: keep polling
