@@ -260,3 +260,10 @@ def test_readme_recipe_runs(name, start_sandbox, tmp_path):
         assert len(list((tmp_path / "out-xargs").iterdir())) == 3
     if name == "dry-run":
         assert "curl --request POST" in (tmp_path / "submit.sh").read_text()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("# Install, then run the test suite (what CI runs):\n", 1)[1].splitlines()[0]
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci_lines[-1] == command
