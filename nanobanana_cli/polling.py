@@ -130,3 +130,15 @@ def resumable(request_id: str) -> Iterator[None]:
             f"interrupted; job {request_id} was not cancelled and keeps running",
             hint=f"resume with: nanobanana watch {request_id}",
         ) from None
+
+
+@contextmanager
+def submitting() -> Iterator[None]:
+    """Ctrl-C while a submit is in flight: the job may exist, so say so rather than exit silently."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise InterruptedWaitError(
+            "interrupted while submitting; a job may have been created and billed",
+            hint="check `nanobanana history` or your RunComfy dashboard before submitting again",
+        ) from None

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,23 @@ def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_res
     assert not sandbox._jobs[request_id].cancelled
     assert [r.path.endswith("/cancel") for r in sandbox.stats.requests].count(True) == 0
     assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_during_the_submit_warns_that_a_job_may_exist(start_sandbox, tmp_path):
+    from nanobanana_cli.sandbox import Faults
+
+    sandbox = start_sandbox(faults=Faults(slow_seconds=3, slow_requests=1))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 20
+    while sandbox.stats.api_requests_started == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert "interrupted while submitting; a job may have been created" in err and "nanobanana history" in err
 
 
 def test_help_and_version_do_not_import_heavy_modules():

@@ -97,6 +97,7 @@ def generate(
     """
     from ..jobs import run_job
     from ..models import GenerationInput
+    from ..polling import resumable, submitting
 
     output = make_output(json_, quiet)
     if sandbox and no_wait:
@@ -115,22 +116,25 @@ def generate(
     downloads = None if no_wait or no_download else download_plan(output_dir)
     timeout = setting("timeout", timeout)
     with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
-        submission = client.submit(generation)
-        history.record_submission(submission.request_id, generation, client.base_url)
-        if no_wait:
-            if output.mode.value == "json":
-                output.result_json({**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()})
-            else:
-                output.result_line(submission.request_id)
-                output.info(f"follow it with: nanobanana watch {submission.request_id}")
-            return
-        output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
-        with output.progress() as progress:
-            outcome = run_job(
-                client, submission.request_id, generation=generation, downloads=downloads,
-                reporter=progress, timeout=timeout, history=history,
-                expected_seconds=history.typical_duration(client.base_url),
-            )
-        render_outcome(output, outcome)
+        with submitting():
+            submission = client.submit(generation)
+        # From here on the job exists: a Ctrl-C anywhere must still name it (Typer would exit silently).
+        with resumable(submission.request_id):
+            history.record_submission(submission.request_id, generation, client.base_url)
+            if no_wait:
+                if output.mode.value == "json":
+                    output.result_json({**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()})
+                else:
+                    output.result_line(submission.request_id)
+                    output.info(f"follow it with: nanobanana watch {submission.request_id}")
+                return
+            output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
+            with output.progress() as progress:
+                outcome = run_job(
+                    client, submission.request_id, generation=generation, downloads=downloads,
+                    reporter=progress, timeout=timeout, history=history,
+                    expected_seconds=history.typical_duration(client.base_url),
+                )
+            render_outcome(output, outcome)
     if open_ and outcome.saved:
         open_in_viewer(output, [item.path for item in outcome.saved])

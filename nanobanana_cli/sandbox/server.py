@@ -99,6 +99,7 @@ class SandboxJob:
 
 @dataclass
 class SandboxStats:
+    api_requests_started: int = 0  # counted on arrival, before any slow-down: lets a test act mid-request
     submits: int = 0
     peak_in_flight: int = 0
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -387,6 +388,8 @@ def _make_handler(sandbox: Sandbox, listener: str) -> type[BaseHTTPRequestHandle
                 self._api("POST")
 
         def _api(self, method: str) -> None:
+            with sandbox._lock:
+                sandbox.stats.api_requests_started += 1
             body = self._read_body() if method == "POST" else b""
             if sandbox.faults.slow_seconds and (not sandbox.faults.slow_requests or sandbox.take_fault("slow_requests")):
                 time.sleep(sandbox.faults.slow_seconds)
