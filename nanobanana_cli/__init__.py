@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 __all__ = ["Client", "GenerationInput", "JobResult", "JobStatus", "Submission", "__version__"]
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .models import GenerationInput, JobResult, JobStatus, Submission
+    from .api.client import Client
+    from .api.models import GenerationInput, JobResult, JobStatus, Submission
 
 
 def __getattr__(name: str) -> Any:
     if name == "Client":
-        from .client import Client
+        from .api.client import Client
 
         return Client
     if name in ("GenerationInput", "JobResult", "JobStatus", "Submission"):
-        from . import models
+        from .api import models
 
         return getattr(models, name)
     raise AttributeError(f"module 'nanobanana_cli' has no attribute {name!r}")

@@ -33,10 +33,10 @@ def _writable(directory) -> str | None:
 
 
 def run_checks(token_flag: str | None = None, base_url_flag: str | None = None) -> list[Check]:
-    from .client import Client, check_base_url
-    from .config import SETTINGS, ConfigStore, config_dir, data_dir, resolve_base_url, token_sources
-    from .history import History
-    from .retry import RetryPolicy
+    from .api.client import Client, check_base_url
+    from .stores.settings import SETTINGS, ConfigStore, config_dir, data_dir, resolve_base_url, token_sources
+    from .stores.history import History
+    from .api.retry import RetryPolicy
 
     checks = [Check("version", "ok", f"nanobanana {__version__}, Python {platform.python_version()} on {platform.system()}")]
     for label, directory, variable in (("config directory", config_dir(), "NANOBANANA_CONFIG_DIR"), ("data directory", data_dir(), "NANOBANANA_DATA_DIR")):

@@ -67,7 +67,7 @@ def test_login_without_a_terminal_or_flag_says_how(cli, no_env_token):
 
 def test_token_file_is_never_briefly_world_readable(monkeypatch, tmp_path):
     """The file is created by mkstemp (0600) and renamed; no chmod after the write."""
-    from nanobanana_cli import config
+    from nanobanana_cli.stores import settings as config
 
     seen_modes = []
     real_replace = os.replace

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from nanobanana_cli.client import Client, check_asset_url, check_base_url
+from nanobanana_cli.api.client import Client, check_asset_url, check_base_url
 from nanobanana_cli.errors import (
     APIError,
     AuthError,
@@ -19,8 +19,8 @@ from nanobanana_cli.errors import (
     UnavailableError,
     UsageError,
 )
-from nanobanana_cli.models import GenerationInput
-from nanobanana_cli.retry import RetryPolicy, parse_retry_after
+from nanobanana_cli.api.models import GenerationInput
+from nanobanana_cli.api.retry import RetryPolicy, parse_retry_after
 
 from .conftest import SENTINEL_TOKEN
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from nanobanana_cli.client import Client
+from nanobanana_cli.api.client import Client
 from nanobanana_cli.errors import SubmitUncertainError
-from nanobanana_cli.models import GenerationInput
-from nanobanana_cli.retry import RetryPolicy
+from nanobanana_cli.api.models import GenerationInput
+from nanobanana_cli.api.retry import RetryPolicy
 from nanobanana_cli.sandbox import Faults
 
 from .conftest import SENTINEL_TOKEN

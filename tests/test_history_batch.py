@@ -273,7 +273,7 @@ def test_a_learned_duration_lets_the_next_job_skip_useless_polls(cli, start_sand
 def test_a_version_1_history_is_migrated_in_place(cli, sandbox, tmp_path):
     import sqlite3
 
-    from nanobanana_cli.history import MIGRATIONS
+    from nanobanana_cli.stores.history import MIGRATIONS
 
     database = tmp_path / "data" / "history.sqlite3"
     database.parent.mkdir(parents=True)
@@ -293,8 +293,8 @@ def test_a_version_1_history_is_migrated_in_place(cli, sandbox, tmp_path):
 CREATE_HISTORY = """
 import sys, time
 from pathlib import Path
-from nanobanana_cli.history import History
-from nanobanana_cli.models import GenerationInput
+from nanobanana_cli.stores.history import History
+from nanobanana_cli.api.models import GenerationInput
 warnings = []
 start = float(sys.argv[2])
 while time.time() < start:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nanobanana_cli.errors import BadResponseError, InvalidInputError
-from nanobanana_cli.models import (
+from nanobanana_cli.api.models import (
     ASPECT_RATIOS,
     GenerationInput,
     collect_output_urls,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from nanobanana_cli.models import JobStatus
-from nanobanana_cli.output import Mode, Output
+from nanobanana_cli.api.models import JobStatus
+from nanobanana_cli.render.output import Mode, Output
 
 
 class FakeTerminal(io.StringIO):

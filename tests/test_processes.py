@@ -135,7 +135,7 @@ def test_help_and_version_do_not_import_heavy_modules():
         "from nanobanana_cli.cli import main\n"
         "for argv in (['--help'], ['--version'], ['generate', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-        "heavy = ['requests', 'urllib3', 'rich.progress', 'sqlite3', 'nanobanana_cli.sandbox', 'PIL', 'nanobanana_cli.client']\n"
+        "heavy = ['requests', 'urllib3', 'rich.progress', 'sqlite3', 'nanobanana_cli.sandbox', 'PIL', 'nanobanana_cli.api.client']\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -161,5 +161,10 @@ def test_package_exposes_the_client_for_python_users():
         [sys.executable, "-c", "from nanobanana_cli import Client, GenerationInput; print(Client.__name__, GenerationInput('x').prompt)"],
         capture_output=True, text=True, timeout=60,
     )
-    assert proc.stdout.strip() == "Client x"
-    assert Path(__file__).parent.parent.joinpath("nanobanana_cli", "client.py").is_file()
+    assert proc.stdout.strip() == "Client x", proc.stderr
+
+
+def test_package_ships_a_typing_marker():
+    from importlib.resources import files
+
+    assert files("nanobanana_cli").joinpath("py.typed").is_file()

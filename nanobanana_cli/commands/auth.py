@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import AuthError, NanobananaError, UsageError
-from ..output import Output
-from .common import BaseUrlOpt, JsonOpt, TokenOpt, make_output
+from ..render.output import Output
+from .options import BaseUrlOpt, JsonOpt, TokenOpt, make_output
 
 auth_app = typer.Typer(
     help="Log in once, see which token is active and where it comes from, log out.",
@@ -20,9 +20,9 @@ NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Do not ask the A
 
 
 def _check_with_api(token: str, base_url: str | None) -> bool:
-    from ..client import Client
-    from ..config import resolve_base_url, resolve_retries
-    from ..retry import RetryPolicy
+    from ..api.client import Client
+    from ..stores.settings import resolve_base_url, resolve_retries
+    from ..api.retry import RetryPolicy
 
     with Client(token, resolve_base_url(base_url), retry=RetryPolicy(retries=resolve_retries(None))) as client:
         return client.verify_token()
@@ -47,7 +47,7 @@ def _read_token(with_token: bool) -> str:
 def _warn_if_overridden(output: Output) -> None:
     import os
 
-    from ..config import TOKEN_ENV_VARS
+    from ..stores.settings import TOKEN_ENV_VARS
 
     for name in TOKEN_ENV_VARS:
         if os.environ.get(name, "").strip():
@@ -69,7 +69,7 @@ def auth_login(
 
       echo "$RUNCOMFY_TOKEN" | nanobanana auth login --with-token
     """
-    from ..config import TokenStore, mask_token
+    from ..stores.settings import TokenStore, mask_token
 
     output = Output()
     token = _read_token(with_token)
@@ -96,7 +96,7 @@ def auth_status(
 
     Example: nanobanana auth status --json
     """
-    from ..config import TokenStore, resolve_base_url, token_sources
+    from ..stores.settings import TokenStore, resolve_base_url, token_sources
 
     output = make_output(json_, False)
     sources = token_sources(token)
@@ -139,7 +139,7 @@ def auth_logout() -> None:
 
     Example: nanobanana auth logout
     """
-    from ..config import TokenStore
+    from ..stores.settings import TokenStore
 
     output = Output()
     store = TokenStore()
@@ -156,6 +156,6 @@ def auth_token() -> None:
 
     Example: export RUNCOMFY_API_TOKEN=$(nanobanana auth token)
     """
-    from ..config import resolve_token
+    from ..stores.settings import resolve_token
 
     Output().result_line(resolve_token(None).token)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import JobFailedError, NanobananaError, UsageError
-from .common import (
+from .options import (
     AspectOpt,
     BaseUrlOpt,
     CurlOpt,
@@ -70,8 +70,8 @@ def batch_run(
 
       nanobanana batch prompts.txt --dry-run
     """
-    from ..batch import parse_batch, run_batch
-    from ..output import BatchProgress
+    from ..engine.batch import parse_batch, run_batch
+    from ..render.output import BatchProgress
 
     output = make_output(json_, quiet)
     text = _read_source(source)
@@ -105,7 +105,7 @@ def batch_run(
                     for saved in item.outcome.saved:
                         output.result_line(saved.path)
     if gallery:
-        from ..gallery import write_gallery
+        from ..render.gallery import write_gallery
 
         output.note(f"gallery: {write_gallery(plan.directory)}")
     _finish(output, outcomes, source, plan.directory)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import BaseUrlOpt, JsonOpt, TokenOpt, make_output
+from .options import BaseUrlOpt, JsonOpt, TokenOpt, make_output
 
 
 def doctor_run(token: TokenOpt = None, base_url: BaseUrlOpt = None, json_: JsonOpt = False) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import UsageError
-from ..output import Output
+from ..render.output import Output
 
 
 def gallery_write(
@@ -22,7 +22,7 @@ def gallery_write(
 
       xdg-open "$(nanobanana gallery out/)"
     """
-    from ..gallery import write_gallery
+    from ..render.gallery import write_gallery
 
     if not directory.is_dir():
         raise UsageError(f"{str(directory)!r} is not a directory", hint="pass the directory your images were saved in")

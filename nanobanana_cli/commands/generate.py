@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ..output import Output
-from .common import (
+from ..render.output import Output
+from .options import (
     AspectOpt,
     BaseUrlOpt,
     CurlOpt,
@@ -35,7 +35,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..jobs import JobOutcome
+    from ..engine.lifecycle import JobOutcome
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -95,9 +95,9 @@ def generate(
 
       nanobanana generate "a red fox" --dry-run --curl
     """
-    from ..jobs import run_job
-    from ..models import GenerationInput
-    from ..polling import resumable, submitting
+    from ..engine.lifecycle import run_job
+    from ..api.models import GenerationInput
+    from ..engine.polling import resumable, submitting
 
     output = make_output(json_, quiet)
     if sandbox and no_wait:

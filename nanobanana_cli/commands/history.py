@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, make_output, open_history
+from .options import JsonOpt, make_output, open_history
 
 
 def history_list(

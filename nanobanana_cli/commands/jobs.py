@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import NanobananaError, NotFinishedError
-from .common import (
+from .options import (
     BaseUrlOpt,
     JsonOpt,
     LastOpt,
@@ -53,7 +53,7 @@ def job_status(
 
       nanobanana status --last -q
     """
-    from ..models import COMPLETED
+    from ..api.models import COMPLETED
 
     output = make_output(json_, quiet)
     with open_history(output) as history:
@@ -94,8 +94,8 @@ def job_result(
 
       nanobanana result --last --download -o out/
     """
-    from ..download import download_all
-    from ..jobs import JobOutcome, failure_for
+    from ..engine.downloads import download_all
+    from ..engine.lifecycle import JobOutcome, failure_for
 
     output = make_output(json_, quiet)
     plan = download_plan(output_dir) if download else None
@@ -195,7 +195,7 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    from ..jobs import watch_jobs
+    from ..engine.lifecycle import watch_jobs
 
     output = make_output(json_, quiet)
     downloads = None if no_download else download_plan(output_dir)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ..output import Output
+from ..render.output import Output
 
 
 def sandbox_serve(
@@ -44,7 +44,7 @@ def sandbox_serve(
 
       nanobanana sandbox --port 0 --run-seconds 5 --fault rate-limit=2 --fault retry-after=0
     """
-    from ..client import is_loopback_host
+    from ..api.client import is_loopback_host
     from ..sandbox import Faults, Sandbox
 
     if not is_loopback_host(host):

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..config import SETTINGS
-from ..output import Output
-from .common import JsonOpt, make_output
+from ..stores.settings import SETTINGS
+from ..render.output import Output
+from .options import JsonOpt, make_output
 
 KEYS_HELP = ", ".join(SETTINGS)
 
@@ -38,7 +38,7 @@ def config_set(key: KeyArg, value: Annotated[str, typer.Argument(help="The new d
 
       nanobanana config set output_dir ~/Pictures/nanobanana
     """
-    from ..config import ConfigStore
+    from ..stores.settings import ConfigStore
 
     store = ConfigStore()
     setting, parsed = store.set(key, value)
@@ -51,7 +51,7 @@ def config_get(key: KeyArg, json_: JsonOpt = False) -> None:
 
     Example: nanobanana config get output_format
     """
-    from ..config import ConfigStore, canonical_key
+    from ..stores.settings import ConfigStore, canonical_key
 
     output = make_output(json_, False)
     setting = canonical_key(key)
@@ -69,7 +69,7 @@ def config_unset(key: KeyArg) -> None:
 
     Example: nanobanana config unset aspect_ratio
     """
-    from ..config import ConfigStore, canonical_key
+    from ..stores.settings import ConfigStore, canonical_key
 
     setting = canonical_key(key)
     removed = ConfigStore().unset(setting.key)
@@ -82,7 +82,7 @@ def config_list(json_: JsonOpt = False) -> None:
 
     Example: nanobanana config list --json
     """
-    from ..config import SETTINGS, ConfigStore
+    from ..stores.settings import SETTINGS, ConfigStore
 
     output = make_output(json_, False)
     store = ConfigStore()
@@ -101,6 +101,6 @@ def config_path() -> None:
 
     Example: $EDITOR "$(nanobanana config path)"
     """
-    from ..config import ConfigStore
+    from ..stores.settings import ConfigStore
 
     Output().result_line(str(ConfigStore().path))

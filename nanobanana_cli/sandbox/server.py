@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..models import ASPECT_RATIOS, MODEL_ID, NUM_IMAGES_CHOICES, OUTPUT_FORMATS, PROMPT_MAX_LENGTH
+from ..api.models import ASPECT_RATIOS, MODEL_ID, NUM_IMAGES_CHOICES, OUTPUT_FORMATS, PROMPT_MAX_LENGTH
 from .images import CONTENT_TYPES, render_image
 
 DEFAULT_TOKEN = "sandbox-token"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .download import sniff_image_format
+from ..engine.downloads import sniff_image_format
 
 GALLERY_NAME = "index.html"
 STYLE = """
@@ -33,12 +33,12 @@ class GalleryItem:
 def _metadata(directory: Path) -> dict[str, GalleryItem]:
     """What is known about each file: the batch manifest first, then the job history."""
     known: dict[str, GalleryItem] = {}
-    from .batch import Manifest
+    from ..engine.batch import Manifest
 
     for state in Manifest(directory).entries():
         for item in state.get("outputs") or []:
             known[os.path.realpath(item["path"])] = GalleryItem(Path(item["path"]), request_id=state.get("request_id"))
-    from .history import History
+    from ..stores.history import History
 
     with History() as history:
         for entry in history.entries(limit=None):

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import data_dir
-from .models import MODEL_ID, GenerationInput
+from .settings import data_dir
+from ..api.models import MODEL_ID, GenerationInput
 
 DB_NAME = "history.sqlite3"
 # Each version's statements, applied in order under a write lock (several processes may open at once).

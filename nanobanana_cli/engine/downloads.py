@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIError, BadResponseError, NanobananaError, UnavailableError, UsageError
-from .retry import RetryNotice
+from ..errors import APIError, BadResponseError, NanobananaError, UnavailableError, UsageError
+from ..api.retry import RetryNotice
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..api.client import Client
 
 CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
-    from .models import JobStatus
-    from .retry import RetryNotice
+    from ..api.models import JobStatus
+    from ..api.retry import RetryNotice
 
 
 class Mode(str, Enum):

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import BadResponseError, InvalidInputError
+from ..errors import BadResponseError, InvalidInputError
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 MODEL_ID = "google/nano-banana/text-to-image"

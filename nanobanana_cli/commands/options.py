@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..models import ASPECT_RATIOS, OUTPUT_FORMATS
-from ..output import Mode, Output
+from ..api.models import ASPECT_RATIOS, OUTPUT_FORMATS
+from ..render.output import Mode, Output
 
 if TYPE_CHECKING:
-    from ..client import Client
-    from ..history import History
-    from ..jobs import DownloadPlan
+    from ..api.client import Client
+    from ..stores.history import History
+    from ..engine.lifecycle import DownloadPlan
 
 TokenOpt = Annotated[
     Optional[str],
@@ -53,7 +53,7 @@ def make_output(json_: bool, quiet: bool) -> Output:
 
 def setting(key: str, flag: object = None) -> Any:
     """A default the user can set once: flag > environment > config file > built-in."""
-    from ..config import ConfigStore
+    from ..stores.settings import ConfigStore
 
     return ConfigStore().resolve(key, flag).value
 
@@ -69,17 +69,17 @@ def generation_defaults(aspect: Enum | None, image_format: Enum | None, num_imag
 
 def download_plan(output_dir: Path | None) -> DownloadPlan:
     """Where and how large: the output directory is created and proved writable before any submit."""
-    from ..download import prepare_output_dir
-    from ..jobs import DownloadPlan
+    from ..engine.downloads import prepare_output_dir
+    from ..engine.lifecycle import DownloadPlan
 
     return DownloadPlan(prepare_output_dir(setting("output_dir", output_dir)), setting("max_download_mb") * 1024 * 1024)
 
 
 def make_client(token: str | None, base_url: str | None, output: Output, retries: int | None = None) -> Client:
     from .. import debugging
-    from ..client import Client
-    from ..config import resolve_base_url, resolve_retries, resolve_token
-    from ..retry import RetryPolicy
+    from ..api.client import Client
+    from ..stores.settings import resolve_base_url, resolve_retries, resolve_token
+    from ..api.retry import RetryPolicy
 
     resolved = resolve_token(token)
     return Client(
@@ -113,17 +113,17 @@ LastOpt = Annotated[bool, typer.Option("--last", help="Act on the most recent jo
 
 
 def open_history(output: Output) -> History:
-    from ..history import History
+    from ..stores.history import History
 
     return History(warn=output.warn)
 
 
 def job_ids_or_last(request_ids: list[str], last: bool, base_url: str | None, history: History) -> list[str]:
     """The ids given, validated; or, with none (or --last), the newest job sent to this API."""
-    from ..client import check_base_url
-    from ..config import resolve_base_url
+    from ..api.client import check_base_url
+    from ..stores.settings import resolve_base_url
     from ..errors import UsageError
-    from ..models import validate_request_id
+    from ..api.models import validate_request_id
 
     if request_ids and last:
         raise UsageError("pass request ids or --last, not both")
@@ -145,7 +145,7 @@ def api_client(
         with make_client(token, base_url, output, retries) as client:
             yield client
         return
-    from ..client import Client
+    from ..api.client import Client
     from ..sandbox import Sandbox
 
     with Sandbox(queue_seconds=0.5, run_seconds=1.5) as server:
@@ -163,8 +163,8 @@ def print_dry_run(output: Output, requests: list[tuple[int | None, Any]], base_u
     """Show each submit exactly as it would be sent (token redacted), without contacting the API."""
     import json
 
-    from ..client import curl_command, describe_submit
-    from ..config import resolve_base_url
+    from ..api.client import curl_command, describe_submit
+    from ..stores.settings import resolve_base_url
 
     api = resolve_base_url(base_url)
     for position, (line, generation) in enumerate(requests):

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import InterruptedWaitError, WaitTimeoutError
-from .models import COMPLETED, JobResult, JobStatus
+from ..errors import InterruptedWaitError, WaitTimeoutError
+from ..api.models import COMPLETED, JobResult, JobStatus
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..api.client import Client
 
 POLL_INTERVAL_ENV = "NANOBANANA_POLL_INTERVAL"
 

@@ -11,8 +11,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from . import __version__
-from .errors import (
+from .. import __version__
+from ..errors import (
     APIError,
     AuthError,
     BadResponseError,

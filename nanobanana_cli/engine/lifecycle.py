@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .download import DEFAULT_MAX_BYTES, SavedFile, download_all
-from .errors import InterruptedWaitError, JobFailedError, NanobananaError
-from .models import CANCELLED, GenerationInput, JobResult, JobStatus
+from .downloads import DEFAULT_MAX_BYTES, SavedFile, download_all
+from ..errors import InterruptedWaitError, JobFailedError, NanobananaError
+from ..api.models import CANCELLED, GenerationInput, JobResult, JobStatus
 from .polling import PollSchedule, resumable, wait_for_result
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .history import History
+    from ..api.client import Client
+    from ..stores.history import History
 
 
 class Reporter(Protocol):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AuthError, UsageError
-from .models import ASPECT_RATIOS, DEFAULT_BASE_URL, FORMAT_ALIASES, NUM_IMAGES_CHOICES, OUTPUT_FORMATS
-from .retry import DEFAULT_RETRIES
+from ..errors import AuthError, UsageError
+from ..api.models import ASPECT_RATIOS, DEFAULT_BASE_URL, FORMAT_ALIASES, NUM_IMAGES_CHOICES, OUTPUT_FORMATS
+from ..api.retry import DEFAULT_RETRIES
 
 APP_NAME = "nanobanana"
 CONFIG_DIR_ENV = "NANOBANANA_CONFIG_DIR"
@@ -107,7 +107,7 @@ def _megabytes(raw: str) -> int:
 
 
 def _base_url(raw: str) -> str:
-    from .client import check_base_url
+    from ..api.client import check_base_url
 
     try:
         return check_base_url(raw)

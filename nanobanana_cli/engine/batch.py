@@ -20,14 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .download import SavedFile
-from .errors import InterruptedWaitError, JobFailedError, NanobananaError
-from .jobs import DownloadPlan, JobOutcome, Reporter, run_job
-from .models import CANCELLED, FAILED, SUCCEEDED, GenerationInput
+from .downloads import SavedFile
+from ..errors import InterruptedWaitError, JobFailedError, NanobananaError
+from .lifecycle import DownloadPlan, JobOutcome, Reporter, run_job
+from ..api.models import CANCELLED, FAILED, SUCCEEDED, GenerationInput
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .history import History
+    from ..api.client import Client
+    from ..stores.history import History
 
 MANIFEST_NAME = "nanobanana-batch.jsonl"
 JSON_FIELDS = ("prompt", "aspect_ratio", "output_format", "num_images", "name")
