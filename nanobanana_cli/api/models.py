@@ -12,17 +12,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
+from .schema import MODEL_ID, TEXT_TO_IMAGE
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
-MODEL_ID = "google/nano-banana/text-to-image"
-ASPECT_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
-FORMAT_ALIASES = {"jpg": "jpeg"}
-NUM_IMAGES_CHOICES = (1, 2, 3, 4)
-PROMPT_MAX_LENGTH = 1000
-DEFAULT_ASPECT_RATIO = "16:9"
-DEFAULT_OUTPUT_FORMAT = "png"
-DEFAULT_NUM_IMAGES = 1
+ASPECT_RATIOS: tuple[str, ...] = TEXT_TO_IMAGE["aspect_ratio"].choices
+OUTPUT_FORMATS: tuple[str, ...] = TEXT_TO_IMAGE["output_format"].choices
+FORMAT_ALIASES: dict[str, str] = TEXT_TO_IMAGE["output_format"].aliases
+NUM_IMAGES_CHOICES: tuple[int, ...] = TEXT_TO_IMAGE["num_images"].choices
+PROMPT_MAX_LENGTH: int = TEXT_TO_IMAGE["prompt"].max_length or 0
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -55,9 +52,9 @@ class GenerationInput:
     """One text-to-image request, validated against the published schema on construction."""
 
     prompt: str
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
-    output_format: str = DEFAULT_OUTPUT_FORMAT
-    num_images: int = DEFAULT_NUM_IMAGES
+    aspect_ratio: str = TEXT_TO_IMAGE["aspect_ratio"].default
+    output_format: str = TEXT_TO_IMAGE["output_format"].default
+    num_images: int = TEXT_TO_IMAGE["num_images"].default
 
     def __post_init__(self) -> None:
         prompt = (self.prompt or "").strip()
@@ -78,7 +75,10 @@ class GenerationInput:
                 f"invalid format {self.output_format!r}: choose one of png, jpeg (or jpg), webp"
             )
         if isinstance(self.num_images, bool) or self.num_images not in NUM_IMAGES_CHOICES:
-            raise InvalidInputError(f"invalid number of images {self.num_images!r}: choose 1, 2, 3 or 4")
+            raise InvalidInputError(
+                f"invalid number of images {self.num_images!r}: choose "
+                f"{', '.join(map(str, NUM_IMAGES_CHOICES[:-1]))} or {NUM_IMAGES_CHOICES[-1]}"
+            )
         object.__setattr__(self, "prompt", prompt)
         object.__setattr__(self, "output_format", output_format)
 

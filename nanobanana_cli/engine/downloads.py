@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import APIError, BadResponseError, NanobananaError, UnavailableError, UsageError
 from ..api.retry import RetryNotice
+from ..api.schema import EXTENSIONS
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -25,7 +26,6 @@ CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_BYTES = 2 * 1024**3
 MAX_PARALLEL_DOWNLOADS = 4
 SLUG_LENGTH = 40
-EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` or NANOBANANA_MAX_DOWNLOAD_MB"
 
 def _current_umask() -> int:
