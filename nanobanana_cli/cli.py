@@ -8,6 +8,7 @@ tool) answers without importing Typer or any command.
 # name `typer`, imported inside build_app; they must be evaluated where they are written.
 import signal
 import sys
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -79,6 +80,32 @@ def _report(message: str, hint: str | None) -> None:
 def _second_interrupt_exits_at_once() -> None:
     """After one Ctrl-C we are only tidying up; a second one should not wait for that."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class _Signals:
+    """SIGTERM (CI cancellation, `timeout`, `docker stop`) is handled like Ctrl-C, then exits 143."""
+
+    terminated = False
+
+    @classmethod
+    def install(cls) -> None:
+        cls.terminated = False
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (an embedding application's worker)
+        signal.signal(signal.SIGTERM, cls._on_sigterm)
+        # Writing past `ulimit -f` must fail with EFBIG (reported, with the fix), not kill us silently.
+        if hasattr(signal, "SIGXFSZ"):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    @classmethod
+    def _on_sigterm(cls, signum: int, frame: object) -> None:
+        cls.terminated = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def interrupt_code(cls) -> int:
+        return int(ExitCode.TERMINATED if cls.terminated else ExitCode.INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,21 +114,24 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         sys.stdout.write(VERSION_LINE + "\n")
         return 0
+    _Signals.install()
     try:
         build_app()(args=args, prog_name="nanobanana")
     except NanobananaError as exc:
-        if isinstance(exc, InterruptedWaitError):
-            _second_interrupt_exits_at_once()
         if debugging.enabled():
             import traceback
 
             traceback.print_exc()
-        _report(str(exc), exc.hint)
+        if str(exc):
+            _report(str(exc), exc.hint)
+        if isinstance(exc, InterruptedWaitError):
+            _second_interrupt_exits_at_once()
+            return _Signals.interrupt_code()
         return int(exc.exit_code)
     except KeyboardInterrupt:
         _second_interrupt_exits_at_once()
-        _report("interrupted", None)
-        return int(ExitCode.INTERRUPTED)
+        _report("terminated" if _Signals.terminated else "interrupted", None)
+        return _Signals.interrupt_code()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # the last line of defence: no traceback unless asked for

@@ -19,7 +19,9 @@ class ExitCode(IntEnum):
     TIMEOUT = 6
     UNAVAILABLE = 7
     NOT_FINISHED = 8
+    SAVE_FAILED = 9
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 EXIT_CODE_HELP = {
@@ -32,7 +34,9 @@ EXIT_CODE_HELP = {
     ExitCode.TIMEOUT: "wait timed out (the job is still running)",
     ExitCode.UNAVAILABLE: "network or server unavailable",
     ExitCode.NOT_FINISHED: "job not finished yet",
+    ExitCode.SAVE_FAILED: "images not saved (disk full or file too large)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.TERMINATED: "terminated (SIGTERM)",
 }
 
 
@@ -65,10 +69,13 @@ class NotFoundError(NanobananaError):
 class JobFailedError(NanobananaError):
     exit_code = ExitCode.JOB_FAILED
 
-    def __init__(self, message: str, *, request_id: str, status: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, request_id: str, status: str, reason: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.request_id = request_id
         self.status = status
+        self.reason = reason or message  # the job's own error text, as the API gave it
 
 
 class WaitTimeoutError(NanobananaError):
@@ -95,6 +102,20 @@ class NotFinishedError(NanobananaError):
 
 class InterruptedWaitError(NanobananaError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class SaveFailedError(NanobananaError):
+    """The images exist on the server but could not be written here (disk full, file-size limit)."""
+
+    exit_code = ExitCode.SAVE_FAILED
+
+
+class AlreadyReported(NanobananaError):
+    """The failure was already shown (per job, per line or per check); only its exit code remains."""
+
+    def __init__(self, exit_code: ExitCode) -> None:
+        super().__init__("")
+        self.exit_code = exit_code
 
 
 class APIError(NanobananaError):

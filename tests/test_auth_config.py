@@ -67,7 +67,7 @@ def test_login_without_a_terminal_or_flag_says_how(cli, no_env_token):
 
 def test_token_file_is_never_briefly_world_readable(monkeypatch, tmp_path):
     """The file is created by mkstemp (0600) and renamed; no chmod after the write."""
-    from nanobanana_cli.stores import settings as config
+    from nanobanana_cli.stores import paths, tokens
 
     seen_modes = []
     real_replace = os.replace
@@ -76,8 +76,8 @@ def test_token_file_is_never_briefly_world_readable(monkeypatch, tmp_path):
         seen_modes.append(mode_of(Path(src)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(config.os, "replace", spy)
-    config.TokenStore(tmp_path / "c").save("abc")
+    monkeypatch.setattr(paths.os, "replace", spy)
+    tokens.TokenStore(tmp_path / "c").save("abc")
     assert seen_modes == [0o600]
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 import requests
 
-from nanobanana_cli.api.client import Client, check_asset_url, check_base_url
+from nanobanana_cli.api.client import Client
+from nanobanana_cli.api.urls import check_asset_url, check_base_url
 from nanobanana_cli.errors import (
     APIError,
     AuthError,
@@ -20,7 +21,7 @@ from nanobanana_cli.errors import (
     UsageError,
 )
 from nanobanana_cli.api.models import GenerationInput
-from nanobanana_cli.api.retry import RetryPolicy, parse_retry_after
+from nanobanana_cli.api.retry import Clock, RetryPolicy, parse_retry_after
 
 from .conftest import SENTINEL_TOKEN
 
@@ -42,8 +43,8 @@ class ScriptedClient(Client):
         super().__init__(SENTINEL_TOKEN, retry=RetryPolicy(retries=kwargs.pop("retries", 2), base=0), **kwargs)
         self.script = list(script)
         self.sent: list[tuple[str, str, dict]] = []
-        self._sleep = lambda seconds: self.sleeps.append(seconds)
         self.sleeps: list[float] = []
+        self.clock = Clock(sleep=self.sleeps.append)
         self.session.request = self._replay  # type: ignore[method-assign]
 
     def _replay(self, method, url, **kwargs):
@@ -203,4 +204,4 @@ def test_https_and_loopback_base_urls_are_accepted(url):
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://cdn.example.com/a.png", "javascript:alert(1)"])
 def test_asset_urls_other_than_https_or_loopback_are_refused(url):
     with pytest.raises(APIError, match="only https"):
-        check_asset_url(url)
+        check_asset_url(url, "https://model-api.runcomfy.net")

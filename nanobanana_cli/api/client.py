@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
@@ -22,7 +21,6 @@ from ..errors import (
     NotFoundError,
     SubmitUncertainError,
     UnavailableError,
-    UsageError,
 )
 from .models import (
     DEFAULT_BASE_URL,
@@ -38,42 +36,28 @@ from .models import (
     parse_status,
     validate_request_id,
 )
-from .retry import RETRYABLE_STATUSES, SUBMIT_RETRYABLE_STATUSES, RetryNotice, RetryPolicy
+from .retry import (
+    RETRYABLE_STATUSES,
+    SUBMIT_RETRYABLE_STATUSES,
+    SYSTEM_CLOCK,
+    Clock,
+    Retryable,
+    RetryListener,
+    RetryPolicy,
+    call_with_retries,
+)
+from .urls import EXCERPT_LENGTH, check_asset_url, check_base_url, same_origin
+
+T = TypeVar("T")
+UNCERTAIN_SUBMIT_HINT = "check with `nanobanana history` or your RunComfy dashboard before submitting again"
+
 
 API_TIMEOUT = (5.0, 30.0)
-EXCERPT_LENGTH = 160
+ASSET_TIMEOUT = (5.0, 60.0)
+# Documented answers are a few hundred bytes; a cap keeps a broken or hostile server from filling memory.
+MAX_API_BODY_BYTES = 4 * 1024 * 1024
+MAX_REDIRECTS = 5
 USER_AGENT = f"nanobanana-cli/{__version__}"
-
-RetryListener = Callable[[RetryNotice], None]
-T = TypeVar("T")
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_base_url(base_url: str) -> str:
-    """The API root, refusing plain http off this machine so a token never travels in clear text."""
-    url = base_url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"invalid base URL {base_url!r}: expected https://host[:port]",
-            hint="e.g. --base-url https://model-api.runcomfy.net",
-        )
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise UsageError(
-            f"refusing plain http to {parts.hostname}: the API token would travel unencrypted",
-            hint="use https://, or http:// only with 127.0.0.1/localhost (the sandbox)",
-        )
-    return url
 
 
 def submit_url(base_url: str, model_id: str = MODEL_ID) -> str:
@@ -90,26 +74,17 @@ def describe_submit(base_url: str, generation: GenerationInput, model_id: str = 
     }
 
 
-def curl_command(request: dict[str, Any], token_variable: str = "RUNCOMFY_API_TOKEN") -> str:
-    """An equivalent curl command that reads the token from the environment, never inlining it."""
+def curl_command(request: dict[str, Any], token_reference: str = "$RUNCOMFY_API_TOKEN") -> str:
+    """An equivalent curl command that refers to the token (a variable or a command), never inlining it."""
     import shlex
 
     return " \\\n  ".join([
         f"curl --request {request['method']}",
         f"--url {shlex.quote(request['url'])}",
         '--header "Content-Type: application/json"',
-        f'--header "Authorization: Bearer ${token_variable}"',
+        f'--header "Authorization: Bearer {token_reference}"',
         f"--data {shlex.quote(json.dumps(request['body']))}",
     ])
-
-
-def check_asset_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        return url
-    raise APIError(f"refusing to download output from {url[:EXCERPT_LENGTH]!r}: only https URLs are fetched")
 
 
 def _excerpt(text: str, secret: str | None) -> str:
@@ -154,6 +129,25 @@ def _connection_never_opened(exc: requests.RequestException) -> bool:
     return isinstance(reason, (NewConnectionError, NameResolutionError))
 
 
+def _read_capped(response: requests.Response, limit: int) -> bytes:
+    """The body, refusing to hold more than `limit` bytes of it."""
+    received = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        received += chunk
+        if len(received) > limit:
+            response.close()
+            raise BadResponseError(f"the API's answer is larger than {limit // (1024 * 1024)} MB; not reading it")
+    return bytes(received)
+
+
+def _parse_json(data: bytes) -> Any:
+    """Decoded JSON, or None; absurdly deep nesting counts as unreadable rather than crashing."""
+    try:
+        return json.loads(data) if data.strip() else None
+    except (ValueError, RecursionError):
+        return None
+
+
 class Client:
     """Synchronous client for google/nano-banana/text-to-image on RunComfy's Model API.
 
@@ -172,6 +166,8 @@ class Client:
         debug_log: Callable[[str], None] | None = None,
         timeout: tuple[float, float] = API_TIMEOUT,
         model_id: str = MODEL_ID,
+        clock: Clock = SYSTEM_CLOCK,
+        max_connections: int = 16,
     ) -> None:
         if not token:
             raise AuthError("no API token given")
@@ -180,11 +176,12 @@ class Client:
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
         self.timeout = timeout
+        self.clock = clock
         self._token = token
         self._debug_log = debug_log
-        self._sleep = time.sleep
         self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        # one pooled connection per worker thread, so concurrency never queues on the pool
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(16, max_connections))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -198,6 +195,10 @@ class Client:
     def close(self) -> None:
         self.session.close()
 
+    def mask(self, text: str) -> str:
+        """Server text with our token blotted out: a server may echo it back in an error."""
+        return text.replace(self._token, "***")
+
     # -- URLs -----------------------------------------------------------------------------------
 
     def _api_url(self, path: str) -> str:
@@ -206,102 +207,90 @@ class Client:
     def _request_url(self, request_id: str, action: str) -> str:
         return self._api_url(f"requests/{quote(validate_request_id(request_id), safe='')}/{action}")
 
-    def _same_origin(self, url: Any) -> bool:
-        """Only URLs on the API's own origin may receive the token."""
-        if not isinstance(url, str):
-            return False
-        mine, theirs = urlsplit(self.base_url), urlsplit(url)
-        return (mine.scheme, mine.netloc.lower()) == (theirs.scheme, theirs.netloc.lower())
-
     # -- transport ------------------------------------------------------------------------------
 
     def _log(self, message: str) -> None:
         if self._debug_log:
             self._debug_log(message)
 
-    def _send(
+    def _send_once(
+        self, method: str, url: str, *, billable: bool, timeout: tuple[float, float] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One request. A failure that may be retried raises `Retryable`; a billable request that
+        may have reached the server raises `SubmitUncertainError`, never `Retryable`."""
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            self._log(f"{method} {url} -> {type(exc).__name__}")
+            if billable and not _connection_never_opened(exc):
+                raise SubmitUncertainError(
+                    f"the connection failed after the submit was sent ({type(exc).__name__}); "
+                    "a job may have been created and billed, so it was not sent again",
+                    hint=UNCERTAIN_SUBMIT_HINT,
+                ) from None
+            final = UnavailableError(
+                f"cannot reach {url.split('/')[2]} ({type(exc).__name__}) after {self.retry.retries + 1} attempts",
+                hint="check your network, or the base URL (--base-url / NANOBANANA_BASE_URL)",
+            )
+            raise Retryable(type(exc).__name__, final) from None
+        self._log(f"{method} {url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
+        return response
+
+    def _call(
         self,
         method: str,
         url: str,
+        parse: Callable[[Any], T],
         *,
         what: str,
         billable: bool = False,
-        timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
-    ) -> requests.Response:
-        """Send with retries. A billable request is repeated only when the server surely did not take it."""
-        retry_statuses = SUBMIT_RETRYABLE_STATUSES if billable else RETRYABLE_STATUSES
-        attempts = self.retry.retries + 1
-        for attempt in range(1, attempts + 1):
-            retry_after: str | None = None
-            started = time.monotonic()
-            try:
-                response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
-            except requests.RequestException as exc:
-                self._log(f"{method} {url} -> {type(exc).__name__}")
-                safe_to_repeat = not billable or _connection_never_opened(exc)
-                if not safe_to_repeat:
-                    raise SubmitUncertainError(
-                        f"the connection failed after the submit was sent ({type(exc).__name__}); "
-                        "a job may have been created and billed, so it was not sent again",
-                        hint="check with `nanobanana history` or your RunComfy dashboard before retrying",
-                    ) from None
-                if attempt == attempts:
-                    raise UnavailableError(
-                        f"cannot reach {urlsplit(url).netloc} ({type(exc).__name__}) after {attempts} attempts",
-                        hint="check your network, or the base URL (--base-url / NANOBANANA_BASE_URL)",
-                    ) from None
-                reason = type(exc).__name__
-            else:
-                self._log(f"{method} {url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
-                if response.status_code not in retry_statuses or attempt == attempts:
-                    return response
-                reason = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("Retry-After")
-                response.close()
-            delay = self.retry.delay(attempt, retry_after)
-            if self.on_retry:
-                self.on_retry(RetryNotice(what=what, reason=reason, attempt=attempt + 1, attempts=attempts, delay=delay))
-            self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt always returns or raises")
-
-    def _call(
-        self, method: str, url: str, parse: Callable[[Any], T], *, what: str, billable: bool = False, **kwargs: Any
     ) -> T:
-        """Send, decode and parse one API call.
+        """Send, decode and parse one API call, retrying what may be retried.
 
         An unreadable 2xx answer (a proxy's HTML page, truncated JSON, missing fields) is retried
         like a 5xx on idempotent calls; on a submit it means a job may exist, so it is never re-sent.
         """
-        attempts = 1 if billable else self.retry.retries + 1
-        for attempt in range(1, attempts + 1):
-            response = self._send(
-                method, url, what=what, billable=billable, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
-            )
-            try:
-                return parse(self._decode(response, what=what))
-            except BadResponseError as exc:
-                if billable:
-                    raise SubmitUncertainError(
-                        f"{exc}; a job may have been created, so the submit was not sent again",
-                        hint="check with `nanobanana history` or your RunComfy dashboard before retrying",
-                    ) from None
-                if attempt == attempts:
-                    raise
-                delay = self.retry.delay(attempt)
-                if self.on_retry:
-                    self.on_retry(RetryNotice(what=what, reason="unreadable answer", attempt=attempt + 1, attempts=attempts, delay=delay))
-                self._sleep(delay)
-        raise AssertionError("unreachable: the last attempt always returns or raises")
+        retry_statuses = SUBMIT_RETRYABLE_STATUSES if billable else RETRYABLE_STATUSES
+        headers = {"Authorization": f"Bearer {self._token}"}
 
-    def _decode(self, response: requests.Response, *, what: str) -> dict[str, Any]:
-        text = response.text
-        try:
-            body: Any = response.json() if text.strip() else None
-        except ValueError:
-            body = None
+        def attempt() -> T:
+            response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
+            with response:
+                if response.status_code in retry_statuses:
+                    final = self._error_for(response, *self._body(response), what=what)
+                    raise Retryable(f"HTTP {response.status_code}", final, response.headers.get("Retry-After"))
+                try:
+                    return parse(self._decode(response, what=what, billable=billable))
+                except BadResponseError as exc:
+                    if billable:
+                        raise SubmitUncertainError(
+                            f"{exc}; a job may have been created, so the submit was not sent again",
+                            hint=UNCERTAIN_SUBMIT_HINT,
+                        ) from None
+                    raise Retryable("unreadable answer", exc) from None
+
+        return call_with_retries(
+            attempt, what=what, policy=self.retry, clock=self.clock, on_retry=self.on_retry, deadline=deadline
+        )
+
+    def _body(self, response: requests.Response) -> tuple[Any, str]:
+        """(decoded JSON or None, text) of an answer, read within the size cap."""
+        raw = _read_capped(response, MAX_API_BODY_BYTES)
+        return _parse_json(raw), raw.decode("utf-8", "replace")
+
+    def _decode(self, response: requests.Response, *, what: str, billable: bool = False) -> dict[str, Any]:
+        body, text = self._body(response)
         if not 200 <= response.status_code < 300:
-            raise self._error_for(response, body, text, what=what)
+            error = self._error_for(response, body, text, what=what)
+            if billable and response.status_code >= 500:
+                raise SubmitUncertainError(
+                    f"{error}; the job may have been created and billed, so it was not sent again",
+                    hint=UNCERTAIN_SUBMIT_HINT,
+                )
+            raise error
         error_code, _ = _error_fields(body)
         if error_code is not None and not (isinstance(body, dict) and "status" in body):
             raise self._error_for(response, body, text, what=what)
@@ -353,7 +342,8 @@ class Client:
     def _parse_submission(self, body: dict[str, Any]) -> Submission:
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
-            raise BadResponseError(f"the submit answer has no usable request id ({str(request_id)[:40]!r})")
+            shown = str(request_id)[:40].encode("ascii", "backslashreplace").decode()
+            raise BadResponseError(f"the submit answer has no usable request id ({shown!r})")
         return Submission(
             request_id=request_id,
             status_url=self._endpoint(body.get("status_url"), request_id, "status"),
@@ -362,19 +352,19 @@ class Client:
         )
 
     def _endpoint(self, returned: Any, request_id: str, action: str) -> str:
-        return returned if self._same_origin(returned) else self._request_url(request_id, action)
+        return returned if same_origin(returned, self.base_url) else self._request_url(request_id, action)
 
-    def status(self, request_id: str) -> JobStatus:
+    def status(self, request_id: str, *, deadline: float | None = None) -> JobStatus:
         return self._call(
             "GET", self._request_url(request_id, "status"), lambda body: parse_status(body, request_id),
-            what=f"status of {request_id}",
+            what=f"status of {request_id}", deadline=deadline,
         )
 
-    def result(self, request_id: str, *, include_cost: bool = False) -> JobResult:
+    def result(self, request_id: str, *, include_cost: bool = False, deadline: float | None = None) -> JobResult:
         params = {"include_cost": "true"} if include_cost else None
         return self._call(
             "GET", self._request_url(request_id, "result"), lambda body: parse_result(body, request_id),
-            what=f"result of {request_id}", params=params,
+            what=f"result of {request_id}", params=params, deadline=deadline,
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:
@@ -398,6 +388,18 @@ class Client:
             return True
         return True
 
-    def open_asset(self, url: str, *, headers: dict[str, str] | None = None, timeout: tuple[float, float] = (5.0, 60.0)) -> requests.Response:
-        """Stream one output file. Assets are public: no Authorization header is ever attached."""
-        return self._send("GET", check_asset_url(url), what="download", stream=True, headers=headers, timeout=timeout)
+    def open_asset(self, url: str) -> requests.Response:
+        """Open one output file for streaming, following redirects by hand so every hop is checked.
+
+        Assets are public: no Authorization header is ever attached. A failure another attempt
+        may fix raises `Retryable`.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            check_asset_url(url, self.base_url)
+            response = self._send_once("GET", url, billable=False, stream=True, timeout=ASSET_TIMEOUT, allow_redirects=False)
+            if not response.is_redirect:
+                return response
+            location = response.headers.get("Location", "")
+            response.close()
+            url = requests.compat.urljoin(url, location)
+        raise APIError(f"download: more than {MAX_REDIRECTS} redirects")

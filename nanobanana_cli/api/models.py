@@ -76,8 +76,7 @@ class GenerationInput:
             )
         if isinstance(self.num_images, bool) or self.num_images not in NUM_IMAGES_CHOICES:
             raise InvalidInputError(
-                f"invalid number of images {self.num_images!r}: choose "
-                f"{', '.join(map(str, NUM_IMAGES_CHOICES[:-1]))} or {NUM_IMAGES_CHOICES[-1]}"
+                f"invalid number of images {self.num_images!r}: choose {TEXT_TO_IMAGE['num_images'].choices_spoken}"
             )
         object.__setattr__(self, "prompt", prompt)
         object.__setattr__(self, "output_format", output_format)

@@ -1,9 +1,16 @@
-"""When to try an HTTP call again, and how long to wait first."""
+"""The one retry routine: when to try again, how long to wait first, and never past a deadline.
+
+API calls and downloads both go through `call_with_retries`. Time comes from a `Clock`, so tests
+can run the whole fault matrix without sleeping through real backoff.
+"""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A submit is billed once the server accepts it; only these answers prove it did not.
@@ -12,6 +19,19 @@ DEFAULT_RETRIES = 4
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 RETRY_AFTER_CAP_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+@dataclass
+class Clock:
+    """Where waiting and time come from; replaced in tests so backoff costs no wall time."""
+
+    monotonic: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+SYSTEM_CLOCK = Clock()
 
 
 @dataclass(frozen=True)
@@ -23,6 +43,27 @@ class RetryNotice:
     attempt: int
     attempts: int
     delay: float
+
+
+RetryListener = Callable[[RetryNotice], None]
+
+
+class Retryable(Exception):
+    """Raised by one attempt that another attempt may fix; `final` is what to raise when we give up."""
+
+    def __init__(self, reason: str, final: BaseException, retry_after: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.final = final
+        self.retry_after = retry_after
+
+
+class DeadlineReached(Exception):
+    """The next retry would end past the caller's deadline; `reason` is the last failure."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -51,3 +92,35 @@ class RetryPolicy:
             return honoured
         backoff = min(self.cap, self.base * (2 ** (attempt - 1)))
         return backoff * (1 - 0.25 * random.random())
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    clock: Clock = SYSTEM_CLOCK,
+    on_retry: RetryListener | None = None,
+    deadline: float | None = None,
+    attempts: int | None = None,
+) -> T:
+    """Run `attempt` until it returns, retrying each `Retryable` it raises with backoff.
+
+    Gives up with the attempt's `final` error when the attempts run out, and with `DeadlineReached`
+    as soon as the next wait would end past `deadline` (a `clock.monotonic()` time): a deadline is
+    never overslept, whatever a server's Retry-After says.
+    """
+    total = attempts if attempts is not None else policy.retries + 1
+    for number in range(1, total + 1):
+        try:
+            return attempt()
+        except Retryable as failure:
+            if number == total:
+                raise failure.final from None
+            delay = policy.delay(number, failure.retry_after)
+            if deadline is not None and clock.monotonic() + delay > deadline:
+                raise DeadlineReached(failure.reason) from None
+            if on_retry:
+                on_retry(RetryNotice(what=what, reason=failure.reason, attempt=number + 1, attempts=total, delay=delay))
+            clock.sleep(delay)
+    raise AssertionError("unreachable: the last attempt always returns or raises")

@@ -44,6 +44,12 @@ class InputField:
     def choices_text(self) -> str:
         return ", ".join(str(choice) for choice in self.choices)
 
+    @property
+    def choices_spoken(self) -> str:
+        """The choices as a sentence says them: "1, 2, 3 or 4"."""
+        *most, last = (str(choice) for choice in self.choices)
+        return f"{', '.join(most)} or {last}" if most else last
+
 
 @dataclass(frozen=True)
 class ModelSchema:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import AuthError, NanobananaError, UsageError
 from ..render.output import Output
-from .options import BaseUrlOpt, JsonOpt, TokenOpt, make_output
+from .options import BaseUrlOpt, JsonOpt, TokenOpt, command_settings, make_output
+
+if TYPE_CHECKING:
+    from ..stores.settings import Settings
 
 auth_app = typer.Typer(
     help="Log in once, see which token is active and where it comes from, log out.",
@@ -19,12 +22,10 @@ auth_app = typer.Typer(
 NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Do not ask the API whether the token is accepted (offline).")]
 
 
-def _check_with_api(token: str, base_url: str | None) -> bool:
-    from ..api.client import Client
-    from ..stores.settings import resolve_base_url, resolve_retries
-    from ..api.retry import RetryPolicy
+def _check_with_api(token: str, settings: Settings) -> bool:
+    from ..engine.connect import open_client
 
-    with Client(token, resolve_base_url(base_url), retry=RetryPolicy(retries=resolve_retries(None))) as client:
+    with open_client(settings, token=token) as client:
         return client.verify_token()
 
 
@@ -47,7 +48,7 @@ def _read_token(with_token: bool) -> str:
 def _warn_if_overridden(output: Output) -> None:
     import os
 
-    from ..stores.settings import TOKEN_ENV_VARS
+    from ..stores.tokens import TOKEN_ENV_VARS
 
     for name in TOKEN_ENV_VARS:
         if os.environ.get(name, "").strip():
@@ -69,11 +70,11 @@ def auth_login(
 
       echo "$RUNCOMFY_TOKEN" | nanobanana auth login --with-token
     """
-    from ..stores.settings import TokenStore, mask_token
+    from ..stores.tokens import TokenStore, mask_token
 
     output = Output()
     token = _read_token(with_token)
-    if not no_verify and not _check_with_api(token, base_url):
+    if not no_verify and not _check_with_api(token, command_settings(base_url=base_url)):
         raise AuthError("the API rejected this token, so it was not stored", hint="check it on your RunComfy profile page")
     store = TokenStore()
     store.save(token)
@@ -96,39 +97,39 @@ def auth_status(
 
     Example: nanobanana auth status --json
     """
-    from ..stores.settings import TokenStore, resolve_base_url, token_sources
+    from ..stores.tokens import NO_TOKEN_HINT, TokenStore, token_sources
 
     output = make_output(json_, False)
+    settings = command_settings(token, base_url=base_url)
     sources = token_sources(token)
     verdict: str | None = None
     failure: NanobananaError | None = None
     if not sources:
-        failure = AuthError("no API token found", hint="run `nanobanana auth login` or export RUNCOMFY_API_TOKEN")
+        failure = AuthError("no API token found", hint=NO_TOKEN_HINT)
     elif not no_verify:
         try:
-            verdict = "accepted" if _check_with_api(sources[0].token, base_url) else "rejected"
+            verdict = "accepted" if _check_with_api(sources[0].token, settings) else "rejected"
         except NanobananaError as exc:
             verdict, failure = "unknown", exc
         if verdict == "rejected":
             failure = AuthError(f"the API rejected the token from {sources[0].source}", hint="run `nanobanana auth login` with a valid token")
     stored_path = str(TokenStore().path)
-    if output.mode.value == "json":
-        doc: dict[str, Any] = {
-            "active": {"source": sources[0].source, "token": sources[0].masked} if sources else None,
-            "sources": [{"source": s.source, "token": s.masked} for s in sources],
-            "api": verdict,
-            "base_url": resolve_base_url(base_url),
-            "stored_path": stored_path,
-        }
-        output.result_json(doc)
-    elif sources:
+    document: dict[str, Any] = {
+        "active": {"source": sources[0].source, "token": sources[0].masked} if sources else None,
+        "sources": [{"source": s.source, "token": s.masked} for s in sources],
+        "api": verdict,
+        "base_url": settings.base_url,
+        "stored_path": stored_path,
+    }
+    lines = []
+    if sources:
         active = sources[0]
         where = f"{active.source} ({stored_path})" if active.source == "stored" else active.source
-        output.result_line(f"token: {active.masked} from {where}")
+        lines.append(f"token: {active.masked} from {where}")
         if verdict:
-            output.result_line(f"api: {verdict} by {resolve_base_url(base_url)}")
-        for other in sources[1:]:
-            output.result_line(f"also set, not used: {other.masked} from {other.source}")
+            lines.append(f"api: {verdict} by {settings.base_url}")
+        lines += [f"also set, not used: {other.masked} from {other.source}" for other in sources[1:]]
+    output.emit(document, lines)
     if failure is not None:
         raise failure
 
@@ -139,7 +140,7 @@ def auth_logout() -> None:
 
     Example: nanobanana auth logout
     """
-    from ..stores.settings import TokenStore
+    from ..stores.tokens import TokenStore
 
     output = Output()
     store = TokenStore()
@@ -156,6 +157,6 @@ def auth_token() -> None:
 
     Example: export RUNCOMFY_API_TOKEN=$(nanobanana auth token)
     """
-    from ..stores.settings import resolve_token
+    from ..stores.tokens import resolve_token
 
     Output().result_line(resolve_token(None).token)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import JobFailedError, NanobananaError, UsageError
+from ..errors import AlreadyReported, JobFailedError, NanobananaError, UsageError
+from ..render.output import Output
 from .options import (
     AspectOpt,
     BaseUrlOpt,
@@ -23,14 +25,17 @@ from .options import (
     SandboxOpt,
     TimeoutOpt,
     TokenOpt,
-    api_client,
+    command_settings,
     download_plan,
-    generation_defaults,
     make_output,
     open_history,
-    print_dry_run,
-    setting,
+    show_dry_run,
 )
+
+if TYPE_CHECKING:
+    from ..engine.batch import BatchLine, LineOutcome
+    from ..engine.lifecycle import DownloadPlan
+    from ..stores.settings import Settings
 
 
 def batch_run(
@@ -70,12 +75,14 @@ def batch_run(
 
       nanobanana batch prompts.txt --dry-run
     """
-    from ..engine.batch import parse_batch, run_batch
-    from ..render.output import BatchProgress
+    from ..engine.batch import parse_batch
 
     output = make_output(json_, quiet)
-    text = _read_source(source)
-    lines, problems = parse_batch(text, generation_defaults(aspect, image_format, num_images))
+    settings = command_settings(
+        token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
+        aspect_ratio=aspect, output_format=image_format, num_images=num_images,
+    )
+    lines, problems = parse_batch(_read_source(source), settings.generation_defaults())
     for problem in problems:
         output.error(f"{source}:{problem.number}: {problem.message}")
     if problems and not skip_invalid:
@@ -88,27 +95,38 @@ def batch_run(
     if curl and not dry_run:
         raise UsageError("--curl goes with --dry-run", hint=f"nanobanana batch {source} --dry-run --curl")
     if dry_run:
-        print_dry_run(output, [(line.number, line.generation) for line in lines], base_url, curl)
+        show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
         return
-    plan = download_plan(output_dir)
-    outcomes = []
-    with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
-        with BatchProgress(output, len(lines)) as progress:
-            for item in run_batch(
-                client, lines, downloads=plan, concurrency=concurrency, reporter=progress,
-                history=history, timeout=setting("timeout", timeout),
-            ):
-                outcomes.append(item)
-                if output.mode.value == "json":
-                    output.result_json(item.to_dict(), compact=True)
-                elif item.outcome.saved:
-                    for saved in item.outcome.saved:
-                        output.result_line(saved.path)
+    plan = download_plan(settings)
+    outcomes = _run(output, settings, plan, lines, concurrency, sandbox)
     if gallery:
         from ..render.gallery import write_gallery
 
         output.note(f"gallery: {write_gallery(plan.directory)}")
     _finish(output, outcomes, source, plan.directory)
+
+
+def _run(
+    output: Output, settings: Settings, plan: DownloadPlan, lines: list[BatchLine], concurrency: int, sandbox: bool
+) -> list[LineOutcome]:
+    from ..engine.batch import run_batch
+    from ..engine.connect import open_client
+    from ..engine.lifecycle import Jobs
+
+    outcomes = []
+    with (
+        open_history(output) as history,
+        open_client(
+            settings, on_retry=output.retry_notice, sandbox=sandbox, on_sandbox=output.sandbox_notice,
+            max_connections=concurrency * 2,
+        ) as client,
+        output.batch_progress(len(lines)) as progress,
+    ):
+        jobs = Jobs(client, history, reporter=progress, downloads=plan, timeout=settings["timeout"])
+        for item in run_batch(jobs, lines, concurrency=concurrency, reporter=progress):
+            outcomes.append(item)
+            output.emit(item.to_dict(), [saved.path for saved in item.outcome.saved or []], compact=True)
+    return outcomes
 
 
 def _read_source(source: str) -> str:
@@ -123,7 +141,7 @@ def _read_source(source: str) -> str:
         raise UsageError(f"{source} is not UTF-8 text") from None
 
 
-def _finish(output, outcomes, source: str, directory) -> None:
+def _finish(output: Output, outcomes: list[LineOutcome], source: str, directory: Path) -> None:
     counts = Counter("skipped" if o.skipped else o.outcome.status for o in outcomes)
     summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
     output.note(f"batch: {len(outcomes)} line(s): {summary}")
@@ -132,4 +150,4 @@ def _finish(output, outcomes, source: str, directory) -> None:
         return
     output.note(f"to retry the failed lines: nanobanana batch {source} -o {directory}")
     systemic = [error for error in errors if not isinstance(error, JobFailedError)]
-    raise typer.Exit(int(systemic[0].exit_code if systemic else errors[0].exit_code))
+    raise AlreadyReported((systemic or errors)[0].exit_code)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import typer
-
-from .options import BaseUrlOpt, JsonOpt, TokenOpt, make_output
+from ..errors import AlreadyReported, ExitCode
+from .options import BaseUrlOpt, JsonOpt, TokenOpt, command_settings, make_output
 
 
 def doctor_run(token: TokenOpt = None, base_url: BaseUrlOpt = None, json_: JsonOpt = False) -> None:
@@ -22,13 +21,13 @@ def doctor_run(token: TokenOpt = None, base_url: BaseUrlOpt = None, json_: JsonO
     from ..doctor import run_checks
 
     output = make_output(json_, False)
-    checks = run_checks(token, base_url)
-    if output.mode.value == "json":
-        output.result_json([check.to_dict() for check in checks])
-    else:
-        width = max(len(check.name) for check in checks)
-        for check in checks:
-            line = f"{check.state:<4}  {check.name:<{width}}  {check.detail}"
-            output.result_line(line + (f"\n      {'':<{width}}  fix: {check.fix}" if check.fix else ""))
+    checks = run_checks(command_settings(token, base_url=base_url))
+    width = max(len(check.name) for check in checks)
+    lines = []
+    for check in checks:
+        lines.append(f"{check.state:<4}  {check.name:<{width}}  {check.detail}")
+        if check.fix:
+            lines.append(f"      {'':<{width}}  fix: {check.fix}")
+    output.emit([check.to_dict() for check in checks], lines)
     if any(check.state == "fail" for check in checks):
-        raise typer.Exit(1)
+        raise AlreadyReported(ExitCode.ERROR)

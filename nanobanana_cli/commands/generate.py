@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import UsageError
-from ..render.output import Output
 from .options import (
     AspectOpt,
     BaseUrlOpt,
@@ -24,18 +23,13 @@ from .options import (
     SandboxOpt,
     TimeoutOpt,
     TokenOpt,
-    api_client,
+    command_settings,
     download_plan,
-    generation_defaults,
     make_output,
     open_history,
     open_in_viewer,
-    print_dry_run,
-    setting,
+    show_dry_run,
 )
-
-if TYPE_CHECKING:
-    from ..engine.lifecycle import JobOutcome
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -47,19 +41,16 @@ def read_prompt(prompt: str | None) -> str:
     return sys.stdin.read()
 
 
-def render_outcome(output: Output, outcome: JobOutcome, *, compact: bool = False) -> None:
-    """Print one finished job: paths (or URLs) one per line, or its JSON document."""
-    if output.mode.value == "json":
-        output.result_json(outcome.to_dict(), compact=compact)
-        return
-    if outcome.saved is not None:
-        for item in outcome.saved:
-            output.result_line(item.path)
-        total = sum(item.bytes for item in outcome.saved)
-        output.info(f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB, in {outcome.elapsed_seconds:.1f}s")
-    else:
-        for url in outcome.output_urls:
-            output.result_line(url)
+def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:
+    if sandbox and no_wait:
+        raise UsageError(
+            "--no-wait cannot be used with --sandbox: the sandbox stops when this command ends",
+            hint="run `nanobanana sandbox` in another terminal and use its exported settings",
+        )
+    if curl and not dry_run:
+        raise UsageError("--curl goes with --dry-run", hint='nanobanana generate "…" --dry-run --curl')
+    if dry_run and sandbox:
+        raise UsageError("--dry-run shows the request for the real API; drop --sandbox")
 
 
 def generate(
@@ -95,46 +86,35 @@ def generate(
 
       nanobanana generate "a red fox" --dry-run --curl
     """
-    from ..engine.lifecycle import run_job
     from ..api.models import GenerationInput
-    from ..engine.polling import resumable, submitting
+    from ..engine.connect import open_client
+    from ..engine.lifecycle import Jobs
 
     output = make_output(json_, quiet)
-    if sandbox and no_wait:
-        raise UsageError(
-            "--no-wait cannot be used with --sandbox: the sandbox stops when this command ends",
-            hint="run `nanobanana sandbox` in another terminal and use its exported settings",
-        )
-    generation = GenerationInput(read_prompt(prompt), **generation_defaults(aspect, image_format, num_images))
-    if curl and not dry_run:
-        raise UsageError("--curl goes with --dry-run", hint='nanobanana generate "…" --dry-run --curl')
+    _check_combinations(sandbox, no_wait, dry_run, curl)
+    settings = command_settings(
+        token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
+        aspect_ratio=aspect, output_format=image_format, num_images=num_images,
+    )
+    generation = GenerationInput(read_prompt(prompt), **settings.generation_defaults())
     if dry_run:
-        if sandbox:
-            raise UsageError("--dry-run shows the request for the real API; drop --sandbox")
-        print_dry_run(output, [(None, generation)], base_url, curl)
+        show_dry_run(output, settings, [(None, generation)], curl)
         return
-    downloads = None if no_wait or no_download else download_plan(output_dir)
-    timeout = setting("timeout", timeout)
-    with open_history(output) as history, api_client(token, base_url, output, sandbox=sandbox, retries=retries) as client:
-        with submitting():
-            submission = client.submit(generation)
-        # From here on the job exists: a Ctrl-C anywhere must still name it (Typer would exit silently).
-        with resumable(submission.request_id):
-            history.record_submission(submission.request_id, generation, client.base_url)
-            if no_wait:
-                if output.mode.value == "json":
-                    output.result_json({**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()})
-                else:
-                    output.result_line(submission.request_id)
-                    output.info(f"follow it with: nanobanana watch {submission.request_id}")
-                return
-            output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
-            with output.progress() as progress:
-                outcome = run_job(
-                    client, submission.request_id, generation=generation, downloads=downloads,
-                    reporter=progress, timeout=timeout, history=history,
-                    expected_seconds=history.typical_duration(client.base_url),
-                )
-            render_outcome(output, outcome)
+    downloads = None if no_wait or no_download else download_plan(settings)
+    with (
+        open_history(output) as history,
+        open_client(settings, on_retry=output.retry_notice, sandbox=sandbox, on_sandbox=output.sandbox_notice) as client,
+        output.progress() as progress,
+    ):
+        jobs = Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"])
+        submission = jobs.submit(generation)
+        if no_wait:
+            output.submitted(submission, generation)
+            return
+        output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
+        outcome = jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())
+    output.job(outcome)
+    if outcome.error is not None:
+        raise outcome.error
     if open_ and outcome.saved:
         open_in_viewer(output, [item.path for item in outcome.saved])

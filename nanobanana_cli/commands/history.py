@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .options import JsonOpt, make_output, open_history
+
+if TYPE_CHECKING:
+    from ..stores.history import HistoryEntry
 
 
 def history_list(
@@ -26,14 +29,14 @@ def history_list(
     output = make_output(json_, False)
     with open_history(output) as history:
         entries = history.entries(limit=limit, status=status.lower() if status else None, search=search)
-    if output.mode.value == "json":
-        output.result_json([entry.to_dict() for entry in entries])
-        return
     if not entries:
         output.info("no jobs recorded yet")
-    for entry in entries:
-        when = entry.submitted_at.replace("T", " ")[:19]
-        shape = f"{entry.input.get('num_images', '?')}× {entry.input.get('aspect_ratio', '?')} {entry.input.get('output_format', '?')}"
-        prompt = entry.input.get("prompt", "")
-        prompt = prompt if len(prompt) <= 60 else prompt[:59] + "…"
-        output.result_line(f"{when}  {entry.request_id}  {entry.status:<11}  {shape:<13}  {prompt}")
+    output.emit([entry.to_dict() for entry in entries], [_row(entry) for entry in entries])
+
+
+def _row(entry: HistoryEntry) -> str:
+    when = entry.submitted_at.replace("T", " ")[:19]
+    shape = f"{entry.input.get('num_images', '?')}× {entry.input.get('aspect_ratio', '?')} {entry.input.get('output_format', '?')}"
+    prompt = entry.input.get("prompt", "")
+    prompt = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+    return f"{when}  {entry.request_id}  {entry.status:<11}  {shape:<13}  {prompt}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..errors import NanobananaError, NotFinishedError
+from ..errors import NanobananaError
+from ..render.output import Output
 from .options import (
     BaseUrlOpt,
     JsonOpt,
@@ -17,15 +20,32 @@ from .options import (
     RetriesOpt,
     TimeoutOpt,
     TokenOpt,
+    command_settings,
     download_plan,
+    fail_with_first,
     job_ids_or_last,
-    make_client,
     make_output,
     open_history,
     open_in_viewer,
-    setting,
 )
-from .generate import render_outcome
+
+if TYPE_CHECKING:
+    from ..engine.lifecycle import DownloadPlan, Jobs
+    from ..stores.settings import Settings
+
+@contextmanager
+def job_session(
+    output: Output, settings: Settings, request_ids: list[str], last: bool, *, downloads: DownloadPlan | None = None
+) -> Iterator[tuple[Jobs, list[str]]]:
+    """The jobs to act on (given, or the latest) and a `Jobs` over the history and one client."""
+    from ..engine.connect import open_client
+    from ..engine.lifecycle import Jobs
+
+    with open_history(output) as history:
+        ids = job_ids_or_last(request_ids, last, settings, history)
+        with open_client(settings, on_retry=output.retry_notice, max_connections=len(ids) * 4) as client, output.progress() as progress:
+            yield Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"]), ids
+
 
 RequestIdArg = Annotated[
     Optional[str],
@@ -53,24 +73,17 @@ def job_status(
 
       nanobanana status --last -q
     """
-    from ..api.models import COMPLETED
-
     output = make_output(json_, quiet)
-    with open_history(output) as history:
-        (request_id,) = job_ids_or_last([request_id] if request_id else [], last, base_url, history)
-        with make_client(token, base_url, output, retries) as client:
-            status = client.status(request_id)
-            outcome = client.result(request_id).status if status.status == COMPLETED else None
-        history.update(request_id, status=outcome or status.status)
-    if output.mode.value == "json":
-        output.result_json({**status.to_dict(), "outcome": outcome})
-        return
+    settings = command_settings(token, base_url=base_url, retries=retries)
+    with job_session(output, settings, [request_id] if request_id else [], last) as (jobs, (only,)):
+        status, outcome = jobs.status(only)
     text = status.status
     if status.queue_position is not None:
         text += f" (position {status.queue_position})"
     if outcome:
         text += f": {outcome}"
-    output.result_line(status.status if output.mode.value == "quiet" else text)
+    output.emit({**status.to_dict(), "outcome": outcome}, [text], quiet=[status.status])
+
 
 
 def job_result(
@@ -94,44 +107,14 @@ def job_result(
 
       nanobanana result --last --download -o out/
     """
-    from ..engine.downloads import download_all
-    from ..engine.lifecycle import JobOutcome, failure_for
-
     output = make_output(json_, quiet)
-    plan = download_plan(output_dir) if download else None
-    with open_history(output) as history:
-        (request_id,) = job_ids_or_last([request_id] if request_id else [], last, base_url, history)
-        entry = history.get(request_id)
-        generation = entry.generation if entry else None
-        with make_client(token, base_url, output, retries) as client:
-            result = client.result(request_id)
-            history.update(request_id, status=result.status, output_urls=list(result.output_urls) or None)
-            if not result.is_finished:
-                if output.mode.value == "json":
-                    output.result_json(result.to_dict())
-                raise NotFinishedError(
-                    f"job {request_id} is not finished yet: {result.status}",
-                    hint=f"wait for it with: nanobanana watch {request_id}",
-                )
-            failure = failure_for(result)
-            if failure:
-                if output.mode.value == "json":
-                    output.result_json(result.to_dict())
-                raise failure
-            saved = None
-            if plan is not None:
-                with output.progress() as progress:
-                    saved = download_all(
-                        client, result.output_urls, plan.directory,
-                        prompt=generation.prompt if generation else None, request_id=request_id,
-                        output_format=generation.output_format if generation else "png",
-                        max_bytes=plan.max_bytes, on_progress=progress.download_progress,
-                    )
-                history.update(request_id, paths=[item.path for item in saved])
-    render_outcome(
-        output,
-        JobOutcome(request_id=request_id, status=result.status, input=generation, output_urls=list(result.output_urls), saved=saved),
-    )
+    settings = command_settings(token, base_url=base_url, retries=retries, output_dir=output_dir)
+    plan = download_plan(settings) if download else None
+    with job_session(output, settings, [request_id] if request_id else [], last, downloads=plan) as (jobs, (only,)):
+        outcome = jobs.fetch(only)
+    output.job(outcome)
+    fail_with_first([outcome.error] if outcome.error else [], already_shown=False)
+
 
 
 def job_cancel(
@@ -152,22 +135,17 @@ def job_cancel(
       nanobanana cancel --last
     """
     output = make_output(json_, quiet)
-    with open_history(output) as history:
-        (request_id,) = job_ids_or_last([request_id] if request_id else [], last, base_url, history)
-        with make_client(token, base_url, output, retries) as client:
-            outcome = client.cancel(request_id)
-        if outcome.cancelled:
-            history.update(request_id, status="cancelled")
-    if output.mode.value == "json":
-        output.result_json(outcome.to_dict())
-    elif outcome.cancelled:
-        output.result_line(request_id)
-        output.info(f"cancelled {request_id}")
+    settings = command_settings(token, base_url=base_url, retries=retries)
+    with job_session(output, settings, [request_id] if request_id else [], last) as (jobs, (only,)):
+        outcome = jobs.cancel(only)
+    output.emit(outcome.to_dict(), [only] if outcome.cancelled else [])
     if not outcome.cancelled:
         raise NanobananaError(
-            f"job {request_id} cannot be cancelled ({outcome.outcome}): it is already running or finished",
+            f"job {only} cannot be cancelled ({outcome.outcome}): it is already running or finished",
             hint="only queued jobs can be cancelled; a running job completes and is billed",
         )
+    output.info(f"cancelled {only}")
+
 
 
 def job_watch(
@@ -195,30 +173,20 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    from ..engine.lifecycle import watch_jobs
-
     output = make_output(json_, quiet)
-    downloads = None if no_download else download_plan(output_dir)
-    timeout = setting("timeout", timeout)
-    first_error: NanobananaError | None = None
+    settings = command_settings(token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir)
+    downloads = None if no_download else download_plan(settings)
+    failures: list[NanobananaError] = []
     saved_paths: list[str] = []
-    with open_history(output) as history:
-        ids = job_ids_or_last(request_ids or [], last, base_url, history)
-        jobs = [(request_id, entry.generation if (entry := history.get(request_id)) else None) for request_id in ids]
-        with make_client(token, base_url, output, retries) as client, output.progress() as progress:
-            for outcome in watch_jobs(client, jobs, downloads=downloads, reporter=progress, timeout=timeout, history=history):
-                if outcome.error is None:
-                    render_outcome(output, outcome, compact=len(ids) > 1)
-                    saved_paths.extend(item.path for item in outcome.saved or [])
-                    continue
-                if output.mode.value == "json":
-                    output.result_json(outcome.to_dict(), compact=len(ids) > 1)
-                if len(ids) > 1:
+    with job_session(output, settings, request_ids or [], last, downloads=downloads) as (jobs, ids):
+        several = len(ids) > 1
+        for outcome in jobs.watch([(request_id, jobs.generation_of(request_id)) for request_id in ids]):
+            output.job(outcome, compact=several)
+            saved_paths.extend(item.path for item in outcome.saved or [])
+            if outcome.error is not None:
+                failures.append(outcome.error)
+                if several:
                     output.error(str(outcome.error), outcome.error.hint)
-                first_error = first_error or outcome.error
     if open_ and saved_paths:
         open_in_viewer(output, saved_paths)
-    if first_error is not None:
-        if len(ids) > 1:
-            raise typer.Exit(int(first_error.exit_code))
-        raise first_error
+    fail_with_first(failures, already_shown=several)

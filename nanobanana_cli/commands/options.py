@@ -1,30 +1,37 @@
-"""Options shared by several commands, defined once, and the plumbing every API command needs."""
+"""Options shared by several commands, defined once, and the small steps every command shares.
+
+Commands parse their arguments, build a `Settings` snapshot, call the library and hand what it
+returns to the `Output`; errors propagate to `main()`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..api.models import ASPECT_RATIOS, OUTPUT_FORMATS
+from ..api.schema import TEXT_TO_IMAGE as SCHEMA
+from ..errors import AlreadyReported, NanobananaError, UsageError
 from ..render.output import Mode, Output
 
 if TYPE_CHECKING:
-    from ..api.client import Client
-    from ..stores.history import History
+    from ..api.models import GenerationInput
     from ..engine.lifecycle import DownloadPlan
+    from ..stores.history import History
+    from ..stores.settings import Settings
 
 TokenOpt = Annotated[
     Optional[str],
-    typer.Option("--token", help="API token (default: $RUNCOMFY_API_TOKEN, then $YOUR_API_TOKEN).", show_default=False),
+    typer.Option(
+        "--token", show_default=False,
+        help="API token (default: $RUNCOMFY_API_TOKEN, $YOUR_API_TOKEN, $RUNCOMFY_TOKEN, then the stored token).",
+    ),
 ]
 BaseUrlOpt = Annotated[
     Optional[str],
-    typer.Option("--base-url", help="API root (default: $NANOBANANA_BASE_URL or https://model-api.runcomfy.net).", show_default=False),
+    typer.Option("--base-url", help="API root (default: $NANOBANANA_BASE_URL, config, or https://model-api.runcomfy.net).", show_default=False),
 ]
 RetriesOpt = Annotated[
     Optional[int],
@@ -44,72 +51,56 @@ TimeoutOpt = Annotated[
     typer.Option("--timeout", min=0, help="Stop waiting after this many seconds (exit 6; the job keeps running).", show_default="no limit"),
 ]
 
+AspectRatio = Enum("AspectRatio", {f"r{ratio.replace(':', '_')}": ratio for ratio in SCHEMA["aspect_ratio"].choices}, type=str)  # type: ignore[misc]
+ImageFormat = Enum(  # type: ignore[misc]
+    "ImageFormat", {name: name for name in (*SCHEMA["output_format"].choices, *SCHEMA["output_format"].aliases)}, type=str
+)
+
+AspectOpt = Annotated[
+    Optional[AspectRatio],
+    typer.Option("-a", "--aspect", help=SCHEMA["aspect_ratio"].description, show_default=SCHEMA["aspect_ratio"].default),
+]
+FormatOpt = Annotated[
+    Optional[ImageFormat],
+    typer.Option(
+        "-f", "--format", help="Image format (jpg means jpeg).", case_sensitive=False,
+        show_default=SCHEMA["output_format"].default,
+    ),
+]
+NumImagesOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "-n", "--num-images", help=f"How many images: {SCHEMA['num_images'].choices_spoken}.",
+        show_default=str(SCHEMA["num_images"].default),
+    ),
+]
+SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")]
+LastOpt = Annotated[bool, typer.Option("--last", help="Act on the most recent job in the history (the default with no id).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print the request that would be sent; send nothing.")]
+CurlOpt = Annotated[bool, typer.Option("--curl", help="With --dry-run, print an equivalent curl command instead.")]
+OpenOpt = Annotated[bool, typer.Option("--open", help="Open the saved images with the system viewer when done.")]
+
 
 def make_output(json_: bool, quiet: bool) -> Output:
     if json_ and quiet:
-        raise typer.BadParameter("--json and --quiet cannot be used together", param_hint="--json/--quiet")
+        raise UsageError("--json and --quiet cannot be used together", hint="pick one")
     return Output(Mode.JSON if json_ else Mode.QUIET if quiet else Mode.HUMAN)
 
 
-def setting(key: str, flag: object = None) -> Any:
-    """A default the user can set once: flag > environment > config file > built-in."""
-    from ..stores.settings import ConfigStore
+def command_settings(token: str | None = None, **flags: Any) -> Settings:
+    """The command's settings snapshot; enum flags (aspect, format) are reduced to their values."""
+    from ..stores.settings import Settings
 
-    return ConfigStore().resolve(key, flag).value
-
-
-def generation_defaults(aspect: Enum | None, image_format: Enum | None, num_images: int | None) -> dict[str, Any]:
-    """The model options from flags, else environment, else config file, else the schema's defaults."""
-    return {
-        "aspect_ratio": setting("aspect_ratio", aspect.value if aspect else None),
-        "output_format": setting("output_format", image_format.value if image_format else None),
-        "num_images": setting("num_images", num_images),
-    }
+    values = {key: value.value if isinstance(value, Enum) else value for key, value in flags.items()}
+    return Settings(values, token_flag=token)
 
 
-def download_plan(output_dir: Path | None) -> DownloadPlan:
+def download_plan(settings: Settings) -> DownloadPlan:
     """Where and how large: the output directory is created and proved writable before any submit."""
     from ..engine.downloads import prepare_output_dir
     from ..engine.lifecycle import DownloadPlan
 
-    return DownloadPlan(prepare_output_dir(setting("output_dir", output_dir)), setting("max_download_mb") * 1024 * 1024)
-
-
-def make_client(token: str | None, base_url: str | None, output: Output, retries: int | None = None) -> Client:
-    from .. import debugging
-    from ..api.client import Client
-    from ..stores.settings import resolve_base_url, resolve_retries, resolve_token
-    from ..api.retry import RetryPolicy
-
-    resolved = resolve_token(token)
-    return Client(
-        resolved.token,
-        resolve_base_url(base_url),
-        retry=RetryPolicy(retries=resolve_retries(retries)),
-        on_retry=output.retry_notice,
-        debug_log=debugging.log if debugging.enabled() else None,
-    )
-
-
-AspectRatio = Enum("AspectRatio", {f"r{ratio.replace(':', '_')}": ratio for ratio in ASPECT_RATIOS}, type=str)  # type: ignore[misc]
-ImageFormat = Enum("ImageFormat", {name: name for name in (*OUTPUT_FORMATS, "jpg")}, type=str)  # type: ignore[misc]
-
-AspectOpt = Annotated[
-    Optional[AspectRatio],
-    typer.Option("-a", "--aspect", help="Aspect ratio W:H.", show_default="16:9"),
-]
-FormatOpt = Annotated[
-    Optional[ImageFormat],
-    typer.Option("-f", "--format", help="Image format (jpg means jpeg).", case_sensitive=False, show_default="png"),
-]
-NumImagesOpt = Annotated[
-    Optional[int],
-    typer.Option("-n", "--num-images", help="How many images: 1, 2, 3 or 4.", show_default="1"),
-]
-
-
-SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")]
-LastOpt = Annotated[bool, typer.Option("--last", help="Act on the most recent job in the history (the default with no id).")]
+    return DownloadPlan(prepare_output_dir(settings["output_dir"]), settings["max_download_mb"] * 1024 * 1024)
 
 
 def open_history(output: Output) -> History:
@@ -118,73 +109,45 @@ def open_history(output: Output) -> History:
     return History(warn=output.warn)
 
 
-def job_ids_or_last(request_ids: list[str], last: bool, base_url: str | None, history: History) -> list[str]:
+def job_ids_or_last(request_ids: list[str], last: bool, settings: Settings, history: History) -> list[str]:
     """The ids given, validated; or, with none (or --last), the newest job sent to this API."""
-    from ..api.client import check_base_url
-    from ..stores.settings import resolve_base_url
-    from ..errors import UsageError
     from ..api.models import validate_request_id
 
     if request_ids and last:
         raise UsageError("pass request ids or --last, not both")
     if request_ids:
         return list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
-    api = check_base_url(resolve_base_url(base_url))
-    entry = history.last(api)
+    entry = history.last(settings.base_url)
     if entry is None:
-        raise UsageError(f"no request id given and no job in the history for {api}", hint="pass a request id")
+        raise UsageError(f"no request id given and no job in the history for {settings.base_url}", hint="pass a request id")
     return [entry.request_id]
 
 
-@contextmanager
-def api_client(
-    token: str | None, base_url: str | None, output: Output, *, sandbox: bool, retries: int | None = None
-) -> Iterator[Client]:
-    """A client for the real API, or for a sandbox started in this process for a one-shot offline run."""
-    if not sandbox:
-        with make_client(token, base_url, output, retries) as client:
-            yield client
+def token_reference(settings: Settings) -> str:
+    """How a printed shell command should refer to the active token, never the token itself."""
+    from ..stores.tokens import TOKEN_ENV_VARS
+
+    try:
+        source = settings.token().source
+    except NanobananaError:
+        return "$RUNCOMFY_API_TOKEN"
+    return f"${source}" if source in TOKEN_ENV_VARS else "$(nanobanana auth token)"
+
+
+def show_dry_run(output: Output, settings: Settings, requests: list[tuple[int | None, GenerationInput]], curl: bool) -> None:
+    from ..api.client import describe_submit
+
+    described = [(line, describe_submit(settings.base_url, generation)) for line, generation in requests]
+    output.dry_run(described, curl=curl, token_reference=token_reference(settings))
+
+
+def fail_with_first(errors: list[NanobananaError], *, already_shown: bool) -> None:
+    """End the command with the first error's exit code (and message, unless it was shown per item)."""
+    if not errors:
         return
-    from ..api.client import Client
-    from ..sandbox import Sandbox
-
-    with Sandbox(queue_seconds=0.5, run_seconds=1.5) as server:
-        output.info(f"sandbox: serving a local RunComfy API at {server.base_url} (no account, no credits)")
-        with Client(server.token, server.base_url, on_retry=output.retry_notice) as client:
-            yield client
-
-
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print the request that would be sent; send nothing.")]
-CurlOpt = Annotated[bool, typer.Option("--curl", help="With --dry-run, print an equivalent curl command instead.")]
-OpenOpt = Annotated[bool, typer.Option("--open", help="Open the saved images with the system viewer when done.")]
-
-
-def print_dry_run(output: Output, requests: list[tuple[int | None, Any]], base_url: str | None, curl: bool) -> None:
-    """Show each submit exactly as it would be sent (token redacted), without contacting the API."""
-    import json
-
-    from ..api.client import curl_command, describe_submit
-    from ..stores.settings import resolve_base_url
-
-    api = resolve_base_url(base_url)
-    for position, (line, generation) in enumerate(requests):
-        request = describe_submit(api, generation)
-        if output.mode.value == "json":
-            output.result_json({**request, "line": line} if line is not None else request, compact=len(requests) > 1)
-            continue
-        if position:
-            output.result_line("")
-        if line is not None:
-            output.result_line(f"# line {line}")
-        if curl:
-            output.result_line(curl_command(request))
-            continue
-        output.result_line(f"{request['method']} {request['url']}")
-        for name, value in request["headers"].items():
-            output.result_line(f"{name}: {value}")
-        output.result_line("")
-        output.result_line(json.dumps(request["body"], indent=2))
-    output.info(f"dry run: {len(requests)} request(s) shown, nothing sent")
+    if already_shown:
+        raise AlreadyReported(errors[0].exit_code)
+    raise errors[0]
 
 
 def open_in_viewer(output: Output, paths: list[str]) -> None:

@@ -44,7 +44,7 @@ def sandbox_serve(
 
       nanobanana sandbox --port 0 --run-seconds 5 --fault rate-limit=2 --fault retry-after=0
     """
-    from ..api.client import is_loopback_host
+    from ..api.urls import is_loopback_host
     from ..sandbox import Faults, Sandbox
 
     if not is_loopback_host(host):

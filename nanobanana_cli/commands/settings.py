@@ -51,16 +51,13 @@ def config_get(key: KeyArg, json_: JsonOpt = False) -> None:
 
     Example: nanobanana config get output_format
     """
-    from ..stores.settings import ConfigStore, canonical_key
+    from ..stores.settings import Settings, canonical_key
 
     output = make_output(json_, False)
     setting = canonical_key(key)
-    resolved = ConfigStore().resolve(setting.key)
-    if output.mode.value == "json":
-        output.result_json({"key": setting.key, "value": resolved.value, "source": resolved.source})
-    else:
-        output.result_line(_display(resolved.value))
-        output.info(f"from {resolved.source}")
+    resolved = Settings().resolved(setting.key)
+    output.emit({"key": setting.key, "value": resolved.value, "source": resolved.source}, [_display(resolved.value)])
+    output.info(f"from {resolved.source}")
 
 
 @config_app.command("unset")
@@ -82,17 +79,15 @@ def config_list(json_: JsonOpt = False) -> None:
 
     Example: nanobanana config list --json
     """
-    from ..stores.settings import SETTINGS, ConfigStore
+    from ..stores.settings import Settings
 
     output = make_output(json_, False)
-    store = ConfigStore()
-    rows = {key: store.resolve(key) for key in SETTINGS}
-    if output.mode.value == "json":
-        output.result_json({key: {"value": r.value, "source": r.source} for key, r in rows.items()})
-        return
+    rows = Settings().all()
     width = max(map(len, rows))
-    for key, resolved in rows.items():
-        output.result_line(f"{key:<{width}}  {_display(resolved.value):<32}  ({resolved.source})")
+    output.emit(
+        {key: {"value": r.value, "source": r.source} for key, r in rows.items()},
+        [f"{key:<{width}}  {_display(r.value):<32}  ({r.source})" for key, r in rows.items()],
+    )
 
 
 @config_app.command("path")

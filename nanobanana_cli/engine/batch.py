@@ -14,20 +14,16 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .downloads import SavedFile
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError
-from .lifecycle import DownloadPlan, JobOutcome, Reporter, run_job
+from .lifecycle import JobOutcome, Jobs, Reporter
+from .workers import run_concurrently
 from ..api.models import CANCELLED, FAILED, SUCCEEDED, GenerationInput
-
-if TYPE_CHECKING:
-    from ..api.client import Client
-    from ..stores.history import History
 
 MANIFEST_NAME = "nanobanana-batch.jsonl"
 JSON_FIELDS = ("prompt", "aspect_ratio", "output_format", "num_images", "name")
@@ -159,22 +155,19 @@ def _saved_files_present(state: dict[str, Any]) -> list[SavedFile] | None:
 
 
 def run_batch(
-    client: Client,
+    jobs: Jobs,
     lines: list[BatchLine],
     *,
-    downloads: DownloadPlan,
     concurrency: int,
     reporter: BatchReporter,
-    history: History | None = None,
-    timeout: float | None = None,
 ) -> Iterator[LineOutcome]:
     """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight."""
-    manifest = Manifest(downloads.directory)
-    stop = threading.Event()
-    expected = history.typical_duration(client.base_url) if history is not None else None
+    if jobs.downloads is None:
+        raise ValueError("a batch always downloads: give Jobs a DownloadPlan")
+    manifest = Manifest(jobs.downloads.directory)
+    expected = jobs.expected_seconds()
 
     def process(line: BatchLine) -> LineOutcome:
-        started = time.monotonic()
         state = manifest.get(line.key)
         saved = _saved_files_present(state)
         if saved is not None:
@@ -185,48 +178,43 @@ def run_batch(
         if request_id and state.get("status") not in (FAILED, CANCELLED):
             reporter.line_started(line, "re-attached", request_id)
         else:
-            if stop.is_set():
+            if jobs.stop.is_set():
                 raise InterruptedWaitError("interrupted before this line was submitted")
-            request_id = client.submit(line.generation).request_id
+            request_id = jobs.submit(line.generation).request_id
             manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status="submitted")
-            if history is not None:
-                history.record_submission(request_id, line.generation, client.base_url)
             reporter.line_started(line, "submitted", request_id)
-        try:
-            outcome = run_job(
-                client, request_id, generation=line.generation, downloads=downloads, reporter=reporter,
-                timeout=timeout, stop=stop, history=history, file_stem=line.name,
-                expected_seconds=None if state.get("request_id") else expected,
-            )
-        except InterruptedWaitError:
-            raise  # the manifest already holds the request id; the next run re-attaches
-        except NanobananaError as exc:
-            status = exc.status if isinstance(exc, JobFailedError) else "error"
-            manifest.record(line.key, status=status, error=str(exc))
-            outcome = JobOutcome(request_id, status, line.generation, elapsed_seconds=time.monotonic() - started, error=exc)
-        else:
-            manifest.record(line.key, status=SUCCEEDED, outputs=[item.to_dict() for item in outcome.saved or []])
+        outcome = _finish_line(jobs, manifest, line, request_id, None if state.get("request_id") else expected)
         reporter.line_finished(line, outcome, False)
         return LineOutcome(line, outcome)
 
     def guarded(line: BatchLine) -> LineOutcome:
         try:
             return process(line)
+        except InterruptedWaitError:
+            raise
         except NanobananaError as exc:  # a submit that failed: nothing to wait for
             outcome = JobOutcome("", "error", line.generation, error=exc)
             reporter.line_finished(line, outcome, False)
             return LineOutcome(line, outcome)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-    futures = [pool.submit(guarded, line) for line in lines]
     try:
-        for future in as_completed(futures):
-            yield future.result()
+        yield from run_concurrently(lines, guarded, max_workers=concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
-        stop.set()
         raise InterruptedWaitError(
             "interrupted; every submitted job is in the manifest and keeps running",
             hint="run the same batch command again to resume without paying twice",
         ) from None
-    finally:
-        pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
+
+
+def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, expected: float | None) -> JobOutcome:
+    started = time.monotonic()
+    try:
+        outcome = jobs.finish(request_id, line.generation, file_stem=line.name, expected_seconds=expected)
+    except InterruptedWaitError:
+        raise  # the manifest already holds the request id; the next run re-attaches
+    except NanobananaError as exc:
+        status = exc.status if isinstance(exc, JobFailedError) else "error"
+        manifest.record(line.key, status=status, error=str(exc))
+        return JobOutcome(request_id, status, line.generation, elapsed_seconds=time.monotonic() - started, error=exc)
+    manifest.record(line.key, status=SUCCEEDED, outputs=[item.to_dict() for item in outcome.saved or []])
+    return outcome

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import tempfile
 import threading
-import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import APIError, BadResponseError, NanobananaError, UnavailableError, UsageError
-from ..api.retry import RetryNotice
+from ..api.retry import RETRYABLE_STATUSES, Retryable, call_with_retries
+from ..errors import APIError, BadResponseError, NanobananaError, SaveFailedError, UnavailableError, UsageError
 from ..api.schema import EXTENSIONS
+from .workers import run_concurrently
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -124,12 +124,42 @@ def _place(temp_path: Path, target: Path, digest: str) -> Path:
     raise UsageError(f"too many files named like {target.name!r} in {str(target.parent)!r}")
 
 
-class _RetryableDownload(Exception):
-    """A failure another attempt may not meet: a cut-off body, a lost connection, bytes that are not an image."""
+class PartialFiles:
+    """Every temporary `.part` file being written, so an interrupt can delete them all at once.
 
-    def __init__(self, reason: str, final: NanobananaError) -> None:
-        super().__init__(reason)
-        self.final = final
+    Workers may be blocked on a slow server when Ctrl-C or SIGTERM arrives; the process does not
+    wait for them, so the main thread removes their files itself.
+    """
+
+    def __init__(self) -> None:
+        self._paths: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: Path) -> None:
+        with self._lock:
+            self._paths.add(path)
+
+    def discard(self, path: Path) -> None:
+        with self._lock:
+            self._paths.discard(path)
+        path.unlink(missing_ok=True)
+
+    def remove_all(self) -> None:
+        with self._lock:
+            paths, self._paths = self._paths, set()
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+PARTIAL_FILES = PartialFiles()
+
+
+def _save_failed(exc: OSError, url: str, request_id: str | None) -> NanobananaError:
+    again = f"nanobanana result {request_id} --download" if request_id else "nanobanana result ID --download"
+    return SaveFailedError(
+        f"cannot save {url.rsplit('/', 1)[-1][:60]}: {exc.strerror or exc}",
+        hint=f"free some space (or raise the file-size limit), then fetch the images again: {again}",
+    )
 
 
 def download_file(
@@ -141,31 +171,33 @@ def download_file(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_progress: ProgressListener | None = None,
     stop: threading.Event | None = None,
+    request_id: str | None = None,
 ) -> SavedFile:
     """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing."""
-    attempts = client.retry.retries + 1
-    for attempt in range(1, attempts + 1):
+    stop = stop or threading.Event()
+
+    def attempt() -> SavedFile:
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         temp_path = Path(temp_name)
+        PARTIAL_FILES.add(temp_path)
         try:
             # mkstemp makes the file 0600; a saved image should get the user's normal mode.
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as handle:
                 digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
+            if stop.is_set():
+                raise KeyboardInterrupt
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
             return SavedFile(url=url, path=str(placed.resolve()), bytes=size, sha256=digest)
-        except _RetryableDownload as exc:
-            if attempt == attempts:
-                raise exc.final from None
-            reason = str(exc)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise _save_failed(exc, url, request_id) from None
+            raise
         finally:
-            temp_path.unlink(missing_ok=True)
-        delay = client.retry.delay(attempt)
-        if client.on_retry:
-            client.on_retry(RetryNotice(what="download", reason=reason, attempt=attempt + 1, attempts=attempts, delay=delay))
-        time.sleep(delay)
-    raise AssertionError("unreachable: the last attempt always returns or raises")
+            PARTIAL_FILES.discard(temp_path)
+
+    return call_with_retries(attempt, what="download", policy=client.retry, clock=client.clock, on_retry=client.on_retry)
 
 
 def _stream_into(
@@ -174,12 +206,15 @@ def _stream_into(
     handle: Any,
     max_bytes: int,
     on_progress: ProgressListener | None,
-    stop: threading.Event | None,
+    stop: threading.Event,
 ) -> tuple[str, int, str]:
     import requests
 
     response = client.open_asset(url)
     with response:
+        if response.status_code in RETRYABLE_STATUSES:
+            final = UnavailableError(f"download of {url} failed: HTTP {response.status_code}")
+            raise Retryable(f"HTTP {response.status_code}", final, response.headers.get("Retry-After"))
         if response.status_code != 200:
             raise UnavailableError(f"download of {url} failed: HTTP {response.status_code}")
         declared = response.headers.get("Content-Length")
@@ -191,7 +226,7 @@ def _stream_into(
         head = b""
         try:
             for chunk in response.iter_content(CHUNK_SIZE):
-                if stop is not None and stop.is_set():
+                if stop.is_set():
                     raise KeyboardInterrupt
                 if len(head) < 16:
                     head += chunk[:16]
@@ -204,14 +239,14 @@ def _stream_into(
                     on_progress(url, size, total)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             reason = f"connection lost after {size} bytes ({type(exc).__name__})"
-            raise _RetryableDownload(reason, UnavailableError(f"download of {url} failed: {reason}")) from None
+            raise Retryable(reason, UnavailableError(f"download of {url} failed: {reason}")) from None
         if total is not None and size < total:
             reason = f"received {size} of {total} bytes"
-            raise _RetryableDownload(reason, UnavailableError(f"download of {url} failed: {reason}"))
+            raise Retryable(reason, UnavailableError(f"download of {url} failed: {reason}"))
     detected = sniff_image_format(head)
     if detected is None:
         reason = f"not a PNG, JPEG or WebP image (starts with {head[:12]!r})"
-        raise _RetryableDownload(reason, BadResponseError(f"{url} is {reason}", status_code=200))
+        raise Retryable(reason, BadResponseError(f"{url} is {reason}", status_code=200))
     return digest.hexdigest(), size, detected
 
 
@@ -225,34 +260,24 @@ def download_all(
     output_format: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_progress: ProgressListener | None = None,
+    stop: threading.Event | None = None,
 ) -> list[SavedFile]:
     """Download a job's outputs concurrently over the client's kept-alive connections, in URL order.
 
-    On Ctrl-C the other downloads stop at their next chunk and delete their temporary files.
+    On Ctrl-C the other downloads stop at their next chunk, and every temporary file is deleted.
     """
     targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
-    stop = threading.Event()
+    stop = stop or threading.Event()
 
     def fetch(pair: tuple[str, Path]) -> SavedFile:
-        return download_file(client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop)
+        return download_file(
+            client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop,
+            request_id=request_id,
+        )
 
-    if len(urls) == 1:
-        return [fetch((urls[0], targets[0]))]
-    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_DOWNLOADS, len(urls)))
     try:
-        futures = [pool.submit(fetch, pair) for pair in zip(urls, targets)]
-        saved: list[SavedFile] = []
-        error: NanobananaError | None = None
-        for future in futures:
-            try:
-                saved.append(future.result())
-            except NanobananaError as exc:
-                error = error or exc
-        if error:
-            raise error
-        return saved
-    except KeyboardInterrupt:
+        return list(run_concurrently(list(zip(urls, targets)), fetch, max_workers=MAX_PARALLEL_DOWNLOADS, stop=stop, in_order=True))
+    except BaseException:
         stop.set()
+        PARTIAL_FILES.remove_all()
         raise
-    finally:
-        pool.shutdown(wait=not stop.is_set(), cancel_futures=True)

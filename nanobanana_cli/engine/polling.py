@@ -1,17 +1,16 @@
-"""Waiting for a job: adaptive polling, a deadline, and Ctrl-C that never loses the job."""
+"""Waiting for a job: adaptive polling under a wall-clock deadline that retries cannot stretch."""
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import InterruptedWaitError, WaitTimeoutError
 from ..api.models import COMPLETED, JobResult, JobStatus
+from ..api.retry import DeadlineReached
+from ..errors import InterruptedWaitError, WaitTimeoutError
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -53,8 +52,71 @@ class PollSchedule:
             yield interval
             interval = min(self.cap, interval * self.factor)
 
+    def dense(self) -> PollSchedule:
+        return PollSchedule(first=self.dense_first, factor=self.dense_factor, cap=self.cap)
+
 
 UpdateListener = Callable[[JobStatus, float], None]
+
+
+class _Waiter:
+    """One wait: the poll loop's state, so each step stays small."""
+
+    def __init__(
+        self, client: Client, request_id: str, timeout: float | None, schedule: PollSchedule, expected: float | None
+    ) -> None:
+        self.client = client
+        self.request_id = request_id
+        self.timeout = timeout
+        self.schedule = schedule
+        self.intervals = schedule.intervals()
+        self.expected = expected
+        self.started = client.clock.monotonic()
+        self.deadline = self.started + timeout if timeout is not None else None
+        self.last_state: str | None = None
+
+    def elapsed(self) -> float:
+        return self.client.clock.monotonic() - self.started
+
+    def timed_out(self, state: str | None) -> WaitTimeoutError:
+        return WaitTimeoutError(
+            f"gave up waiting after {self.timeout:g}s; job {self.request_id} is still {state or 'unknown'}",
+            request_id=self.request_id,
+        )
+
+    def poll(self) -> tuple[JobStatus, JobResult | None]:
+        """While queued ask `/status` (the only source of a queue position); after that, or once the
+        job is expected to be done, `/result`, which answers with the live state until it is finished."""
+        past_expected = self.expected is not None and self.elapsed() >= self.expected
+        try:
+            if self.last_state in (None, "in_queue") and not past_expected:
+                status = self.client.status(self.request_id, deadline=self.deadline)
+                result = self.client.result(self.request_id, deadline=self.deadline) if not status.is_running else None
+            else:
+                result = self.client.result(self.request_id, deadline=self.deadline)
+                status = JobStatus(self.request_id, COMPLETED if result.is_finished else result.status, result.queue_position)
+        except DeadlineReached:
+            raise self.timed_out(self.last_state) from None
+        self.last_state = status.status
+        if status.status == COMPLETED and result is not None and not result.is_finished:
+            # /status and /result disagree for a moment around completion; poll /result next.
+            self.last_state = result.status
+        return status, result
+
+    def next_delay(self) -> float:
+        delay = next(self.intervals)
+        if self.expected is not None:
+            until_expected = self.started + self.expected + self.schedule.margin - self.client.clock.monotonic()
+            if until_expected > delay:
+                delay = min(until_expected, max(delay, self.schedule.max_jump))
+                if delay == until_expected:  # the next poll lands on the expected finish: dense from there
+                    self.intervals = self.schedule.dense().intervals()
+        if self.deadline is not None:
+            remaining = self.deadline - self.client.clock.monotonic()
+            if remaining <= 0:
+                raise self.timed_out(self.last_state)
+            delay = min(delay, remaining)
+        return delay
 
 
 def wait_for_result(
@@ -69,76 +131,16 @@ def wait_for_result(
 ) -> JobResult:
     """Poll until the job is finished and return `/result`'s answer (succeeded, failed or cancelled).
 
-    While queued we ask `/status`, the only endpoint that reports a queue position; after that
-    (or once the job is expected to be done) `/result`, which answers with the live state until
-    the job is finished, so one request per poll.
+    `timeout` bounds the whole wait, retries and Retry-After included.
     """
-    started = time.monotonic()
-    deadline = started + timeout if timeout is not None else None
-    schedule = schedule or PollSchedule.from_env()
-    intervals = schedule.intervals()
-    last_state: str | None = None
+    waiter = _Waiter(client, request_id, timeout, schedule or PollSchedule.from_env(), expected_seconds)
     stop = stop or threading.Event()
     while True:
         if stop.is_set():
-            raise InterruptedWaitError(f"stopped waiting for job {request_id}", hint=f"resume with: nanobanana watch {request_id}")
-        past_expected = expected_seconds is not None and time.monotonic() - started >= expected_seconds
-        if last_state in (None, "in_queue") and not past_expected:
-            status = client.status(request_id)
-            result = client.result(request_id) if not status.is_running else None
-        else:
-            result = client.result(request_id)
-            status = JobStatus(request_id, "completed" if result.is_finished else result.status, result.queue_position)
-        last_state = status.status
+            raise InterruptedWaitError(f"stopped waiting for job {request_id}")
+        status, result = waiter.poll()
         if on_update:
-            on_update(status, time.monotonic() - started)
+            on_update(status, waiter.elapsed())
         if result is not None and result.is_finished:
             return result
-        if status.status == COMPLETED and result is not None and not result.is_finished:
-            # /status and /result disagree for a moment around completion; poll /result next.
-            last_state = result.status
-        delay = next(intervals)
-        if expected_seconds is not None:
-            until_expected = started + expected_seconds + schedule.margin - time.monotonic()
-            if until_expected > delay:
-                delay = min(until_expected, max(delay, schedule.max_jump))
-                if delay == until_expected:  # the next poll lands on the expected finish: dense from there
-                    intervals = PollSchedule(first=schedule.dense_first, factor=schedule.dense_factor, cap=schedule.cap).intervals()
-        if deadline is not None and time.monotonic() + delay > deadline:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeoutError(
-                    f"gave up waiting after {timeout:g}s; job {request_id} is still {status.status}",
-                    request_id=request_id,
-                    hint=f"resume with: nanobanana watch {request_id}",
-                )
-            delay = remaining
-        stop.wait(delay)
-
-
-@contextmanager
-def resumable(request_id: str) -> Iterator[None]:
-    """Turn Ctrl-C during a wait into an error that names the job and how to resume it.
-
-    The job itself is left alone: cancelling on Ctrl-C would surprise anyone who only meant to
-    stop watching.
-    """
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise InterruptedWaitError(
-            f"interrupted; job {request_id} was not cancelled and keeps running",
-            hint=f"resume with: nanobanana watch {request_id}",
-        ) from None
-
-
-@contextmanager
-def submitting() -> Iterator[None]:
-    """Ctrl-C while a submit is in flight: the job may exist, so say so rather than exit silently."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise InterruptedWaitError(
-            "interrupted while submitting; a job may have been created and billed",
-            hint="check `nanobanana history` or your RunComfy dashboard before submitting again",
-        ) from None
+        stop.wait(waiter.next_delay())

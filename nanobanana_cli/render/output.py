@@ -10,16 +10,17 @@ import json
 import os
 import sys
 import threading
-import time
+from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress, TaskID
 
-    from ..api.models import JobStatus
+    from ..api.models import GenerationInput, Submission
     from ..api.retry import RetryNotice
+    from ..engine.lifecycle import JobOutcome
+    from .progress import BatchProgress, JobProgress
 
 
 class Mode(str, Enum):
@@ -33,13 +34,6 @@ def _is_tty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def describe_status(status: JobStatus) -> str:
-    text = status.status.replace("_", " ")
-    if status.queue_position is not None and status.status == "in_queue":
-        text += f" (position {status.queue_position})"
-    return text
 
 
 class Output:
@@ -113,139 +107,76 @@ class Output:
             )
 
     def progress(self) -> JobProgress:
+        from .progress import JobProgress
+
         return JobProgress(self)
 
+    def batch_progress(self, total: int) -> BatchProgress:
+        from .progress import BatchProgress
 
-class JobProgress:
-    """Reporter for waiting and downloading: a live display on a terminal, plain lines otherwise."""
+        return BatchProgress(self, total)
 
-    def __init__(self, output: Output) -> None:
-        self.output = output
-        self._last_state: dict[str, str] = {}
-        self._tasks: dict[str, TaskID] = {}
-        self._progress: Progress | None = None
-        self._started = time.monotonic()
+    # -- documents: the one place that decides how a result looks in each mode -----------------
 
-    def __enter__(self) -> JobProgress:
-        if self.output.live:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=self.output.console,
-                transient=True,
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def job_update(self, status: JobStatus, elapsed: float) -> None:
-        text = describe_status(status)
-        short = status.request_id[:8]
-        if self._progress is not None:
-            key = f"job:{status.request_id}"
-            if key not in self._tasks:
-                self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
-            self._progress.update(self._tasks[key], description=f"{short} {text}")
-        elif self._last_state.get(status.request_id) != text:
-            self._last_state[status.request_id] = text
-            self.output.info(f"{short}: {text} after {elapsed:.1f}s")
-
-    def download_progress(self, url: str, received: int, total: int | None) -> None:
-        if self._progress is None:
+    def emit(
+        self,
+        document: Any,
+        human: Iterable[str],
+        *,
+        quiet: Iterable[str] | None = None,
+        compact: bool = False,
+    ) -> None:
+        """Print a result: `document` as JSON, else its human lines (or, in quiet mode, `quiet`'s)."""
+        if self.mode is Mode.JSON:
+            self.result_json(document, compact=compact)
             return
-        key = f"file:{url}"
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0][:32]
-        size = f"{received / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{received / 1e6:.1f} MB"
-        if key not in self._tasks:
-            self._tasks[key] = self._progress.add_task("", total=total)
-        self._progress.update(self._tasks[key], description=f"  {name} {size}", completed=received, total=total)
+        for line in (quiet if self.mode is Mode.QUIET and quiet is not None else human):
+            self.result_line(line)
 
-    def retry(self, notice: RetryNotice) -> None:
-        self.output.retry_notice(notice)
-
-
-class BatchProgress:
-    """Batch reporter: a live table of lines on a terminal, one plain line per event otherwise."""
-
-    def __init__(self, output: Output, total: int) -> None:
-        self.output = output
-        self.total = total
-        self._rows: dict[int, list[str]] = {}
-        self._line_of_job: dict[str, int] = {}
-        self._started: dict[int, float] = {}
-        self._live: Any = None
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> BatchProgress:
-        if self.output.live:
-            from rich.live import Live
-
-            self._live = Live(self._table(), console=self.output.console, refresh_per_second=4, transient=True)
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-
-    def _table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(box=None, show_header=True, header_style="bold")
-        for column in ("line", "job", "state", "time", "prompt"):
-            table.add_column(column)
-        done = sum(1 for row in self._rows.values() if row[2] in ("succeeded", "skipped"))
-        table.caption = f"{done}/{self.total} done"
-        active = [n for n, row in self._rows.items() if row[2] not in ("succeeded", "skipped")]
-        for number in sorted(active)[:20]:
-            row = self._rows[number]
-            elapsed = time.monotonic() - self._started.get(number, time.monotonic())
-            table.add_row(str(number), row[0], row[2], f"{elapsed:.0f}s", row[1][:50])
-        return table
-
-    def _refresh(self) -> None:
-        if self._live is not None:
-            self._live.update(self._table())
-
-    def _event(self, number: int, text: str) -> None:
-        if self._live is None:
-            self.output.info(f"line {number}: {text}")
-
-    def line_started(self, line: Any, action: str, request_id: str | None) -> None:
-        with self._lock:
-            self._rows[line.number] = [(request_id or "")[:8], line.label, action]
-            self._started[line.number] = time.monotonic()
-            if request_id:
-                self._line_of_job[request_id] = line.number
-            self._refresh()
-        self._event(line.number, f"{action} {request_id}")
-
-    def job_update(self, status: JobStatus, elapsed: float) -> None:
-        with self._lock:
-            number = self._line_of_job.get(status.request_id)
-            if number is None or self._rows[number][2] == status.status:
-                return
-            self._rows[number][2] = status.status
-            self._refresh()
-
-    def download_progress(self, url: str, received: int, total: int | None) -> None:
-        pass  # the table shows jobs; per-file bytes would flood it
-
-    def line_finished(self, line: Any, outcome: Any, skipped: bool) -> None:
-        state = "skipped" if skipped else outcome.status
-        with self._lock:
-            self._rows[line.number] = [outcome.request_id[:8], line.label, state]
-            self._refresh()
+    def job(self, outcome: JobOutcome, *, compact: bool = False) -> None:
+        """One job: its saved paths (or URLs) one per line, or its JSON document."""
+        if self.mode is Mode.JSON:
+            self.result_json(outcome.to_dict(), compact=compact)
+            return
         if outcome.error is not None:
-            self.output.error(f"line {line.number}: {outcome.error}")
-        elif skipped:
-            self._event(line.number, f"already done ({outcome.request_id}), skipped")
-        else:
-            self._event(line.number, f"{state}, {len(outcome.saved or [])} file(s) in {outcome.elapsed_seconds:.1f}s")
+            return  # the error itself is reported on stderr
+        if outcome.saved is None:
+            for url in outcome.output_urls:
+                self.result_line(url)
+            return
+        for item in outcome.saved:
+            self.result_line(item.path)
+        total = sum(item.bytes for item in outcome.saved)
+        self.info(
+            f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB, "
+            f"in {outcome.elapsed_seconds:.1f}s"
+        )
+
+    def submitted(self, submission: Submission, generation: GenerationInput) -> None:
+        """A job submitted without waiting: its id (or document), and how to follow it."""
+        document = {**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()}
+        self.emit(document, [submission.request_id])
+        self.info(f"follow it with: nanobanana watch {submission.request_id}")
+
+    def sandbox_notice(self, base_url: str) -> None:
+        self.info(f"sandbox: serving a local RunComfy API at {base_url} (no account, no credits)")
+
+    def dry_run(self, requests: list[tuple[int | None, dict[str, Any]]], *, curl: bool, token_reference: str) -> None:
+        """Each submit exactly as it would be sent (token redacted); nothing was contacted."""
+        from ..api.client import curl_command
+
+        for position, (line, request) in enumerate(requests):
+            if self.mode is Mode.JSON:
+                self.result_json({**request, "line": line} if line is not None else request, compact=len(requests) > 1)
+                continue
+            lines = [""] if position else []
+            lines += [f"# line {line}"] if line is not None else []
+            if curl:
+                lines.append(curl_command(request, token_reference))
+            else:
+                lines.append(f"{request['method']} {request['url']}")
+                lines += [f"{name}: {value}" for name, value in request["headers"].items()]
+                lines += ["", json.dumps(request["body"], indent=2)]
+            for text in lines:
+                self.result_line(text)
+        self.info(f"dry run: {len(requests)} request(s) shown, nothing sent")

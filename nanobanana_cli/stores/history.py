@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .settings import data_dir
+from .paths import data_dir
 from ..api.models import MODEL_ID, GenerationInput
 
 DB_NAME = "history.sqlite3"

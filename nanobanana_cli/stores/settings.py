@@ -1,71 +1,26 @@
-"""Where settings come from: flag, then environment, then the config file, then built-in defaults.
+"""Settings: one table of every key, and the snapshot each command resolves it into.
 
-The token follows the same order (flag > environment > stored file). The stored token lives in
-its own file, created 0600 inside a 0700 directory, so it is never readable by anyone else, not
-even for an instant.
+Precedence: flag, then environment, then the config file, then built-in defaults (the schema's,
+for model options).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AuthError, UsageError
 from ..api.models import ASPECT_RATIOS, DEFAULT_BASE_URL, FORMAT_ALIASES, NUM_IMAGES_CHOICES, OUTPUT_FORMATS
 from ..api.retry import DEFAULT_RETRIES
+from ..api.schema import TEXT_TO_IMAGE as SCHEMA
+from ..errors import UsageError
+from .paths import config_dir, write_private_file
+from .tokens import ResolvedToken, resolve_token
 
-APP_NAME = "nanobanana"
-CONFIG_DIR_ENV = "NANOBANANA_CONFIG_DIR"
-DATA_DIR_ENV = "NANOBANANA_DATA_DIR"
-# RunComfy's docs tell users to set YOUR_API_TOKEN; RunComfy's own CLI reads RUNCOMFY_TOKEN.
-TOKEN_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_TOKEN")
 CONFIG_FILE = "config.json"
-TOKEN_FILE = "token"
-
-
-def config_dir() -> Path:
-    override = os.environ.get(CONFIG_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP_NAME, appauthor=False))
-
-
-def data_dir() -> Path:
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir(APP_NAME, appauthor=False))
-
-
-def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write atomically to a file that is 0600 from the moment it exists."""
-    _private_dir(path.parent)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-# -- settings ---------------------------------------------------------------------------------
 
 
 def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
@@ -80,7 +35,7 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
 
 def _num_images(raw: str) -> int:
     if not raw.strip().isdigit() or int(raw) not in NUM_IMAGES_CHOICES:
-        raise ValueError("choose 1, 2, 3 or 4")
+        raise ValueError(f"choose {SCHEMA['num_images'].choices_spoken}")
     return int(raw)
 
 
@@ -107,7 +62,7 @@ def _megabytes(raw: str) -> int:
 
 
 def _base_url(raw: str) -> str:
-    from ..api.client import check_base_url
+    from ..api.urls import check_base_url
 
     try:
         return check_base_url(raw)
@@ -132,9 +87,12 @@ class Setting:
 SETTINGS = {
     setting.key: setting
     for setting in (
-        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", "16:9", _choice(ASPECT_RATIOS)),
-        Setting("output_format", "NANOBANANA_OUTPUT_FORMAT", "png", _choice(OUTPUT_FORMATS, FORMAT_ALIASES)),
-        Setting("num_images", "NANOBANANA_NUM_IMAGES", 1, _num_images),
+        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", SCHEMA["aspect_ratio"].default, _choice(ASPECT_RATIOS)),
+        Setting(
+            "output_format", "NANOBANANA_OUTPUT_FORMAT", SCHEMA["output_format"].default,
+            _choice(OUTPUT_FORMATS, FORMAT_ALIASES),
+        ),
+        Setting("num_images", "NANOBANANA_NUM_IMAGES", SCHEMA["num_images"].default, _num_images),
         Setting("output_dir", "NANOBANANA_OUTPUT_DIR", ".", _directory),
         Setting("base_url", "NANOBANANA_BASE_URL", DEFAULT_BASE_URL, _base_url),
         Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds),
@@ -191,7 +149,6 @@ class ConfigStore:
         return data
 
     def save(self, data: dict[str, Any]) -> None:
-        _private_dir(self.path.parent)
         write_private_file(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def set(self, key: str, raw: str) -> tuple[Setting, Any]:
@@ -211,91 +168,57 @@ class ConfigStore:
         self.save(data)
         return True
 
-    def resolve(self, key: str, flag: Any = None) -> Resolved:
-        """Flag > environment > config file > built-in default, validating what is not a flag."""
-        setting = SETTINGS[key]
-        if flag is not None:
-            return Resolved(flag, "flag")
+
+
+class Settings:
+    """Every setting of one command, resolved once: flag > environment > config file > default.
+
+    The config file is read at most once, and each key is validated the first time it is asked
+    for (so a bad value for a key this command never uses does not stop it). Values never change
+    afterwards: the client, the download plan and the defaults are all built from one snapshot.
+    """
+
+    def __init__(self, flags: dict[str, Any] | None = None, *, token_flag: str | None = None, store: ConfigStore | None = None) -> None:
+        self._flags = {key: value for key, value in (flags or {}).items() if value is not None}
+        unknown = set(self._flags) - set(SETTINGS)
+        if unknown:
+            raise KeyError(f"not settings: {', '.join(sorted(unknown))}")
+        self.token_flag = token_flag
+        self.store = store or ConfigStore()
+        self._file: dict[str, Any] | None = None
+        self._resolved: dict[str, Resolved] = {}
+
+    def resolved(self, key: str) -> Resolved:
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(SETTINGS[key])
+        return self._resolved[key]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.resolved(key).value
+
+    def _resolve(self, setting: Setting) -> Resolved:
+        if setting.key in self._flags:
+            return Resolved(self._flags[setting.key], "flag")
         raw = os.environ.get(setting.env, "").strip()
         if raw:
             return Resolved(parse_value(setting, raw, origin=f"${setting.env}"), setting.env)
-        data = self.load()
-        if setting.key in data and data[setting.key] is not None:
-            return Resolved(parse_value(setting, str(data[setting.key]), origin=str(self.path)), "config file")
+        if self._file is None:
+            self._file = self.store.load()
+        if self._file.get(setting.key) is not None:
+            return Resolved(parse_value(setting, str(self._file[setting.key]), origin=str(self.store.path)), "config file")
         return Resolved(setting.default, "default")
 
-
-# -- the token --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResolvedToken:
-    token: str
-    source: str  # "--token", an environment variable's name, or "stored"
+    def all(self) -> dict[str, Resolved]:
+        return {key: self.resolved(key) for key in SETTINGS}
 
     @property
-    def masked(self) -> str:
-        return mask_token(self.token)
+    def base_url(self) -> str:
+        return self["base_url"]
 
+    def token(self) -> ResolvedToken:
+        """The token in effect (flag > environment > stored); `AuthError` with the fix when there is none."""
+        return resolve_token(self.token_flag)
 
-def mask_token(token: str) -> str:
-    """At most the last 4 characters, and none of a token too short to spare them."""
-    return "****" + token[-4:] if len(token) >= 12 else "****"
-
-
-class TokenStore:
-    def __init__(self, directory: Path | None = None) -> None:
-        self.path = (directory or config_dir()) / TOKEN_FILE
-
-    def load(self) -> str | None:
-        try:
-            token = self.path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise AuthError(f"cannot read the stored token {self.path}: {exc.strerror or exc}") from None
-        return token or None
-
-    def save(self, token: str) -> None:
-        write_private_file(self.path, token.strip() + "\n")
-
-    def delete(self) -> bool:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-
-def token_sources(flag: str | None) -> list[ResolvedToken]:
-    """Every token that is set, highest precedence first."""
-    found = []
-    if flag and flag.strip():
-        found.append(ResolvedToken(flag.strip(), "--token"))
-    for name in TOKEN_ENV_VARS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            found.append(ResolvedToken(value, name))
-    stored = TokenStore().load()
-    if stored:
-        found.append(ResolvedToken(stored, "stored"))
-    return found
-
-
-def resolve_token(flag: str | None) -> ResolvedToken:
-    found = token_sources(flag)
-    if not found:
-        raise AuthError(
-            "no API token found",
-            hint="run `nanobanana auth login`, pass --token, or export RUNCOMFY_API_TOKEN (or YOUR_API_TOKEN); "
-            "to try without an account, add --sandbox",
-        )
-    return found[0]
-
-
-def resolve_base_url(flag: str | None) -> str:
-    return ConfigStore().resolve("base_url", flag).value
-
-
-def resolve_retries(flag: int | None) -> int:
-    return ConfigStore().resolve("retries", flag).value
+    def generation_defaults(self) -> dict[str, Any]:
+        """The model options a submit uses where the prompt's own line or flags leave them out."""
+        return {key: self[key] for key in ("aspect_ratio", "output_format", "num_images")}

@@ -1,0 +1,84 @@
+"""The API token: where it may come from, in which order, and how the stored one is kept.
+
+The stored token lives in its own file, created 0600 inside a 0700 directory, so it is never
+readable by anyone else, not even for an instant.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AuthError
+from .paths import config_dir, write_private_file
+
+# RunComfy's docs tell users to set YOUR_API_TOKEN; RunComfy's own CLI reads RUNCOMFY_TOKEN.
+TOKEN_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_TOKEN")
+TOKEN_FILE = "token"
+NO_TOKEN_HINT = (
+    "run `nanobanana auth login`, pass --token, or export RUNCOMFY_API_TOKEN (or YOUR_API_TOKEN); "
+    "to try without an account, add --sandbox"
+)
+
+
+@dataclass(frozen=True)
+class ResolvedToken:
+    token: str
+    source: str  # "--token", an environment variable's name, or "stored"
+
+    @property
+    def masked(self) -> str:
+        return mask_token(self.token)
+
+
+def mask_token(token: str) -> str:
+    """At most the last 4 characters, and none of a token too short to spare them."""
+    return "****" + token[-4:] if len(token) >= 12 else "****"
+
+
+class TokenStore:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.path = (directory or config_dir()) / TOKEN_FILE
+
+    def load(self) -> str | None:
+        try:
+            token = self.path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise AuthError(f"cannot read the stored token {self.path}: {exc.strerror or exc}") from None
+        return token or None
+
+    def save(self, token: str) -> None:
+        write_private_file(self.path, token.strip() + "\n")
+
+    def delete(self) -> bool:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def token_sources(flag: str | None) -> list[ResolvedToken]:
+    """Every token that is set, highest precedence first."""
+    found = []
+    if flag and flag.strip():
+        found.append(ResolvedToken(flag.strip(), "--token"))
+    for name in TOKEN_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            found.append(ResolvedToken(value, name))
+    stored = TokenStore().load()
+    if stored:
+        found.append(ResolvedToken(stored, "stored"))
+    return found
+
+
+def resolve_token(flag: str | None) -> ResolvedToken:
+    found = token_sources(flag)
+    if not found:
+        raise AuthError("no API token found", hint=NO_TOKEN_HINT)
+    return found[0]
+
