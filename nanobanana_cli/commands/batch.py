@@ -117,7 +117,7 @@ def _run(
     with (
         open_history(output) as history,
         open_client(
-            settings, on_retry=output.retry_notice, sandbox=sandbox, on_sandbox=output.sandbox_notice,
+            settings, notices=output, sandbox=sandbox,
             max_connections=concurrency * 2,
         ) as client,
         output.batch_progress(len(lines)) as progress,

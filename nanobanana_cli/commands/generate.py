@@ -103,7 +103,7 @@ def generate(
     downloads = None if no_wait or no_download else download_plan(settings)
     with (
         open_history(output) as history,
-        open_client(settings, on_retry=output.retry_notice, sandbox=sandbox, on_sandbox=output.sandbox_notice) as client,
+        open_client(settings, notices=output, sandbox=sandbox) as client,
         output.progress() as progress,
     ):
         jobs = Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"])

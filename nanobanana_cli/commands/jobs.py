@@ -43,7 +43,7 @@ def job_session(
 
     with open_history(output) as history:
         ids = job_ids_or_last(request_ids, last, settings, history)
-        with open_client(settings, on_retry=output.retry_notice, max_connections=len(ids) * 4) as client, output.progress() as progress:
+        with open_client(settings, notices=output, max_connections=len(ids) * 4) as client, output.progress() as progress:
             yield Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"]), ids
 
 
