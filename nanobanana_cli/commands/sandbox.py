@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ..errors import UsageError
 from ..render.output import Output
+
+if TYPE_CHECKING:
+    from ..sandbox.server import Sandbox
+
+# Where `--help` puts the fault list, generated from the sandbox's fault table.
+FAULT_LIST_MARKER = "{fault list}"
+
+
+def show_help_with_faults(ctx: typer.Context, value: bool) -> None:
+    """`--help`, with the fault list filled in only now: building the app (which every command and
+    every --help does) must not import the sandbox."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ..sandbox.faults import fault_help
+
+    # "\b" keeps the list's lines as they are instead of rewrapping them into one paragraph
+    ctx.command.help = (ctx.command.help or "").replace(FAULT_LIST_MARKER, "\b\n" + fault_help())
+    typer.echo(ctx.get_help())
+    ctx.exit()
 
 
 def sandbox_serve(
@@ -23,20 +43,32 @@ def sandbox_serve(
     ] = 0.0,
     fault: Annotated[
         Optional[list[str]],
-        typer.Option("--fault", help="Inject a failure, NAME=VALUE, repeatable (see the list below).", show_default=False),
+        typer.Option("--fault", help="Inject a failure, NAME=VALUE, repeatable (see the list above).", show_default=False),
     ] = None,
+    tls_cert: Annotated[
+        Optional[Path],
+        typer.Option("--tls-cert", help="Serve https with this PEM certificate (with --tls-key).", show_default=False),
+    ] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's PEM private key.", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not log each request on stderr.")] = False,
+    show_help: Annotated[
+        bool,
+        typer.Option(
+            "-h", "--help", is_eager=True, expose_value=False, callback=show_help_with_faults,
+            help="Show this message and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a faithful local RunComfy Model API (paths, auth, job lifecycle, errors, real images).
 
-    It prints the two `export` lines that point nanobanana (or curl) at it, then logs each request
-    until Ctrl-C.
+    It prints the `export` lines that point nanobanana (or curl) at it, then logs each request
+    until Ctrl-C. With --tls-cert/--tls-key the API and the image host speak https, and a third
+    line exports REQUESTS_CA_BUNDLE so clients trust the certificate.
 
-    Faults, each for the first N matching requests: rate-limit=N (429 with Retry-After, set by
-    retry-after=S), server-error=N (502 HTML on polls), submit-unavailable=N (503 on submit),
-    drop-after-submit=N (job created, connection dropped), drop-connection=N (polls),
-    unknown-status=N, malformed-json=N, redirect-result=N, truncate-download=N, not-an-image=N,
-    slow-seconds=S (with slow-requests=N to slow only the first N), fail-jobs=1. A prompt containing "sandbox:fail" always fails.
+    Faults, with --fault NAME=VALUE; a counted fault (N) hits the first N matching requests.
+    A prompt containing "sandbox:fail" always fails.
+
+    {fault list}
 
     Examples:
 
@@ -45,7 +77,7 @@ def sandbox_serve(
       nanobanana sandbox --port 0 --run-seconds 5 --fault rate-limit=2 --fault retry-after=0
     """
     from ..api.urls import is_loopback_host
-    from ..sandbox import Faults, Sandbox
+    from ..sandbox import Faults
 
     if not is_loopback_host(host):
         raise UsageError(f"refusing to serve the sandbox on {host!r}", hint="use a loopback address such as 127.0.0.1")
@@ -55,19 +87,43 @@ def sandbox_serve(
         raise UsageError(str(exc)) from None
     output = Output()
     log = None if quiet else (lambda line: output.info(line))
-    try:
-        server = Sandbox(
-            host=host, port=port, asset_port=asset_port, token=token, queue_seconds=queue_seconds,
-            run_seconds=run_seconds, faults=faults, log=log,
-            asset_padding_bytes=int(asset_padding_mb * 1024 * 1024),
-        )
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from None
+    server = _open_sandbox(
+        host, port, tls_cert, tls_key, asset_port=asset_port, token=token, queue_seconds=queue_seconds,
+        run_seconds=run_seconds, faults=faults, log=log, asset_padding_bytes=int(asset_padding_mb * 1024 * 1024),
+    )
     with server:
         output.result_line(f"export NANOBANANA_BASE_URL={server.base_url}")
         output.result_line(f"export RUNCOMFY_API_TOKEN={server.token}")
+        if tls_cert:
+            output.result_line(f"export REQUESTS_CA_BUNDLE={tls_cert.resolve()}")
         output.info(f"sandbox API on {server.base_url}, images on {server.asset_base_url}; Ctrl-C stops it")
+        _note_missing_pillow(output)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             output.info("sandbox stopped")
+
+
+def _open_sandbox(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, **options: Any) -> Sandbox:
+    """The sandbox, listening; every way that can fail as a UsageError naming the flag to change."""
+    from ..sandbox import Sandbox, TLSConfig
+
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together", hint="give both, or neither for plain http")
+    tls = TLSConfig(tls_cert, tls_key) if tls_cert and tls_key else None
+    if tls:
+        try:
+            tls.server_context()
+        except OSError as exc:  # ssl.SSLError included: not PEM, or a key that does not match
+            raise UsageError(f"cannot serve https with {tls_cert} and {tls_key}: {exc}", hint="pass a PEM certificate and its key") from None
+    try:
+        return Sandbox(host=host, port=port, tls=tls, **options)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from None
+
+
+def _note_missing_pillow(output: Output) -> None:
+    from ..sandbox.images import INSTALL_HINT, pillow_available
+
+    if not pillow_available():
+        output.info(f"Pillow is not installed: PNG only, JPEG and WebP submits are refused ({INSTALL_HINT})")
