@@ -15,14 +15,21 @@ from dataclasses import dataclass
 import pytest
 
 from nanobanana_cli import debugging
+from nanobanana_cli.api.retry import SYSTEM_CLOCK
+from nanobanana_cli.debugging import DEBUG_ENV
+from nanobanana_cli.engine.polling import POLL_INTERVAL_ENV
+from nanobanana_cli.stores.paths import CONFIG_DIR_ENV, DATA_DIR_ENV
+from nanobanana_cli.stores.settings import SETTINGS
+from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS
 from nanobanana_cli.cli import main
 from nanobanana_cli.sandbox import Faults, Sandbox
 
 SENTINEL_TOKEN = "nbtest-SENTINEL-token-7f3a9c2e1d"
 
+# Derived from the settings table, so a new setting can never leak the developer's environment into a test.
 ISOLATED_VARIABLES = (
-    "RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_TOKEN", "NANOBANANA_BASE_URL", "NANOBANANA_DEBUG",
-    "NANOBANANA_CONFIG_DIR", "NANOBANANA_DATA_DIR", "NO_COLOR", "FORCE_COLOR",
+    *TOKEN_ENV_VARS, *(setting.env for setting in SETTINGS.values()), CONFIG_DIR_ENV, DATA_DIR_ENV, DEBUG_ENV,
+    POLL_INTERVAL_ENV, "NO_COLOR", "FORCE_COLOR",
 )
 
 
@@ -36,6 +43,8 @@ def isolated_env(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "0.02")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setattr(debugging, "_forced", False)
+    # Backoff waits are the retry routine's own; in-process runs skip them (subprocess runs still wait).
+    monkeypatch.setattr(SYSTEM_CLOCK, "sleep", lambda seconds: None)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -99,6 +108,10 @@ def cli(capsys, monkeypatch) -> Callable[..., Run]:
         for stream in (captured.out, captured.err):
             assert SENTINEL_TOKEN not in stream, "the API token leaked into the output"
             assert debug or "Traceback" not in stream, "a traceback was printed without --debug"
+        if "--json" in args and captured.out.strip():
+            from .test_contract_schema import validate_json_output  # every --json output must match docs/schema/
+
+            validate_json_output([str(arg) for arg in args], captured.out)
         return Run(code, captured.out, captured.err)
 
     return run

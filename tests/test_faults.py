@@ -141,7 +141,7 @@ def test_read_timeout_on_submit_is_not_resent_but_on_a_poll_is(start_sandbox):
 
     time.sleep(0.4)  # the slowed server still creates the job: exactly what makes a resend a double bill
     assert sandbox.stats.submits == 1
-    (request_id,) = sandbox._jobs
+    (request_id,) = [job.request_id for job in sandbox.jobs()]
     sandbox.inject(Faults(slow_seconds=0.5, slow_requests=1))
     with Client(SENTINEL_TOKEN, sandbox.base_url, timeout=(2, 0.2), retry=RetryPolicy(retries=2, base=0)) as client:
         assert client.status(request_id).status == "completed"

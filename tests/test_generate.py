@@ -36,7 +36,7 @@ def test_the_request_the_server_saw_matches_the_options(cli, sandbox):
     submit = next(r for r in sandbox.stats.requests if r.method == "POST")
     assert submit.path == "/v1/models/google/nano-banana/text-to-image"
     assert submit.headers["User-Agent"].startswith("nanobanana-cli/")
-    job = next(iter(sandbox._jobs.values()))
+    job = sandbox.jobs()[0]
     assert job.input == {"prompt": "a fox", "aspect_ratio": "21:9", "output_format": "jpeg", "num_images": 2}
 
 
@@ -76,7 +76,7 @@ def test_no_wait_prints_only_the_id_and_does_not_poll(cli, start_sandbox):
     run = cli("generate", "a fox", "--no-wait", "-q")
     assert run.exit_code == 0 and run.stderr == ""
     request_id = run.stdout.strip()
-    assert request_id in sandbox._jobs
+    assert sandbox.job(request_id) is not None
     assert [r.method for r in sandbox.stats.requests] == ["POST"]
 
 
@@ -175,7 +175,7 @@ def test_timeout_exits_6_with_the_id_and_the_resume_command(cli, start_sandbox):
     sandbox = start_sandbox(queue_seconds=30)
     run = cli("generate", "a fox", "--timeout", "0.2")
     assert run.exit_code == 6
-    (request_id,) = sandbox._jobs
+    (request_id,) = [job.request_id for job in sandbox.jobs()]
     assert f"nanobanana watch {request_id}" in run.stderr
     assert submits(sandbox) == 1
 
@@ -202,7 +202,7 @@ def test_the_sandbox_flag_runs_offline_without_any_token(cli):
 
 def test_second_identical_download_is_a_no_op_and_a_different_file_is_never_overwritten(cli, sandbox, tmp_path):
     first = cli("generate", "a fox", "-q", "-o", tmp_path).stdout.split()[0]
-    request_id = next(iter(sandbox._jobs))
+    request_id = sandbox.jobs()[0].request_id
     again = cli("result", request_id, "--download", "-q", "-o", tmp_path / "again").stdout.split()[0]
     assert sha256_of(again) == sha256_of(first)
     # a different file under the name the next download wants must survive untouched

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,12 +104,12 @@ def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_res
     assert first_line.startswith("submitted ")
     process.send_signal(signal.SIGINT)
     stdout, rest = process.communicate(timeout=20)
-    (request_id,) = sandbox._jobs
+    (request_id,) = [job.request_id for job in sandbox.jobs()]
     assert first_line.split()[1] == request_id
     assert process.returncode == 130
     assert f"nanobanana watch {request_id}" in rest and "not cancelled" in rest
     assert "Traceback" not in rest and stdout == ""
-    assert not sandbox._jobs[request_id].cancelled
+    assert not sandbox.job(request_id).cancelled
     assert [r.path.endswith("/cancel") for r in sandbox.stats.requests].count(True) == 0
     assert list(out.iterdir()) == []
 
@@ -168,3 +170,15 @@ def test_package_ships_a_typing_marker():
     from importlib.resources import files
 
     assert files("nanobanana_cli").joinpath("py.typed").is_file()
+
+
+def test_readme_python_api_example_runs_as_written(tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (example,) = re.findall(r"<!-- python-api -->\n```python\n(.*?)```", readme, re.S)
+    proc = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = [line.split() for line in proc.stdout.splitlines()]
+    assert len(printed) == 2
+    for path, size, digest in printed:
+        assert Path(path).parent == tmp_path / "out" and Path(path).stat().st_size == int(size)
+        assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest

@@ -120,6 +120,8 @@ def test_every_command_has_help_with_an_example_and_a_short_flag(cli, path):
     run = cli(*path, "-h")
     assert run.exit_code == 0
     assert group or "Example" in run.stdout, "each command's help shows an example"
+    assert "-h, --help" in run.stdout, "the help lists its short flag"
+    assert cli(*path, "--help").stdout == run.stdout, "-h is the same help as --help"
 
 
 # -- dry runs -----------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def test_dry_run_curl_command_really_submits_the_same_job(cli, sandbox, tmp_path
     proc = subprocess.run(["bash", "-c", run.stdout], capture_output=True, text=True, env=shell_env(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "request_id" in json.loads(proc.stdout)
-    (job,) = sandbox._jobs.values()
+    (job,) = sandbox.jobs()
     assert job.input == {"prompt": "a fox & friends 'quoted'", "aspect_ratio": "16:9", "output_format": "png", "num_images": 2}
 
 
