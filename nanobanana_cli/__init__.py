@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "GenerationInput", "JobResult", "JobStatus", "Submission", "__version__"]
+__all__ = ["Client", "DownloadPlan", "GenerationInput", "JobResult", "JobStatus", "Jobs", "Submission", "__version__"]
 
 if TYPE_CHECKING:
     from .api.client import Client
     from .api.models import GenerationInput, JobResult, JobStatus, Submission
+    from .engine.lifecycle import DownloadPlan, Jobs
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from .api import models
 
         return getattr(models, name)
+    if name in ("DownloadPlan", "Jobs"):
+        from .engine import lifecycle
+
+        return getattr(lifecycle, name)
     raise AttributeError(f"module 'nanobanana_cli' has no attribute {name!r}")

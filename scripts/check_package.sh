@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Build the sdist and the wheel, check their metadata, and smoke-test the wheel installed alone
+# (no editable checkout, no test extras) in a fresh venv: what a `pip install` / `pipx` user gets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/tools"
+"$work/tools/bin/pip" install -q build twine
+"$work/tools/bin/python" -m build -q --outdir "$work/dist" . >/dev/null
+"$work/tools/bin/twine" check --strict "$work/dist"/*
+python3 -m venv "$work/user"
+"$work/user/bin/pip" install -q "$work/dist"/*.whl
+cd "$work"  # away from the checkout, so the installed wheel is what gets imported
+"$work/user/bin/nanobanana" --version
+"$work/user/bin/nanobanana" generate "a red fox" --dry-run --token smoke-test >/dev/null
+"$work/user/bin/python" -c "import nanobanana_cli, pathlib; from nanobanana_cli import Client; assert (pathlib.Path(nanobanana_cli.__file__).parent / 'py.typed').is_file(); assert 'site-packages' in nanobanana_cli.__file__"
+echo "package: sdist and wheel built, twine check passed, wheel smoke test passed"
