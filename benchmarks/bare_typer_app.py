@@ -1,14 +1,46 @@
-"""The startup reference: a one-command Typer app doing nothing, the floor for any Typer CLI."""
+"""The start-up floor: a one-command Typer app configured like nanobanana's.
+
+Same Typer, same formatter (`rich_markup_mode=None`: plain Click help, no Rich import) and same
+`pretty_exceptions_enable=False`, so `--help` here costs what any Typer CLI of this kind must pay.
+`requests` is imported inside the command, as nanobanana does, so `--help` does not pay for it
+but a real command does.
+
+    python bare_typer_app.py --help
+    python bare_typer_app.py "a prompt" --dry-run     # print the submit request, like generate --dry-run
+    python bare_typer_app.py REQUEST_ID --status      # one GET of /status, like `nanobanana status ID`
+"""
+
+import json
+import os
 
 import typer
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False)
 
 
 @app.command()
-def hello(name: str = "world") -> None:
-    """Say hello."""
-    typer.echo(f"hello {name}")
+def main(
+    target: str = typer.Argument(help="A prompt (with --dry-run) or a request id (with --status)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the submit request instead of sending it."),
+    status: bool = typer.Option(False, "--status", help="Show the status of request TARGET."),
+) -> None:
+    """Submit a prompt, or show a request's status."""
+    import requests
+
+    base = os.environ.get("NANOBANANA_BASE_URL", "https://model-api.runcomfy.net").rstrip("/")
+    if status:
+        answer = requests.get(
+            f"{base}/v1/requests/{target}/status",
+            headers={"Authorization": f"Bearer {os.environ['RUNCOMFY_API_TOKEN']}"},
+            timeout=(5, 30),
+        )
+        answer.raise_for_status()
+        typer.echo(answer.json()["status"])
+    elif dry_run:
+        request = {"method": "POST", "url": f"{base}/v1/models/google/nano-banana/text-to-image", "body": {"prompt": target}}
+        typer.echo(json.dumps(request, indent=2))
+    else:
+        raise typer.BadParameter("pass --dry-run or --status")
 
 
 if __name__ == "__main__":

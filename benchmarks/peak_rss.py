@@ -2,9 +2,10 @@
 
 Linux charges a vfork'ed child with its parent's memory high-water mark at exec, so a child
 spawned straight from a big process (the benchmark, with its sandbox holding 50 MB assets)
-reports that parent's peak. This launcher is small; what it reports is the command's own peak.
+reports that parent's peak. This launcher is small; what it reports is the command's own peak
+(the largest of the command and the children it waited for).
 
-Usage: python peak_rss.py COMMAND [ARGS...]
+Usage: python peak_rss.py EXECUTABLE [ARGS...]     (EXECUTABLE: a path; PATH is not searched)
 """
 
 import os

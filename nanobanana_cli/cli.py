@@ -1,11 +1,13 @@
 """The Typer app, and `main()`: the one place where errors become a message and an exit code.
 
 The app is built on first use, so that `nanobanana --version` (which scripts call to probe the
-tool) answers without importing Typer or any command.
+tool) answers without importing Typer or any command. Typer runs with `standalone_mode=False`, so
+its own usage errors come back here too and are reported in the same one-line `error: …` format.
 """
 
 # No `from __future__ import annotations` here: Typer reads the root callback's annotations, which
 # name `typer`, imported inside build_app; they must be evaluated where they are written.
+import os
 import signal
 import sys
 import threading
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 from . import __version__, debugging
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
+from .render.output import StdoutClosed
 
 if TYPE_CHECKING:
     import typer
@@ -26,7 +29,7 @@ VERSION_LINE = f"nanobanana {__version__}"
 def build_app() -> "typer.Typer":
     import typer
 
-    from .commands import auth, batch, doctor, gallery, generate, history, jobs, sandbox, settings
+    from .commands import auth, batch, doctor, gallery, generate, help, history, jobs, sandbox, settings
 
     app = typer.Typer(
         name="nanobanana",
@@ -63,13 +66,54 @@ def build_app() -> "typer.Typer":
     app.command("cancel")(jobs.job_cancel)
     app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
     app.command("batch", epilog=EXIT_CODES_EPILOG)(batch.batch_run)
-    app.command("history")(history.history_list)
+    app.add_typer(history.history_app, name="history")
     app.command("gallery")(gallery.gallery_write)
     app.command("doctor")(doctor.doctor_run)
     app.command("sandbox")(sandbox.sandbox_serve)
     app.add_typer(auth.auth_app, name="auth")
     app.add_typer(settings.config_app, name="config")
+    app.command("help")(help.help_topic)
     return app
+
+
+def _run_app(args: list[str]) -> int:
+    """Run the app; Typer's own usage errors become `UsageError`s, reported like every other error."""
+    import typer
+
+    from .errors import UsageError
+
+    try:
+        code = build_app()(args=args, prog_name="nanobanana", standalone_mode=False)
+    except typer.Abort:
+        raise NanobananaError("aborted: the input ended") from None  # Ctrl-D at a prompt
+    except typer.TyperException as exc:
+        context = getattr(exc, "ctx", None)
+        message = exc.format_message()
+        if context is not None and message == context.get_help():  # a group called without a command
+            sys.stderr.write(message + "\n")
+            return int(ExitCode.USAGE)
+        hint = f"see `{context.command_path} --help`" if context is not None else "see `nanobanana --help`"
+        if exc.exit_code != ExitCode.USAGE:
+            _report(" ".join(message.split()), None)
+            return exc.exit_code
+        raise UsageError(_lowercase_first(" ".join(message.split())).rstrip("."), hint=hint) from None
+    # Typer turns a Ctrl-C inside a command into exit code 130, silently: say it, as for any interrupt.
+    if code == ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt
+    return code if isinstance(code, int) else 0
+
+
+def _lowercase_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def _discard_stdout() -> None:
+    """The reader has gone: send what is still buffered nowhere, so closing stdout at exit cannot fail loudly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, ValueError, OSError):
+        pass  # not a real file (tests capture it); nothing can fail at exit then
 
 
 def _report(message: str, hint: str | None) -> None:
@@ -116,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     _Signals.install()
     try:
-        build_app()(args=args, prog_name="nanobanana")
+        return _run_app(args)
+    except StdoutClosed:
+        # `nanobanana history | head -1`: the reader took what it wanted. Exit 0, like a complete
+        # run, so `set -o pipefail` scripts do not fail on whether the pipe filled up first.
+        _discard_stdout()
+        return int(ExitCode.OK)
     except NanobananaError as exc:
         if debugging.enabled():
             import traceback
@@ -139,4 +188,3 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _report(f"unexpected {type(exc).__name__}: {exc}", "rerun with --debug for details, and report it if it persists")
         return int(ExitCode.ERROR)
-    return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -22,6 +22,7 @@ from ..errors import (
     SubmitUncertainError,
     UnavailableError,
 )
+from .deadline import CallTimedOut, WatchedAdapter, watching
 from .models import (
     DEFAULT_BASE_URL,
     MODEL_ID,
@@ -34,6 +35,7 @@ from .models import (
     parse_cancel,
     parse_result,
     parse_status,
+    printable,
     validate_request_id,
 )
 from .retry import (
@@ -41,6 +43,7 @@ from .retry import (
     SUBMIT_RETRYABLE_STATUSES,
     SYSTEM_CLOCK,
     Clock,
+    DeadlineReached,
     Retryable,
     RetryListener,
     RetryPolicy,
@@ -53,7 +56,11 @@ UNCERTAIN_SUBMIT_HINT = "check with `nanobanana history` or your RunComfy dashbo
 
 
 API_TIMEOUT = (5.0, 30.0)
-ASSET_TIMEOUT = (5.0, 60.0)
+# A whole API exchange, answer read, however the server paces its bytes (the read timeout is per recv).
+API_TOTAL_SECONDS = 60.0
+# A download with no byte for this long has stalled; its total time is bounded in engine/downloads.
+DOWNLOAD_STALL_SECONDS = 30.0
+ASSET_TIMEOUT = (5.0, DOWNLOAD_STALL_SECONDS)
 # Documented answers are a few hundred bytes; a cap keeps a broken or hostile server from filling memory.
 MAX_API_BODY_BYTES = 4 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -88,10 +95,7 @@ def curl_command(request: dict[str, Any], token_reference: str = "$RUNCOMFY_API_
 
 
 def _excerpt(text: str, secret: str | None) -> str:
-    flat = " ".join(text.split())
-    if secret:
-        flat = flat.replace(secret, "***")
-    return flat[:EXCERPT_LENGTH] + ("…" if len(flat) > EXCERPT_LENGTH else "")
+    return printable(" ".join(text.split()), secret=secret, limit=EXCERPT_LENGTH)
 
 
 def _error_fields(body: Any) -> tuple[int | None, str | None]:
@@ -140,12 +144,44 @@ def _read_capped(response: requests.Response, limit: int) -> bytes:
     return bytes(received)
 
 
+class SubmitJournal(Protocol):
+    """Told about every billable submit around its POST, so a lost answer or a crash leaves a trace.
+
+    `submitting` runs before the POST is sent and returns a ticket naming the record it wrote;
+    then exactly one of the others runs (none if the process dies first). They must not raise.
+    """
+
+    def submitting(self, generation: GenerationInput, base_url: str) -> str: ...
+
+    def submitted(self, ticket: str, request_id: str) -> None: ...
+
+    def uncertain(self, ticket: str, reason: str) -> None: ...
+
+    def not_sent(self, ticket: str) -> None: ...
+
+
 def _parse_json(data: bytes) -> Any:
     """Decoded JSON, or None; absurdly deep nesting counts as unreadable rather than crashing."""
     try:
         return json.loads(data) if data.strip() else None
     except (ValueError, RecursionError):
         return None
+
+
+class _NoJournal:
+    """The journal of a client nobody asked to keep one: hears everything, keeps nothing."""
+
+    def submitting(self, generation: GenerationInput, base_url: str) -> str:
+        return ""
+
+    def submitted(self, ticket: str, request_id: str) -> None:
+        pass
+
+    def uncertain(self, ticket: str, reason: str) -> None:
+        pass
+
+    def not_sent(self, ticket: str) -> None:
+        pass
 
 
 class Client:
@@ -165,9 +201,11 @@ class Client:
         on_retry: RetryListener | None = None,
         debug_log: Callable[[str], None] | None = None,
         timeout: tuple[float, float] = API_TIMEOUT,
+        total_timeout: float = API_TOTAL_SECONDS,
         model_id: str = MODEL_ID,
         clock: Clock = SYSTEM_CLOCK,
         max_connections: int = 16,
+        journal: SubmitJournal | None = None,
     ) -> None:
         if not token:
             raise AuthError("no API token given")
@@ -176,12 +214,14 @@ class Client:
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
         self.timeout = timeout
+        self.total_timeout = total_timeout
         self.clock = clock
+        self.journal: SubmitJournal = journal or _NoJournal()
         self._token = token
         self._debug_log = debug_log
         self.session = requests.Session()
         # one pooled connection per worker thread, so concurrency never queues on the pool
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(16, max_connections))
+        adapter = WatchedAdapter(pool_connections=4, pool_maxsize=max(16, max_connections))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -213,6 +253,20 @@ class Client:
         if self._debug_log:
             self._debug_log(message)
 
+    def _transport_failure(self, exc: requests.RequestException, url: str, *, billable: bool) -> Exception:
+        """A broken connection: a submit that may have arrived is uncertain; anything else may be retried."""
+        if billable and not _connection_never_opened(exc):
+            return SubmitUncertainError(
+                f"the connection failed after the submit was sent ({type(exc).__name__}); "
+                "a job may have been created and billed, so it was not sent again",
+                hint=UNCERTAIN_SUBMIT_HINT,
+            )
+        final = UnavailableError(
+            f"cannot reach {url.split('/')[2]} ({type(exc).__name__}) after {self.retry.retries + 1} attempts",
+            hint="check your network, or the base URL (--base-url / NANOBANANA_BASE_URL)",
+        )
+        return Retryable(type(exc).__name__, final)
+
     def _send_once(
         self, method: str, url: str, *, billable: bool, timeout: tuple[float, float] | None = None, **kwargs: Any
     ) -> requests.Response:
@@ -223,19 +277,36 @@ class Client:
             response = self.session.request(method, url, timeout=timeout or self.timeout, **kwargs)
         except requests.RequestException as exc:
             self._log(f"{method} {url} -> {type(exc).__name__}")
-            if billable and not _connection_never_opened(exc):
-                raise SubmitUncertainError(
-                    f"the connection failed after the submit was sent ({type(exc).__name__}); "
-                    "a job may have been created and billed, so it was not sent again",
-                    hint=UNCERTAIN_SUBMIT_HINT,
-                ) from None
-            final = UnavailableError(
-                f"cannot reach {url.split('/')[2]} ({type(exc).__name__}) after {self.retry.retries + 1} attempts",
-                hint="check your network, or the base URL (--base-url / NANOBANANA_BASE_URL)",
-            )
-            raise Retryable(type(exc).__name__, final) from None
+            raise self._transport_failure(exc, url, billable=billable) from None
         self._log(f"{method} {url} -> {response.status_code} in {time.monotonic() - started:.3f}s")
         return response
+
+    def _attempt_seconds(self, deadline: float | None, *, what: str, billable: bool) -> tuple[float, bool]:
+        """How long one attempt may take, and whether the caller's deadline (not our cap) sets it.
+
+        A submit is never cut short by the caller's deadline: that would only turn a job we could
+        have learned the id of into an uncertain one.
+        """
+        if deadline is None or billable:
+            return self.total_timeout, False
+        remaining = deadline - self.clock.monotonic()
+        if remaining <= 0:
+            raise DeadlineReached(f"the deadline passed before {what}")
+        return (remaining, True) if remaining < self.total_timeout else (self.total_timeout, False)
+
+    def _cut_off(self, exc: CallTimedOut, *, what: str, billable: bool, by_caller: bool) -> Exception:
+        """An attempt cut off at its deadline, as the error its caller expects."""
+        if billable:
+            return SubmitUncertainError(
+                f"{what}: {exc}; a job may have been created and billed, so it was not sent again",
+                hint=UNCERTAIN_SUBMIT_HINT,
+            )
+        if by_caller:
+            return DeadlineReached(str(exc))
+        final = UnavailableError(
+            f"{what}: {exc}, {self.retry.retries + 1} times", hint="the API is answering too slowly; try again later"
+        )
+        return Retryable(str(exc), final)
 
     def _call(
         self,
@@ -252,18 +323,21 @@ class Client:
 
         An unreadable 2xx answer (a proxy's HTML page, truncated JSON, missing fields) is retried
         like a 5xx on idempotent calls; on a submit it means a job may exist, so it is never re-sent.
+        Each attempt, answer included, is over by `total_timeout` or the caller's `deadline`.
         """
         retry_statuses = SUBMIT_RETRYABLE_STATUSES if billable else RETRYABLE_STATUSES
         headers = {"Authorization": f"Bearer {self._token}"}
 
-        def attempt() -> T:
+        def exchange() -> T:
             response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
             with response:
-                if response.status_code in retry_statuses:
-                    final = self._error_for(response, *self._body(response), what=what)
-                    raise Retryable(f"HTTP {response.status_code}", final, response.headers.get("Retry-After"))
                 try:
+                    if response.status_code in retry_statuses:
+                        final = self._error_for(response, *self._body(response), what=what)
+                        raise Retryable(f"HTTP {response.status_code}", final, response.headers.get("Retry-After"))
                     return parse(self._decode(response, what=what, billable=billable))
+                except requests.RequestException as exc:  # the answer broke off mid-body
+                    raise self._transport_failure(exc, url, billable=billable) from None
                 except BadResponseError as exc:
                     if billable:
                         raise SubmitUncertainError(
@@ -271,6 +345,14 @@ class Client:
                             hint=UNCERTAIN_SUBMIT_HINT,
                         ) from None
                     raise Retryable("unreadable answer", exc) from None
+
+        def attempt() -> T:
+            seconds, by_caller = self._attempt_seconds(deadline, what=what, billable=billable)
+            try:
+                with watching(seconds):
+                    return exchange()
+            except CallTimedOut as exc:
+                raise self._cut_off(exc, what=what, billable=billable, by_caller=by_caller) from None
 
         return call_with_retries(
             attempt, what=what, policy=self.retry, clock=self.clock, on_retry=self.on_retry, deadline=deadline
@@ -333,17 +415,33 @@ class Client:
     # -- API ------------------------------------------------------------------------------------
 
     def submit(self, generation: GenerationInput) -> Submission:
-        """Queue one job. Never re-sent once it may have reached the server: every submit is billed."""
-        return self._call(
-            "POST", submit_url(self.base_url, self.model_id), self._parse_submission,
-            what="submit", billable=True, json=generation.to_payload(),
-        )
+        """Queue one job. Never re-sent once it may have reached the server: every submit is billed.
+
+        The journal hears of the submit before the POST goes out, then of how it ended.
+        """
+        ticket = self.journal.submitting(generation, self.base_url)
+        try:
+            submission = self._call(
+                "POST", submit_url(self.base_url, self.model_id), self._parse_submission,
+                what="submit", billable=True, json=generation.to_payload(),
+            )
+        except SubmitUncertainError as exc:
+            self.journal.uncertain(ticket, str(exc))
+            raise
+        except NanobananaError:
+            self.journal.not_sent(ticket)  # refused, or it never left this machine: nothing was billed
+            raise
+        except BaseException:
+            self.journal.uncertain(ticket, "interrupted while the submit was in flight")
+            raise
+        self.journal.submitted(ticket, submission.request_id)
+        return submission
 
     def _parse_submission(self, body: dict[str, Any]) -> Submission:
         request_id = body.get("request_id")
         if not isinstance(request_id, str) or not REQUEST_ID_PATTERN.match(request_id):
-            shown = str(request_id)[:40].encode("ascii", "backslashreplace").decode()
-            raise BadResponseError(f"the submit answer has no usable request id ({shown!r})")
+            shown = printable(str(request_id), secret=self._token, limit=40)
+            raise BadResponseError(f"the submit answer has no usable request id ('{shown}')")
         return Submission(
             request_id=request_id,
             status_url=self._endpoint(body.get("status_url"), request_id, "status"),
@@ -356,21 +454,21 @@ class Client:
 
     def status(self, request_id: str, *, deadline: float | None = None) -> JobStatus:
         return self._call(
-            "GET", self._request_url(request_id, "status"), lambda body: parse_status(body, request_id),
+            "GET", self._request_url(request_id, "status"), lambda body: parse_status(body, request_id, secret=self._token),
             what=f"status of {request_id}", deadline=deadline,
         )
 
     def result(self, request_id: str, *, include_cost: bool = False, deadline: float | None = None) -> JobResult:
         params = {"include_cost": "true"} if include_cost else None
         return self._call(
-            "GET", self._request_url(request_id, "result"), lambda body: parse_result(body, request_id),
+            "GET", self._request_url(request_id, "result"), lambda body: parse_result(body, request_id, secret=self._token),
             what=f"result of {request_id}", params=params, deadline=deadline,
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:
         # Cancelling twice is harmless, so a cancel may be retried like a poll.
         return self._call(
-            "POST", self._request_url(request_id, "cancel"), lambda body: parse_cancel(body, request_id),
+            "POST", self._request_url(request_id, "cancel"), lambda body: parse_cancel(body, request_id, secret=self._token),
             what=f"cancel of {request_id}",
         )
 

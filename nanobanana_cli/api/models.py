@@ -8,7 +8,7 @@ is billed.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
@@ -29,10 +29,34 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 COMPLETED = "completed"
 
+# C0 and C1 controls, DEL, line separators and bidi overrides: what lets a server's string move
+# the cursor, clear the screen, retitle the window or reorder what a terminal shows.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+STATUS_MAX_LENGTH = 64
+TEXT_MAX_LENGTH = 1000
+QUEUE_POSITION_MAX = 10**9
 
-def normalise_status(raw: Any) -> str:
-    """Lower-case, trimmed, with the one-l spelling folded in; unknown values pass through."""
-    text = str(raw or "").strip().lower()
+
+def has_unprintable(text: str) -> bool:
+    return _UNPRINTABLE.search(text) is not None
+
+
+def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LENGTH) -> str:
+    """Server text safe for a terminal: our token masked, then every control character escaped.
+
+    Escaped rather than stripped: stripping could join a token split by control characters
+    back together after masking looked for it.
+    """
+    if secret:
+        text = text.replace(secret, "***")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def normalise_status(raw: Any, *, secret: str | None = None) -> str:
+    """Lower-case, trimmed, with the one-l spelling folded in; unknown values pass through, escaped."""
+    text = printable(str(raw or "").strip().lower(), secret=secret, limit=STATUS_MAX_LENGTH)
     return CANCELLED if text == "canceled" else text
 
 
@@ -101,7 +125,6 @@ class JobStatus:
     request_id: str
     status: str
     queue_position: int | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_running(self) -> bool:
@@ -123,7 +146,6 @@ class JobResult:
     finished_at: str | None = None
     cost: float | None = None
     queue_position: int | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_finished(self) -> bool:
@@ -173,11 +195,19 @@ class CancelOutcome:
         return asdict(self)
 
 
-def _optional_int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+def _queue_position(value: Any) -> int | None:
+    """A position we can show: a whole number in a sane range, whatever type the server used."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
+    try:
+        position = int(value)
+    except (ValueError, OverflowError):  # "abc", NaN, infinity
+        return None
+    return position if 0 <= position <= QUEUE_POSITION_MAX else None
+
+
+def _optional_text(value: Any, secret: str | None) -> str | None:
+    return printable(value, secret=secret, limit=STATUS_MAX_LENGTH) if isinstance(value, str) else None
 
 
 def _require_mapping(data: Any, what: str) -> dict[str, Any]:
@@ -186,15 +216,15 @@ def _require_mapping(data: Any, what: str) -> dict[str, Any]:
     return data
 
 
-def parse_status(data: Any, request_id: str) -> JobStatus:
+def parse_status(data: Any, request_id: str, *, secret: str | None = None) -> JobStatus:
+    """`/status`'s answer. The id is the one we asked about: an echoed one could be anything."""
     data = _require_mapping(data, "status")
     if "status" not in data:
         raise BadResponseError("the API's status answer has no 'status' field")
     return JobStatus(
-        request_id=str(data.get("request_id") or request_id),
-        status=normalise_status(data.get("status")),
-        queue_position=_optional_int(data.get("queue_position")),
-        raw=data,
+        request_id=request_id,
+        status=normalise_status(data.get("status"), secret=secret),
+        queue_position=_queue_position(data.get("queue_position")),
     )
 
 
@@ -207,7 +237,12 @@ def collect_output_urls(output: Any) -> tuple[str, ...]:
 
     def visit(node: Any) -> None:
         if isinstance(node, str):
-            if node.startswith(("http://", "https://")) and node not in found:
+            if not node.startswith(("http://", "https://")):
+                return
+            if has_unprintable(node) or " " in node:
+                shown = printable(node, limit=80)
+                raise BadResponseError(f"the API listed an output URL with control characters or spaces ({shown}); refusing it")
+            if node not in found:
                 found.append(node)
         elif isinstance(node, dict):
             for key in ("image", "images", "video", "videos"):
@@ -224,29 +259,35 @@ def collect_output_urls(output: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def describe_error(error: Any) -> str:
+def describe_error(error: Any, *, secret: str | None = None) -> str:
+    """The job error, printable and with our token masked (a server may echo it)."""
+    return printable(_error_text(error), secret=secret)
+
+
+def _error_text(error: Any) -> str:
     """The job error is undocumented: a string, an object with a message, or a list of those."""
     if error is None:
         return "no reason given"
     if isinstance(error, str):
         return error.strip() or "no reason given"
     if isinstance(error, list):
-        return "; ".join(describe_error(item) for item in error) or "no reason given"
+        return "; ".join(_error_text(item) for item in error) or "no reason given"
     if isinstance(error, dict):
         message = error.get("message") or error.get("error_message") or error.get("detail")
         code = error.get("type") or error.get("code") or error.get("error_code")
         if message and code:
-            return f"{code}: {describe_error(message)}"
+            return f"{code}: {_error_text(message)}"
         if message or code:
-            return describe_error(message or str(code))
+            return _error_text(message or str(code))
     return str(error)
 
 
-def parse_result(data: Any, request_id: str) -> JobResult:
+def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> JobResult:
+    """`/result`'s answer, every string made printable and the id the one we asked about."""
     data = _require_mapping(data, "result")
     if "status" not in data:
         raise BadResponseError("the API's result answer has no 'status' field")
-    status = normalise_status(data.get("status"))
+    status = normalise_status(data.get("status"), secret=secret)
     if status == COMPLETED:
         # /status's word turning up in /result: decide by what the record holds, or we would poll forever
         status = SUCCEEDED if collect_output_urls(data.get("output")) else FAILED if data.get("error") else status
@@ -255,26 +296,25 @@ def parse_result(data: Any, request_id: str) -> JobResult:
         raise BadResponseError("the job succeeded but the API listed no output files")
     cost = data.get("cost")
     return JobResult(
-        request_id=str(data.get("request_id") or request_id),
+        request_id=request_id,
         status=status,
         output_urls=urls,
-        error=describe_error(data.get("error")) if status == FAILED else None,
-        created_at=data.get("created_at"),
-        finished_at=data.get("finished_at"),
+        error=describe_error(data.get("error"), secret=secret) if status == FAILED else None,
+        created_at=_optional_text(data.get("created_at"), secret),
+        finished_at=_optional_text(data.get("finished_at"), secret),
         cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
-        queue_position=_optional_int(data.get("queue_position")),
-        raw=data,
+        queue_position=_queue_position(data.get("queue_position")),
     )
 
 
-def parse_cancel(data: Any, request_id: str) -> CancelOutcome:
+def parse_cancel(data: Any, request_id: str, *, secret: str | None = None) -> CancelOutcome:
     data = _require_mapping(data, "cancel")
     outcome = data.get("outcome")
     if not outcome:
         raise BadResponseError("the API's cancel answer has no 'outcome' field")
     status = data.get("status")
     return CancelOutcome(
-        request_id=str(data.get("request_id") or request_id),
-        outcome=normalise_status(outcome),
-        status=normalise_status(status) if status else None,
+        request_id=request_id,
+        outcome=normalise_status(outcome, secret=secret),
+        status=normalise_status(status, secret=secret) if status else None,
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +18,7 @@ from .options import (
     DryRunOpt,
     FormatOpt,
     JsonOpt,
+    NameOpt,
     NumImagesOpt,
     OutputDirOpt,
     QuietOpt,
@@ -44,9 +45,15 @@ def batch_run(
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
+    name: NameOpt = None,  # applied by its option callback, through download_plan
     concurrency: Annotated[int, typer.Option("-j", "--concurrency", min=1, max=32, help="Jobs in flight at once.")] = 4,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Submit the valid lines even if some are invalid.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Write an index.html contact sheet into the output directory.")] = False,
+    resubmit_uncertain: Annotated[bool, typer.Option(
+        "--resubmit-uncertain",
+        help="Submit again the lines whose earlier submit has an unknown outcome (the answer was lost, or the run "
+        "was killed mid-submit). Each of them may already be a job: this may bill them twice.",
+    )] = False,
     timeout: TimeoutOpt = None,
     sandbox: SandboxOpt = False,
     dry_run: DryRunOpt = False,
@@ -63,9 +70,12 @@ def batch_run(
     "prompt" and optional "aspect_ratio", "output_format", "num_images", "name"; the command-line
     options are the defaults. Every line is checked before anything is submitted.
 
-    A manifest in the output directory records each request id as soon as it is submitted:
-    running the same command again skips finished lines, re-attaches to running jobs and submits
-    only the rest. Exit 0 if every line succeeded, 5 if any failed or was cancelled.
+    A manifest in the output directory records each submit before it is sent and its request id
+    as soon as it is answered: running the same command again skips finished lines, re-attaches
+    to running jobs and submits only the rest. A line whose submit may have been billed without
+    an answer (lost connection, 5xx, a crash) is reported as uncertain and never sent again
+    unless --resubmit-uncertain is given. Exit 0 if every line succeeded, 5 if any failed or was
+    cancelled, 7 if any is uncertain or the API was unavailable.
 
     Examples:
 
@@ -98,16 +108,22 @@ def batch_run(
         show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
         return
     plan = download_plan(settings)
-    outcomes = _run(output, settings, plan, lines, concurrency, sandbox)
+    outcomes = _run(output, settings, plan, lines, concurrency, sandbox, resubmit_uncertain)
     if gallery:
         from ..render.gallery import write_gallery
 
         output.note(f"gallery: {write_gallery(plan.directory)}")
-    _finish(output, outcomes, source, plan.directory)
+    _finish(output, outcomes, f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}")
 
 
 def _run(
-    output: Output, settings: Settings, plan: DownloadPlan, lines: list[BatchLine], concurrency: int, sandbox: bool
+    output: Output,
+    settings: Settings,
+    plan: DownloadPlan,
+    lines: list[BatchLine],
+    concurrency: int,
+    sandbox: bool,
+    resubmit_uncertain: bool,
 ) -> list[LineOutcome]:
     from ..engine.batch import run_batch
     from ..engine.connect import open_client
@@ -123,7 +139,10 @@ def _run(
         output.batch_progress(len(lines)) as progress,
     ):
         jobs = Jobs(client, history, reporter=progress, downloads=plan, timeout=settings["timeout"])
-        for item in run_batch(jobs, lines, concurrency=concurrency, reporter=progress):
+        batch = run_batch(
+            jobs, lines, concurrency=concurrency, reporter=progress, resubmit_uncertain=resubmit_uncertain, warn=output.warn
+        )
+        for item in batch:
             outcomes.append(item)
             output.emit(item.to_dict(), [saved.path for saved in item.outcome.saved or []], compact=True)
     return outcomes
@@ -141,13 +160,23 @@ def _read_source(source: str) -> str:
         raise UsageError(f"{source} is not UTF-8 text") from None
 
 
-def _finish(output: Output, outcomes: list[LineOutcome], source: str, directory: Path) -> None:
+def _finish(output: Output, outcomes: list[LineOutcome], rerun: str) -> None:
+    from ..engine.batch import UNCERTAIN
+
     counts = Counter("skipped" if o.skipped else o.outcome.status for o in outcomes)
     summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
     output.note(f"batch: {len(outcomes)} line(s): {summary}")
     errors: list[NanobananaError] = [o.outcome.error for o in outcomes if o.outcome.error is not None]
     if not errors:
         return
-    output.note(f"to retry the failed lines: nanobanana batch {source} -o {directory}")
+    uncertain = sorted(o.line.number for o in outcomes if o.outcome.status == UNCERTAIN)
+    if len(uncertain) < len(errors):
+        output.note(f"to retry the failed lines: {rerun}")
+    if uncertain:
+        output.note(
+            f"uncertain line(s) {', '.join(map(str, uncertain))}: a job may exist and be billed for each, with no id "
+            "to find it by (the API has no job list); check your RunComfy dashboard and `nanobanana history`. "
+            f"To submit them again anyway, which may bill twice: {rerun} --resubmit-uncertain"
+        )
     systemic = [error for error in errors if not isinstance(error, JobFailedError)]
     raise AlreadyReported((systemic or errors)[0].exit_code)

@@ -15,14 +15,17 @@ from .options import (
     DryRunOpt,
     FormatOpt,
     JsonOpt,
+    NameOpt,
     NumImagesOpt,
     OpenOpt,
     OutputDirOpt,
     QuietOpt,
     RetriesOpt,
     SandboxOpt,
+    TemplateOpt,
     TimeoutOpt,
     TokenOpt,
+    base_url_flag,
     command_settings,
     download_plan,
     make_output,
@@ -59,6 +62,7 @@ def generate(
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
+    name: NameOpt = None,  # applied by its option callback, through download_plan
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")] = False,
     no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
@@ -71,6 +75,7 @@ def generate(
     retries: RetriesOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    template: TemplateOpt = None,
 ) -> None:
     """Generate images from a text prompt, wait for them and save them.
 
@@ -82,6 +87,8 @@ def generate(
 
       echo "a red fox" | nanobanana generate -f jpg -o out/ --json
 
+      nanobanana generate "日本の庭" -n 4 --name '{date}-{slug}-{i}'
+
       ID=$(nanobanana generate "a red fox" --no-wait -q)
 
       nanobanana generate "a red fox" --dry-run --curl
@@ -90,7 +97,7 @@ def generate(
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
 
-    output = make_output(json_, quiet)
+    output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
@@ -106,13 +113,18 @@ def generate(
         open_client(settings, notices=output, sandbox=sandbox) as client,
         output.progress() as progress,
     ):
-        jobs = Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"])
+        jobs = Jobs(
+            client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"],
+            resume_base_url=base_url_flag(settings),
+        )
         submission = jobs.submit(generation)
         if no_wait:
-            output.submitted(submission, generation)
+            output.submitted(jobs.describe(submission.request_id, "in_queue", generation), submission)
             return
-        output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
-        outcome = jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())
+        # From the submit on, Ctrl-C anywhere names the job and how to resume it.
+        with jobs.resumable([submission.request_id]):
+            output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
+            outcome = jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())
     output.job(outcome)
     if outcome.error is not None:
         raise outcome.error

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from ..api.models import FAILED, SUCCEEDED
 from ..errors import NanobananaError
 from ..render.output import Output
 from .options import (
     BaseUrlOpt,
     JsonOpt,
     LastOpt,
+    NameOpt,
     OpenOpt,
     OutputDirOpt,
     QuietOpt,
     RetriesOpt,
+    TemplateOpt,
     TimeoutOpt,
     TokenOpt,
+    base_url_flag,
+    check_recorded_api,
     command_settings,
     download_plan,
     fail_with_first,
@@ -27,30 +33,73 @@ from .options import (
     make_output,
     open_history,
     open_in_viewer,
+    recorded_directory,
 )
 
 if TYPE_CHECKING:
-    from ..engine.lifecycle import DownloadPlan, Jobs
-    from ..stores.settings import Settings
+    from ..engine.lifecycle import JobOutcome, Jobs
+
+RECENT_IDS = 20
+
+
+def complete_request_id(incomplete: str) -> list[tuple[str, str]]:
+    """Tab completion: the most recent request ids in the history, each with its state and prompt."""
+    from ..stores.history import History
+
+    history = History()
+    if not history.path.exists():
+        return []  # completing must not create the history
+    with history:
+        entries = history.entries(limit=RECENT_IDS)
+    return [
+        # The help is plain words: zsh reads it inside an `_arguments` spec, where quotes and brackets count.
+        (entry.request_id, re.sub(r"[^\w ]+", " ", f"{entry.status} {str(entry.input.get('prompt', ''))[:50]}"))
+        for entry in entries
+        if entry.request_id.startswith(incomplete)
+    ]
+
 
 @contextmanager
 def job_session(
-    output: Output, settings: Settings, request_ids: list[str], last: bool, *, downloads: DownloadPlan | None = None
+    output: Output, request_ids: list[str] | None, last: bool, token: str | None, flags: dict[str, Any], *, download: bool = False
 ) -> Iterator[tuple[Jobs, list[str]]]:
-    """The jobs to act on (given, or the latest) and a `Jobs` over the history and one client."""
+    """The jobs to act on (given, or the latest) and a `Jobs` over the history and one client.
+
+    With `download`, images go where the jobs' images went before, unless -o says otherwise.
+    """
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
 
     with open_history(output) as history:
-        ids = job_ids_or_last(request_ids, last, settings, history)
+        settings = command_settings(token, **flags)
+        ids = job_ids_or_last(output, request_ids, last, settings, history)
+        check_recorded_api(ids, settings, history)
+        recorded = recorded_directory(ids, history) if download and flags.get("output_dir") is None else None
+        if recorded is not None:
+            settings = command_settings(token, **{**flags, "output_dir": recorded})
+            output.note(f"saving into {recorded}, where these images were saved before (-o to change)")
+        plan = download_plan(settings) if download else None
         with open_client(settings, notices=output, max_connections=len(ids) * 4) as client, output.progress() as progress:
-            yield Jobs(client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"]), ids
+            yield Jobs(
+                client, history, reporter=progress, downloads=plan, timeout=settings["timeout"],
+                resume_base_url=base_url_flag(settings),
+            ), ids
 
 
 RequestIdArg = Annotated[
     Optional[str],
-    typer.Argument(help="The request id that `generate` printed (default: the most recent job).", show_default=False),
+    typer.Argument(
+        help="The request id that `generate` printed (default: the most recent job).", show_default=False,
+        autocompletion=complete_request_id,
+    ),
 ]
+
+
+def _status_line(outcome: JobOutcome) -> str:
+    text = f"completed: {outcome.status}" if outcome.status in (SUCCEEDED, FAILED) else outcome.status
+    if outcome.queue_position is not None:
+        text += f" (position {outcome.queue_position})"
+    return text
 
 
 def job_status(
@@ -61,29 +110,25 @@ def job_status(
     retries: RetriesOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    template: TemplateOpt = None,
 ) -> None:
-    """Show a job's state: in_queue (with its position), in_progress, completed or cancelled.
+    """Show a job's state: in_queue (with its position), in_progress, or, once completed, succeeded or failed.
 
-    For a completed job the outcome (succeeded or failed) is looked up too, since
-    "completed" alone does not mean success.
+    "completed" alone does not mean success, so for a completed job the outcome is looked up too.
 
     Examples:
 
       nanobanana status 3f2a9c1e-...
 
       nanobanana status --last -q
-    """
-    output = make_output(json_, quiet)
-    settings = command_settings(token, base_url=base_url, retries=retries)
-    with job_session(output, settings, [request_id] if request_id else [], last) as (jobs, (only,)):
-        status, outcome = jobs.status(only)
-    text = status.status
-    if status.queue_position is not None:
-        text += f" (position {status.queue_position})"
-    if outcome:
-        text += f": {outcome}"
-    output.emit({**status.to_dict(), "outcome": outcome}, [text], quiet=[status.status])
 
+      nanobanana status "$ID" --template '{status} {queue_position}'
+    """
+    output = make_output(json_, quiet, template)
+    flags = {"base_url": base_url, "retries": retries}
+    with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
+        outcome = jobs.status(only)
+    output.emit(outcome.to_dict(), [_status_line(outcome)], quiet=[outcome.status])
 
 
 def job_result(
@@ -91,15 +136,18 @@ def job_result(
     last: LastOpt = False,
     download: Annotated[bool, typer.Option("--download", help="Save the images instead of printing their URLs.")] = False,
     output_dir: OutputDirOpt = None,
+    name: NameOpt = None,  # applied by its option callback, through download_plan
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    template: TemplateOpt = None,
 ) -> None:
     """Print a finished job's image URLs, or save the images with --download.
 
-    An unfinished job prints its current state and exits 8; a failed one exits 5.
+    An unfinished job prints its current state and exits 8; a failed one exits 5. --download saves
+    where the job's images were saved before, unless -o says otherwise.
 
     Examples:
 
@@ -107,14 +155,13 @@ def job_result(
 
       nanobanana result --last --download -o out/
     """
-    output = make_output(json_, quiet)
-    settings = command_settings(token, base_url=base_url, retries=retries, output_dir=output_dir)
-    plan = download_plan(settings) if download else None
-    with job_session(output, settings, [request_id] if request_id else [], last, downloads=plan) as (jobs, (only,)):
+    output = make_output(json_, quiet, template)
+    flags = {"base_url": base_url, "retries": retries, "output_dir": output_dir}
+    ids = None if request_id is None else [request_id]
+    with job_session(output, ids, last, token, flags, download=download) as (jobs, (only,)):
         outcome = jobs.fetch(only)
     output.job(outcome)
     fail_with_first([outcome.error] if outcome.error else [], already_shown=False)
-
 
 
 def job_cancel(
@@ -135,25 +182,31 @@ def job_cancel(
       nanobanana cancel --last
     """
     output = make_output(json_, quiet)
-    settings = command_settings(token, base_url=base_url, retries=retries)
-    with job_session(output, settings, [request_id] if request_id else [], last) as (jobs, (only,)):
-        outcome = jobs.cancel(only)
-    output.emit(outcome.to_dict(), [only] if outcome.cancelled else [])
-    if not outcome.cancelled:
-        raise NanobananaError(
-            f"job {only} cannot be cancelled ({outcome.outcome}): it is already running or finished",
+    flags = {"base_url": base_url, "retries": retries}
+    with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
+        answer = jobs.cancel(only)
+        refused = None if answer.cancelled else NanobananaError(
+            f"job {only} cannot be cancelled ({answer.outcome}): it is already running or finished",
             hint="only queued jobs can be cancelled; a running job completes and is billed",
         )
+        outcome = jobs.describe(only, "cancelled" if answer.cancelled else answer.status or "unknown", error=refused)
+    output.emit({**outcome.to_dict(), "outcome": answer.outcome}, [only] if answer.cancelled else [])
+    if refused is not None:
+        raise refused
     output.info(f"cancelled {only}")
-
 
 
 def job_watch(
     request_ids: Annotated[
-        Optional[list[str]], typer.Argument(help="One or more request ids (default: the most recent job).", show_default=False)
+        Optional[list[str]],
+        typer.Argument(
+            help="One or more request ids (default: the most recent job).", show_default=False,
+            autocompletion=complete_request_id,
+        ),
     ] = None,
     last: LastOpt = False,
     output_dir: OutputDirOpt = None,
+    name: NameOpt = None,  # applied by its option callback, through download_plan
     no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
     open_: OpenOpt = False,
@@ -162,10 +215,12 @@ def job_watch(
     retries: RetriesOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
+    template: TemplateOpt = None,
 ) -> None:
     """Wait for jobs with live progress, saving each job's images as soon as it finishes.
 
-    With several ids and --json, one JSON line is printed per job, as each finishes.
+    Images go where the jobs' images were saved before, unless -o says otherwise. With several
+    ids and --json (or --template), one line is printed per job, as each finishes.
 
     Examples:
 
@@ -173,12 +228,11 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    output = make_output(json_, quiet)
-    settings = command_settings(token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir)
-    downloads = None if no_download else download_plan(settings)
+    output = make_output(json_, quiet, template)
+    flags = {"base_url": base_url, "retries": retries, "timeout": timeout, "output_dir": output_dir}
     failures: list[NanobananaError] = []
     saved_paths: list[str] = []
-    with job_session(output, settings, request_ids or [], last, downloads=downloads) as (jobs, ids):
+    with job_session(output, request_ids, last, token, flags, download=not no_download) as (jobs, ids):
         several = len(ids) > 1
         for outcome in jobs.watch([(request_id, jobs.generation_of(request_id)) for request_id in ids]):
             output.job(outcome, compact=several)

@@ -6,6 +6,7 @@ returns to the `Output`; errors propagate to `main()`.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -13,42 +14,108 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..api.schema import TEXT_TO_IMAGE as SCHEMA
-from ..errors import AlreadyReported, NanobananaError, UsageError
+from ..errors import AlreadyReported, NanobananaError, NotFoundError, UsageError
 from ..render.output import Mode, Output
+from ..stores.tokens import TOKEN_ENV_VARS
 
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
-    from ..engine.lifecycle import DownloadPlan
+    from ..engine.lifecycle import DownloadPlan, NameTemplate
     from ..stores.history import History
     from ..stores.settings import Settings
 
+
+class InEffect(str):
+    """A `show_default` that names, when help is shown, the value in effect and where it comes from.
+
+    Typer formats a string `show_default` into the help at that moment, so `generate --help` after
+    `config set aspect_ratio 9:16` says `9:16, from config file`; a normal run never reads it.
+    """
+
+    key: str
+    unset: str
+
+    def __new__(cls, key: str, unset: str = "none") -> InEffect:
+        shown = super().__new__(cls, key)
+        shown.key = key
+        shown.unset = unset
+        return shown
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        from ..stores.settings import Settings
+
+        try:
+            resolved = Settings().resolved(self.key)
+        except NanobananaError:
+            return f"{self._value(None)}; the config file is unreadable, see `nanobanana doctor`"
+        source = {"default": "built-in", "config file": "from config file"}.get(resolved.source, f"from ${resolved.source}")
+        return f"{self._value(resolved.value)}, {source}"
+
+    def _value(self, value: Any) -> str:
+        if value is None:
+            return self.unset
+        return "current directory" if self.key == "output_dir" and value == "." else str(value)
+
+
+class TokenInEffect(str):
+    """The `--token` default as help shows it: where the token would come from right now (never the token)."""
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        from ..stores.tokens import token_sources
+
+        try:
+            found = token_sources(None)
+        except NanobananaError:
+            return "the stored token is unreadable"
+        if not found:
+            return "none set"
+        return "the stored token" if found[0].source == "stored" else f"from ${found[0].source}"
+
+
+TOKEN_ORDER = ", ".join(["--token", *(f"${name}" for name in TOKEN_ENV_VARS), "the token stored by `nanobanana auth login`"])
 TokenOpt = Annotated[
     Optional[str],
-    typer.Option(
-        "--token", show_default=False,
-        help="API token (default: $RUNCOMFY_API_TOKEN, $YOUR_API_TOKEN, $RUNCOMFY_TOKEN, then the stored token).",
-    ),
+    typer.Option("--token", show_default=TokenInEffect("token"), help=f"API token. Looked up in this order: {TOKEN_ORDER}."),
 ]
 BaseUrlOpt = Annotated[
     Optional[str],
-    typer.Option("--base-url", help="API root (default: $NANOBANANA_BASE_URL, config, or https://model-api.runcomfy.net).", show_default=False),
+    typer.Option(
+        "--base-url", show_default=InEffect("base_url"),
+        help="API root. Order: this flag, $NANOBANANA_BASE_URL, config, https://model-api.runcomfy.net.",
+    ),
 ]
 RetriesOpt = Annotated[
     Optional[int],
     typer.Option(
-        "--retries", min=0, max=20, show_default="4, or $NANOBANANA_RETRIES",
+        "--retries", min=0, max=20, show_default=InEffect("retries"),
         help="Retries for transient failures (429, 5xx, timeouts); a submit is repeated only when surely not received.",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (see `nanobanana help json`).")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only paths (or ids) on stdout, nothing on stderr but errors.")]
+TemplateOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--template", metavar="FORMAT", show_default=False,
+        help="Print each job as this format over its JSON fields, e.g. '{request_id} {status}' or '{input[prompt]}'.",
+    ),
+]
 OutputDirOpt = Annotated[
     Optional[Path],
-    typer.Option("-o", "--output-dir", help="Where to save images.", file_okay=False, show_default="current directory"),
+    typer.Option("-o", "--output-dir", help="Where to save images.", file_okay=False, show_default=InEffect("output_dir")),
 ]
 TimeoutOpt = Annotated[
     Optional[float],
-    typer.Option("--timeout", min=0, help="Stop waiting after this many seconds (exit 6; the job keeps running).", show_default="no limit"),
+    typer.Option(
+        "--timeout", min=0, help="Stop waiting after this many seconds (exit 6; the job keeps running).",
+        show_default=InEffect("timeout", unset="no limit"),
+    ),
 ]
 
 AspectRatio = Enum("AspectRatio", {f"r{ratio.replace(':', '_')}": ratio for ratio in SCHEMA["aspect_ratio"].choices}, type=str)  # type: ignore[misc]
@@ -58,20 +125,20 @@ ImageFormat = Enum(  # type: ignore[misc]
 
 AspectOpt = Annotated[
     Optional[AspectRatio],
-    typer.Option("-a", "--aspect", help=SCHEMA["aspect_ratio"].description, show_default=SCHEMA["aspect_ratio"].default),
+    typer.Option("-a", "--aspect", help=SCHEMA["aspect_ratio"].description, show_default=InEffect("aspect_ratio")),
 ]
 FormatOpt = Annotated[
     Optional[ImageFormat],
     typer.Option(
         "-f", "--format", help="Image format (jpg means jpeg).", case_sensitive=False,
-        show_default=SCHEMA["output_format"].default,
+        show_default=InEffect("output_format"),
     ),
 ]
 NumImagesOpt = Annotated[
     Optional[int],
     typer.Option(
         "-n", "--num-images", help=f"How many images: {SCHEMA['num_images'].choices_spoken}.",
-        show_default=str(SCHEMA["num_images"].default),
+        show_default=InEffect("num_images"),
     ),
 ]
 SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")]
@@ -80,11 +147,39 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print t
 CurlOpt = Annotated[bool, typer.Option("--curl", help="With --dry-run, print an equivalent curl command instead.")]
 OpenOpt = Annotated[bool, typer.Option("--open", help="Open the saved images with the system viewer when done.")]
 
+# The --name of the command being run. Its option callback sets it, so a command only has to declare
+# the option (batch does no more) for `download_plan` to apply it. Every command that downloads
+# declares it, so a value never outlives its command.
+_NAME_TEMPLATE: ContextVar[NameTemplate | None] = ContextVar("name_template", default=None)
 
-def make_output(json_: bool, quiet: bool) -> Output:
-    if json_ and quiet:
-        raise UsageError("--json and --quiet cannot be used together", hint="pick one")
-    return Output(Mode.JSON if json_ else Mode.QUIET if quiet else Mode.HUMAN)
+
+def _remember_name(value: Optional[str]) -> Optional[str]:
+    from ..engine.lifecycle import NameTemplate
+
+    _NAME_TEMPLATE.set(None if value is None else NameTemplate.parse(value))
+    return value
+
+
+NameOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--name", metavar="TEMPLATE", callback=_remember_name, show_default="{slug}-{id}-{i}",
+        help="File names (extension added): {slug} {id} {i} {n} {aspect} {format} {date} {time}; "
+        "see `nanobanana help file-names`.",
+    ),
+]
+
+
+def make_output(json_: bool, quiet: bool, template: str | None = None) -> Output:
+    """The command's output mode; a --template is checked against the job document's fields before any work."""
+    if sum((json_, quiet, template is not None)) > 1:
+        raise UsageError("--json, --quiet and --template cannot be used together", hint="pick one")
+    if template is None:
+        return Output(Mode.JSON if json_ else Mode.QUIET if quiet else Mode.HUMAN)
+    from ..engine.lifecycle import EXTRA_JOB_FIELDS, JOB_FIELDS
+    from ..render.output import DocumentTemplate
+
+    return Output(template=DocumentTemplate(template, (*JOB_FIELDS, *EXTRA_JOB_FIELDS)))
 
 
 def command_settings(token: str | None = None, **flags: Any) -> Settings:
@@ -96,11 +191,17 @@ def command_settings(token: str | None = None, **flags: Any) -> Settings:
 
 
 def download_plan(settings: Settings) -> DownloadPlan:
-    """Where and how large: the output directory is created and proved writable before any submit."""
+    """Where, how large and how named: the output directory is created and proved writable before any submit."""
     from ..engine.downloads import prepare_output_dir
     from ..engine.lifecycle import DownloadPlan
 
-    return DownloadPlan(prepare_output_dir(settings["output_dir"]), settings["max_download_mb"] * 1024 * 1024)
+    directory = prepare_output_dir(settings["output_dir"])
+    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, _NAME_TEMPLATE.get())
+
+
+def base_url_flag(settings: Settings) -> str | None:
+    """The API when it came from --base-url: a resume hint must name it, a plain command would not find the job."""
+    return settings.base_url if settings.resolved("base_url").source == "flag" else None
 
 
 def open_history(output: Output) -> History:
@@ -109,24 +210,61 @@ def open_history(output: Output) -> History:
     return History(warn=output.warn)
 
 
-def job_ids_or_last(request_ids: list[str], last: bool, settings: Settings, history: History) -> list[str]:
-    """The ids given, validated; or, with none (or --last), the newest job sent to this API."""
+def job_ids_or_last(
+    output: Output, request_ids: list[str] | None, last: bool, settings: Settings, history: History
+) -> list[str]:
+    """The ids given, validated; or, with none (or --last), the newest job sent to this API, named on stderr.
+
+    An empty id is an error, never "the latest": `nanobanana cancel "$ID"` after a failed
+    `ID=$(…)` must not cancel someone's real job.
+    """
     from ..api.models import validate_request_id
 
     if request_ids and last:
         raise UsageError("pass request ids or --last, not both")
     if request_ids:
+        if any(not request_id.strip() for request_id in request_ids):
+            raise UsageError(
+                "empty request id: did the command that set it fail?",
+                hint="pass a request id, or --last for the most recent job",
+            )
         return list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
     entry = history.last(settings.base_url)
     if entry is None:
         raise UsageError(f"no request id given and no job in the history for {settings.base_url}", hint="pass a request id")
+    prompt = str(entry.input.get("prompt", ""))
+    output.note(f"latest job: {entry.request_id} ({prompt[:40] + '…' if len(prompt) > 40 else prompt})")
     return [entry.request_id]
+
+
+def check_recorded_api(ids: list[str], settings: Settings, history: History) -> None:
+    """A job the history records under another API is unknown to this one: say which API it belongs to.
+
+    Nothing is sent: following the recorded address instead would hand the active token to whatever
+    listens there now (a stopped sandbox's port, say). An explicit --base-url is taken as meant.
+    """
+    if base_url_flag(settings) is not None:
+        return
+    for request_id in ids:
+        entry = history.get(request_id)
+        if entry is not None and entry.base_url.rstrip("/") != settings.base_url.rstrip("/"):
+            raise NotFoundError(
+                f"job {request_id} belongs to {entry.base_url} (recorded in the history), not to {settings.base_url}",
+                hint=f"add --base-url {entry.base_url} and that API's token, if it is still running",
+            )
+
+
+def recorded_directory(ids: list[str], history: History) -> Path | None:
+    """The directory these jobs' images were saved in before, if it is one that still exists."""
+    directories = {Path(path).parent for request_id in ids if (entry := history.get(request_id)) for path in entry.paths}
+    if len(directories) == 1:
+        (directory,) = directories
+        return directory if directory.is_dir() else None
+    return None
 
 
 def token_reference(settings: Settings) -> str:
     """How a printed shell command should refer to the active token, never the token itself."""
-    from ..stores.tokens import TOKEN_ENV_VARS
-
     try:
         source = settings.token().source
     except NanobananaError:

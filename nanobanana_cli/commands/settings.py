@@ -28,7 +28,8 @@ def _display(value: object) -> str:
     return "" if value is None else str(value)
 
 
-@config_app.command("set")
+# "-5" is a value here, not an option: `config set timeout -5` must reach the value check.
+@config_app.command("set", context_settings={"ignore_unknown_options": True})
 def config_set(key: KeyArg, value: Annotated[str, typer.Argument(help="The new default.", show_default=False)]) -> None:
     """Save a default. The value is checked before it is saved.
 

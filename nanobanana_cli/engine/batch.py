@@ -1,9 +1,10 @@
 """Batch generation: many prompts, a bounded number in flight, resumable without double billing.
 
-A manifest in the output directory (JSON Lines, appended and fsynced) records each line's
-request id the moment it is submitted. A later run with the same input and directory skips
-lines whose images are on disk, re-attaches to jobs that were submitted but not finished, and
-submits only the rest.
+A manifest in the output directory (JSON Lines, appended and fsynced) records that a line is
+being submitted before its POST goes out, and its request id the moment the answer arrives. A
+later run with the same input and directory skips lines whose images are on disk, re-attaches
+to jobs that were submitted but not finished, reports as `uncertain` (and never re-sends) lines
+whose submit may have been billed without an id coming back, and submits only the rest.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..api.client import UNCERTAIN_SUBMIT_HINT
+from ..api.models import CANCELLED, FAILED, REQUEST_ID_PATTERN, SUCCEEDED, GenerationInput
+from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
 from .downloads import SavedFile
-from ..errors import InterruptedWaitError, JobFailedError, NanobananaError
 from .lifecycle import JobOutcome, Jobs, Reporter
 from .workers import run_concurrently
-from ..api.models import CANCELLED, FAILED, SUCCEEDED, GenerationInput
 
 MANIFEST_NAME = "nanobanana-batch.jsonl"
 JSON_FIELDS = ("prompt", "aspect_ratio", "output_format", "num_images", "name")
@@ -94,21 +97,101 @@ def parse_batch(text: str, defaults: dict[str, Any]) -> tuple[list[BatchLine], l
     return lines, problems
 
 
+SUBMITTING = "submitting"  # written, fsynced, before the POST: the line may be billed from here on
+SUBMITTED = "submitted"
+UNCERTAIN = "uncertain"  # submitted (maybe) without an id we know: never sent again without a flag
+NOT_SENT = "not_sent"  # the submit was refused, or never left this machine: nothing was billed
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why a manifest record cannot be used as it stands, or None: it is ours, but a disk, an
+    editor or another version may have mangled it, and its fields decide what gets billed."""
+    if not isinstance(record, dict) or not isinstance(record.get("key"), str):
+        return "not a record with a \"key\""
+    request_id = record.get("request_id")
+    if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID_PATTERN.match(request_id)):
+        return "invalid \"request_id\""
+    for name in ("status", "error"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"\"{name}\" is not a string"
+    outputs = record.get("outputs")
+    if outputs is not None and not (isinstance(outputs, list) and all(_is_saved_file(item) for item in outputs)):
+        return "invalid \"outputs\" (expected url, path, bytes and sha256 for each file)"
+    return None
+
+
+def _is_saved_file(item: Any) -> bool:
+    return (
+        isinstance(item, dict) and set(item) == {field.name for field in fields(SavedFile)}
+        and isinstance(item["url"], str) and isinstance(item["path"], str)
+        and isinstance(item["bytes"], int) and not isinstance(item["bytes"], bool) and item["bytes"] >= 0
+        and isinstance(item["sha256"], str) and SHA256_PATTERN.match(item["sha256"]) is not None
+    )
+
+
 class Manifest:
-    """Append-only record of what happened to each line; the last record for a key wins."""
+    """Append-only record of what happened to each line; the last record for a key wins.
+
+    Loading never fails on a bad record: each is reported in `problems` (with its line number)
+    and skipped. A record that was ours but is unreadable leaves its line `uncertain` unless a
+    later record settles it, since it may have held the id of a billed job.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / MANIFEST_NAME
         self._lock = threading.Lock()
         self._state: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for raw in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    continue  # a line cut short by a crash; the records before it still stand
-                if isinstance(record, dict) and isinstance(record.get("key"), str):
-                    self._state.setdefault(record["key"], {}).update(record)
+        self.problems: list[LineProblem] = []
+        self._created = not self.path.exists()
+        if not self._created:
+            self._load(self._repair_cut_tail())
+
+    def _repair_cut_tail(self) -> bytes:
+        """The contents, with a last line cut short by a crash or a full disk dropped (or, if it is
+        a whole record missing only its newline, completed), so the next record starts on a line of its own.
+
+        A cut record was never fsynced, so nothing was sent on its strength: dropping it is safe.
+        """
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return data
+        cut = data.rfind(b"\n") + 1
+        try:
+            whole = _record_problem(json.loads(data[cut:])) is None
+        except ValueError:
+            whole = False
+        with self.path.open("r+b") as handle:
+            if whole:
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"\n")
+            else:
+                handle.truncate(cut)
+                number = data.count(b"\n") + 1
+                self.problems.append(LineProblem(number, "record cut short (a crash or a full disk?); removed it"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        return data + b"\n" if whole else data[:cut]
+
+    def _load(self, data: bytes) -> None:
+        for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                record = None
+            problem = _record_problem(record)
+            if problem is None:
+                self._state.setdefault(record["key"], {}).update(record)
+                continue
+            self.problems.append(LineProblem(number, f"{problem}; skipped"))
+            if isinstance(record, dict) and isinstance(record.get("key"), str):
+                state = self._state.setdefault(record["key"], {})
+                state.update(status=UNCERTAIN, error=f"manifest line {number} is unreadable")
+        for state in self._state.values():
+            if state.get("status") == SUBMITTING:  # its process died with the POST in flight
+                state["status"] = UNCERTAIN
 
     def get(self, key: str) -> dict[str, Any]:
         with self._lock:
@@ -128,6 +211,17 @@ class Manifest:
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
+            if durable and self._created:
+                _fsync_directory(self.path.parent)  # a new file's name must survive a crash too
+                self._created = False
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class BatchReporter(Reporter, Protocol):
@@ -160,50 +254,96 @@ def run_batch(
     *,
     concurrency: int,
     reporter: BatchReporter,
+    resubmit_uncertain: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[LineOutcome]:
-    """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight."""
+    """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight.
+
+    A line whose earlier submit has an unknown outcome is reported `uncertain` and not sent
+    again unless `resubmit_uncertain`; `warn` hears of every manifest record that was skipped.
+    """
     if jobs.downloads is None:
         raise ValueError("a batch always downloads: give Jobs a DownloadPlan")
     manifest = Manifest(jobs.downloads.directory)
-    expected = jobs.expected_seconds()
-
-    def process(line: BatchLine) -> LineOutcome:
-        state = manifest.get(line.key)
-        saved = _saved_files_present(state)
-        if saved is not None:
-            outcome = JobOutcome(state["request_id"], SUCCEEDED, line.generation, [s.url for s in saved], saved)
-            reporter.line_finished(line, outcome, True)
-            return LineOutcome(line, outcome, skipped=True)
-        request_id = state.get("request_id")
-        if request_id and state.get("status") not in (FAILED, CANCELLED):
-            reporter.line_started(line, "re-attached", request_id)
-        else:
-            if jobs.stop.is_set():
-                raise InterruptedWaitError("interrupted before this line was submitted")
-            request_id = jobs.submit(line.generation).request_id
-            manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status="submitted")
-            reporter.line_started(line, "submitted", request_id)
-        outcome = _finish_line(jobs, manifest, line, request_id, None if state.get("request_id") else expected)
-        reporter.line_finished(line, outcome, False)
-        return LineOutcome(line, outcome)
-
-    def guarded(line: BatchLine) -> LineOutcome:
-        try:
-            return process(line)
-        except InterruptedWaitError:
-            raise
-        except NanobananaError as exc:  # a submit that failed: nothing to wait for
-            outcome = JobOutcome("", "error", line.generation, error=exc)
-            reporter.line_finished(line, outcome, False)
-            return LineOutcome(line, outcome)
-
+    for problem in manifest.problems:
+        if warn:
+            warn(f"{manifest.path}:{problem.number}: {problem.message}")
+    runner = _LineRunner(jobs, manifest, reporter, jobs.expected_seconds(), resubmit_uncertain)
     try:
-        yield from run_concurrently(lines, guarded, max_workers=concurrency, stop=jobs.stop)
+        yield from run_concurrently(lines, runner.run, max_workers=concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
         raise InterruptedWaitError(
             "interrupted; every submitted job is in the manifest and keeps running",
             hint="run the same batch command again to resume without paying twice",
         ) from None
+
+
+class _LineRunner:
+    """One batch line from its manifest state to an outcome: skip, re-attach, refuse, or submit."""
+
+    def __init__(
+        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, expected: float | None, resubmit_uncertain: bool
+    ) -> None:
+        self.jobs = jobs
+        self.manifest = manifest
+        self.reporter = reporter
+        self.expected = expected
+        self.resubmit_uncertain = resubmit_uncertain
+
+    def run(self, line: BatchLine) -> LineOutcome:
+        try:
+            return self._process(line)
+        except InterruptedWaitError:
+            raise
+        except NanobananaError as exc:  # a submit that failed: nothing to wait for
+            status = UNCERTAIN if isinstance(exc, SubmitUncertainError) else "error"
+            return self._finished(line, JobOutcome("", status, line.generation, error=exc))
+
+    def _finished(self, line: BatchLine, outcome: JobOutcome, skipped: bool = False) -> LineOutcome:
+        self.reporter.line_finished(line, outcome, skipped)
+        return LineOutcome(line, outcome, skipped=skipped)
+
+    def _process(self, line: BatchLine) -> LineOutcome:
+        state = self.manifest.get(line.key)
+        saved = _saved_files_present(state)
+        if saved is not None:
+            outcome = JobOutcome(state.get("request_id") or "", SUCCEEDED, line.generation, [s.url for s in saved], saved)
+            return self._finished(line, outcome, skipped=True)
+        request_id = state.get("request_id")
+        expected = None
+        if request_id and state.get("status") not in (FAILED, CANCELLED):
+            self.reporter.line_started(line, "re-attached", request_id)
+        elif state.get("status") == UNCERTAIN and not self.resubmit_uncertain:
+            return self._finished(line, JobOutcome("", UNCERTAIN, line.generation, error=_uncertain_error()))
+        else:
+            request_id = self._submit(line)
+            expected = self.expected
+        return self._finished(line, _finish_line(self.jobs, self.manifest, line, request_id, expected))
+
+    def _submit(self, line: BatchLine) -> str:
+        """Submit at most once: the fsynced `submitting` record comes first, so a crash at any
+        moment after it leaves the line uncertain instead of sent again."""
+        if self.jobs.stop.is_set():
+            raise InterruptedWaitError("interrupted before this line was submitted")
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=SUBMITTING)
+        try:
+            request_id = self.jobs.submit(line.generation).request_id
+        except SubmitUncertainError as exc:
+            self.manifest.record(line.key, durable=True, status=UNCERTAIN, error=str(exc))
+            raise
+        except NanobananaError as exc:
+            self.manifest.record(line.key, status=NOT_SENT, error=str(exc))
+            raise
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=SUBMITTED)
+        self.reporter.line_started(line, "submitted", request_id)
+        return request_id
+
+
+def _uncertain_error() -> SubmitUncertainError:
+    return SubmitUncertainError(
+        "an earlier submit of this line has an unknown outcome (a job may exist and be billed); not sent again",
+        hint=UNCERTAIN_SUBMIT_HINT,
+    )
 
 
 def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, expected: float | None) -> JobOutcome:

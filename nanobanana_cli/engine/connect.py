@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shlex
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from .. import debugging
@@ -12,10 +14,12 @@ if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.retry import RetryNotice
     from ..stores.settings import Settings
+    from ..stores.tokens import ResolvedToken
 
 # A one-shot `--sandbox` job: short enough to try, long enough to show every state.
 SANDBOX_QUEUE_SECONDS = 0.5
 SANDBOX_RUN_SECONDS = 1.5
+TOKEN_FLAG_WARNING = "--token is visible to other users in ps; use RUNCOMFY_API_TOKEN or nanobanana auth login --with-token"
 
 
 class Notices(Protocol):
@@ -42,28 +46,45 @@ def open_client(
 
     `token` and `retries` override the settings (auth checks a token before storing it; doctor
     probes once). With `sandbox`, a local API is started for the client's lifetime and
-    `notices` is told its address.
+    `notices` is told its address. Every submit is journaled in the job history before its
+    POST goes out (lifecycle records the job again once its id is known).
     """
-    on_retry = notices.retry_notice if notices else None
     from ..api.client import Client
     from ..api.retry import RetryPolicy
+    from ..stores.history import History
 
-    policy = RetryPolicy(retries=settings["retries"] if retries is None else retries)
-    debug_log = debugging.log if debugging.enabled() else None
-    if not sandbox:
-        with Client(
-            token or settings.token().token, settings.base_url, retry=policy, on_retry=on_retry,
-            debug_log=debug_log, max_connections=max_connections,
-        ) as client:
-            yield client
-        return
-    from ..sandbox import Sandbox
-
-    with Sandbox(queue_seconds=SANDBOX_QUEUE_SECONDS, run_seconds=SANDBOX_RUN_SECONDS) as server:
-        if notices:
-            notices.sandbox_notice(server.base_url)
-        with Client(
-            server.token, server.base_url, retry=policy, on_retry=on_retry, debug_log=debug_log,
+    warn = notices.warn if notices else None
+    with History(warn=warn) as journal:
+        client_for = partial(
+            Client, journal=journal, retry=RetryPolicy(retries=settings["retries"] if retries is None else retries),
+            on_retry=notices.retry_notice if notices else None, debug_log=debugging.log if debugging.enabled() else None,
             max_connections=max_connections,
-        ) as client:
-            yield client
+        )
+        if not sandbox:
+            if token is None:
+                resolved = settings.token()
+                if warn:
+                    _warn_about_token(settings, resolved, warn)
+                token = resolved.token
+            with client_for(token, settings.base_url) as client:
+                yield client
+            return
+        from ..sandbox import Sandbox
+
+        with Sandbox(queue_seconds=SANDBOX_QUEUE_SECONDS, run_seconds=SANDBOX_RUN_SECONDS) as server:
+            if notices:
+                notices.sandbox_notice(server.base_url)
+            with client_for(server.token, server.base_url) as client:
+                yield client
+
+
+def _warn_about_token(settings: Settings, resolved: ResolvedToken, warn: Callable[[str], None]) -> None:
+    """Where the token came from can expose it: other users see argv in `ps`, and may read a loose file."""
+    if settings.token_flag:
+        warn(TOKEN_FLAG_WARNING)
+    if resolved.exposed and resolved.file is not None:
+        path = shlex.quote(str(resolved.file))
+        warn(
+            f"the stored token {resolved.file} is readable by other users (mode {resolved.file_mode:03o}); "
+            f"fix it with: chmod 600 {path}"
+        )

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 256 * 1024
 DEFAULT_MAX_BYTES = 2 * 1024**3
 MAX_PARALLEL_DOWNLOADS = 4
+# One attempt at one file, however the server paces it (a stall is cut sooner, by the client's read timeout).
+DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
 SLUG_LENGTH = 40
 SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` or NANOBANANA_MAX_DOWNLOAD_MB"
 
@@ -62,15 +64,27 @@ def sniff_image_format(head: bytes) -> str | None:
 
 
 def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    """Letters and digits of any script, lower-cased, joined by '-'; emoji, symbols and punctuation dropped.
+
+    `日本の庭 🌸` gives `日本の庭`; combining marks stay (Devanagari and Thai words need them), and
+    compatibility forms fold (NFKC: full-width `ＡＢＣ` is `abc`).
+    """
+    kept = "".join(
+        char if unicodedata.category(char)[0] in "LMN" else "-" for char in unicodedata.normalize("NFKC", text).casefold()
+    )
+    slug = re.sub(r"-{2,}", "-", kept).strip("-")
     return slug[:max_length].rstrip("-") or "image"
 
 
 def output_filename(prompt: str | None, request_id: str, index: int, output_format: str) -> str:
-    """Our own template (prompt slug, short id, 1-based index, extension); never the server's URL path."""
-    short_id = re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job"
-    return f"{slugify(prompt or 'image')}-{short_id}-{index}.{EXTENSIONS[output_format]}"
+    """Our own names, never the server's URL path: `{slug}-{id}-{i}` (slug, short id, 1-based index) and the extension.
+
+    A prompt that carries a `--name` template (`file_name`) renders the name itself from these fields.
+    """
+    fields = {"slug": slugify(prompt or "image"), "id": re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job", "i": index}
+    name_for = getattr(prompt, "file_name", None)
+    stem = name_for(**fields) if callable(name_for) else "{slug}-{id}-{i}".format(**fields)
+    return f"{stem}.{EXTENSIONS[output_format]}"
 
 
 def prepare_output_dir(directory: str | os.PathLike[str]) -> Path:
@@ -132,26 +146,44 @@ class PartialFiles:
     """
 
     def __init__(self) -> None:
-        self._paths: set[Path] = set()
+        self._owners: dict[Path, object] = {}
         self._lock = threading.Lock()
 
-    def add(self, path: Path) -> None:
+    def add(self, path: Path, owner: object) -> None:
         with self._lock:
-            self._paths.add(path)
+            self._owners[path] = owner
 
     def discard(self, path: Path) -> None:
         with self._lock:
-            self._paths.discard(path)
+            self._owners.pop(path, None)
         path.unlink(missing_ok=True)
 
-    def remove_all(self) -> None:
+    def remove_all(self, owner: object | None = None) -> None:
+        """Delete every file (or only `owner`'s: one job's downloads, when one of them failed)."""
         with self._lock:
-            paths, self._paths = self._paths, set()
+            paths = [path for path, who in self._owners.items() if owner is None or who is owner]
+            for path in paths:
+                del self._owners[path]
         for path in paths:
             path.unlink(missing_ok=True)
 
 
 PARTIAL_FILES = PartialFiles()
+
+
+class ChildStop(threading.Event):
+    """One job's stop: set on its own when one of its files fails, and set whenever the command's is."""
+
+    def __init__(self, parent: threading.Event | None) -> None:
+        super().__init__()
+        self.parent = parent
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.parent is not None and self.parent.is_set())
+
+
+def _fetch_again(request_id: str | None) -> str:
+    return f"fetch the images again later: nanobanana result {request_id or 'ID'} --download"
 
 
 def _save_failed(exc: OSError, url: str, request_id: str | None) -> NanobananaError:
@@ -173,23 +205,31 @@ def download_file(
     stop: threading.Event | None = None,
     request_id: str | None = None,
 ) -> SavedFile:
-    """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing."""
+    """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing.
+
+    Each attempt is cut off after `DOWNLOAD_TOTAL_SECONDS`, and not retried: a server that slow
+    would only be as slow again.
+    """
+    from ..api.deadline import CallTimedOut, watching
+
     stop = stop or threading.Event()
 
     def attempt() -> SavedFile:
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         temp_path = Path(temp_name)
-        PARTIAL_FILES.add(temp_path)
+        PARTIAL_FILES.add(temp_path, owner=stop)
         try:
             # mkstemp makes the file 0600; a saved image should get the user's normal mode.
             os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(fd, "wb") as handle, watching(DOWNLOAD_TOTAL_SECONDS):
                 digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
             if stop.is_set():
                 raise KeyboardInterrupt
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
             return SavedFile(url=url, path=str(placed.resolve()), bytes=size, sha256=digest)
+        except CallTimedOut as exc:
+            raise UnavailableError(f"download of {url}: {exc}; stopped", hint=_fetch_again(request_id)) from None
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
                 raise _save_failed(exc, url, request_id) from None
@@ -238,7 +278,7 @@ def _stream_into(
                 if on_progress:
                     on_progress(url, size, total)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            reason = f"connection lost after {size} bytes ({type(exc).__name__})"
+            reason = f"connection lost or stalled after {size} bytes ({type(exc).__name__})"
             raise Retryable(reason, UnavailableError(f"download of {url} failed: {reason}")) from None
         if total is not None and size < total:
             reason = f"received {size} of {total} bytes"
@@ -264,10 +304,10 @@ def download_all(
 ) -> list[SavedFile]:
     """Download a job's outputs concurrently over the client's kept-alive connections, in URL order.
 
-    On Ctrl-C the other downloads stop at their next chunk, and every temporary file is deleted.
+    On a failure the other downloads stop at their next chunk; on Ctrl-C every temporary file is deleted at once.
     """
     targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
-    stop = stop or threading.Event()
+    stop = ChildStop(stop)
 
     def fetch(pair: tuple[str, Path]) -> SavedFile:
         return download_file(
@@ -277,7 +317,11 @@ def download_all(
 
     try:
         return list(run_concurrently(list(zip(urls, targets)), fetch, max_workers=MAX_PARALLEL_DOWNLOADS, stop=stop, in_order=True))
+    except KeyboardInterrupt:
+        PARTIAL_FILES.remove_all()  # the process is ending: workers blocked on a slow server never tidy up
+        raise
     except BaseException:
+        # One file failed: the others stop at their next chunk, but the command may end first.
         stop.set()
-        PARTIAL_FILES.remove_all()
+        PARTIAL_FILES.remove_all(owner=stop)
         raise

@@ -7,25 +7,37 @@ names the job (with the command that resumes it) before anything can interrupt i
 
 from __future__ import annotations
 
+import string
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..api.models import CANCELLED, COMPLETED, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
-from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, WaitTimeoutError
-from .downloads import DEFAULT_MAX_BYTES, SavedFile, download_all
+from ..api.models import CANCELLED, COMPLETED, FAILED, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
+from ..api.schema import MODEL_ID
+from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, UsageError, WaitTimeoutError
+from .downloads import DEFAULT_MAX_BYTES, PARTIAL_FILES, SavedFile, download_all
 from .polling import PollSchedule, wait_for_result
 from .workers import run_concurrently
 
 if TYPE_CHECKING:
     from ..api.client import Client
-    from ..stores.history import History
+    from ..stores.history import History, HistoryEntry
 
 MAX_WATCHED_AT_ONCE = 16
+# Bumped only when a field changes meaning or disappears; new optional fields keep the version.
+JOB_SCHEMA_VERSION = 1
+# Top-level fields of the job document (docs/schema/job.json); `--template` may name these.
+JOB_FIELDS = (
+    "schema_version", "request_id", "model", "status", "queue_position", "input", "outputs", "error",
+    "submitted_at", "finished_at", "elapsed_seconds", "exit_code",
+)
+# Fields some commands add: `generate --no-wait` the URLs to follow, `cancel` the API's answer, `batch` the line.
+EXTRA_JOB_FIELDS = ("status_url", "result_url", "cancel_url", "outcome", "line", "name", "skipped")
 
 
 class Reporter(Protocol):
@@ -44,10 +56,93 @@ class SilentReporter:
         pass
 
 
+NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
+DEFAULT_NAME = "{slug}-{id}-{i}"
+MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class NameTemplate:
+    """A `--name` pattern for saved files, checked so that no value can lead out of the output directory."""
+
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> NameTemplate:
+        def refuse(why: str) -> UsageError:
+            return UsageError(
+                f"invalid --name {text!r}: {why}",
+                hint=f"use fields {', '.join('{' + name + '}' for name in NAME_FIELDS)}, e.g. --name '{DEFAULT_NAME}'",
+            )
+
+        if not text.strip():
+            raise refuse("it is empty")
+        if "/" in text or "\\" in text or "\0" in text or ".." in text or text.startswith("."):
+            raise refuse("a file name inside the output directory has no '/', '\\', '..', NUL or leading '.'")
+        try:
+            parts = [(field, conversion) for _, field, _, conversion in string.Formatter().parse(text) if field is not None]
+        except ValueError as exc:
+            raise refuse(str(exc)) from None
+        unknown = [field or "{}" for field, _ in parts if field not in NAME_FIELDS]
+        if unknown:
+            raise refuse(f"unknown field {unknown[0]!r}")
+        if any(conversion for _, conversion in parts):
+            raise refuse("conversions such as !r are not allowed")
+        template = cls(text)
+        try:
+            sample = template.render(slug="a-red-fox", id="0a1b2c3d", i=1, n=4, aspect="16x9", format="png",
+                                     date="2026-01-31", time="235959")
+        except (ValueError, TypeError) as exc:
+            raise refuse(str(exc)) from None
+        # A format spec's fill character could still make a hidden name (`{i:.>3}`).
+        if sample.startswith(".") or len(sample) > MAX_NAME_LENGTH:
+            raise refuse(f"names must not start with '.' or exceed {MAX_NAME_LENGTH} characters")
+        return template
+
+    def render(self, **fields: Any) -> str:
+        return self.text.format_map(fields)
+
+
+class NamedPrompt(str):
+    """A prompt that names its job's files with a `--name` template; `output_filename` asks it for each name."""
+
+    template: NameTemplate
+    job_fields: dict[str, Any]
+
+    def __new__(cls, text: str, template: NameTemplate, job_fields: dict[str, Any]) -> NamedPrompt:
+        named = super().__new__(cls, text)
+        named.template = template
+        named.job_fields = job_fields
+        return named
+
+    def file_name(self, **file_fields: Any) -> str:
+        """The name (without extension) for one file, from `output_filename`'s slug, short id and index."""
+        return self.template.render(**self.job_fields, **file_fields)
+
+
+def job_name_fields(generation: GenerationInput | None, count: int, submitted_at: str | None) -> dict[str, Any]:
+    """The `--name` fields that belong to the whole job (the slug, id and index come per file)."""
+    when = datetime.now().astimezone()
+    if submitted_at:
+        when = datetime.fromisoformat(submitted_at.replace("Z", "+00:00")).astimezone()
+    return {
+        "n": count,
+        "aspect": (generation.aspect_ratio if generation else "").replace(":", "x"),  # ':' is not portable in names
+        "format": generation.output_format if generation else "png",
+        "date": when.strftime("%Y-%m-%d"),
+        "time": when.strftime("%H%M%S"),
+    }
+
+
 @dataclass(frozen=True)
 class DownloadPlan:
     directory: Path
     max_bytes: int = DEFAULT_MAX_BYTES
+    name: NameTemplate | None = None
 
 
 def _directory_flag(directory: Path | None) -> str:
@@ -59,41 +154,58 @@ def _directory_flag(directory: Path | None) -> str:
     return f" -o {shlex.quote(str(directory))}"
 
 
-def resume_command(request_ids: list[str], directory: Path | None, *, finished: bool = False) -> str:
-    """The command that picks a job up again: keep waiting, or fetch what is already done."""
+def resume_command(request_ids: list[str], directory: Path | None, *, finished: bool = False, base_url: str | None = None) -> str:
+    """The command that picks a job up again: keep waiting, or fetch what is already done.
+
+    `base_url` is given when the job's API will not be the one in effect next time (it came from
+    `--base-url`): the command names it, since the job is unknown to any other API.
+    """
+    import shlex
+
+    api = f" --base-url {shlex.quote(base_url)}" if base_url else ""
     if finished and len(request_ids) == 1:
-        return f"nanobanana result {request_ids[0]} --download{_directory_flag(directory)}"
-    return f"nanobanana watch {' '.join(request_ids)}{_directory_flag(directory)}"
+        return f"nanobanana result {request_ids[0]} --download{_directory_flag(directory)}{api}"
+    return f"nanobanana watch {' '.join(request_ids)}{_directory_flag(directory)}{api}"
 
 
 @dataclass
 class JobOutcome:
-    """A finished (or abandoned) job as `generate --json` and `watch --json` print it."""
+    """A job as every command prints it: the one versioned job document (docs/schema/job.json)."""
 
     request_id: str
     status: str
     input: GenerationInput | None = None
     output_urls: list[str] = field(default_factory=list)
     saved: list[SavedFile] | None = None
-    elapsed_seconds: float = 0.0
-    error: NanobananaError | None = None
+    elapsed_seconds: float | None = None  # how long this command waited on the job; None if it did not wait
+    error: NanobananaError | None = None  # why the command failed for this job (it decides the exit code)
+    queue_position: int | None = None
+    submitted_at: str | None = None
+    finished_at: str | None = None
+    job_error: str | None = None  # the API's reason for a failed job that is only being reported (`status`)
 
     def to_dict(self) -> dict[str, Any]:
         if self.saved is not None:
             outputs = [item.to_dict() for item in self.saved]
         else:
             outputs = [{"url": url, "path": None, "bytes": None, "sha256": None} for url in self.output_urls]
-        data: dict[str, Any] = {
-            "request_id": self.request_id,
+        error = self.job_error
+        if self.error is not None:
+            error = self.error.reason if isinstance(self.error, JobFailedError) else str(self.error)
+        return {
+            "schema_version": JOB_SCHEMA_VERSION,
+            "request_id": self.request_id or None,  # None: the submit itself failed, so no job exists
+            "model": MODEL_ID,
             "status": self.status,
+            "queue_position": self.queue_position,
             "input": self.input.to_payload() if self.input else None,
             "outputs": outputs,
-            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "error": error,
+            "submitted_at": self.submitted_at,
+            "finished_at": self.finished_at,
+            "elapsed_seconds": None if self.elapsed_seconds is None else round(self.elapsed_seconds, 3),
+            "exit_code": int(self.error.exit_code) if self.error is not None else 0,
         }
-        if self.error is not None:
-            data["error"] = self.error.reason if isinstance(self.error, JobFailedError) else str(self.error)
-            data["exit_code"] = int(self.error.exit_code)
-        return data
 
 
 def failure_for(result: JobResult) -> JobFailedError | None:
@@ -131,6 +243,7 @@ class Jobs:
         downloads: DownloadPlan | None = None,
         timeout: float | None = None,
         schedule: PollSchedule | None = None,
+        resume_base_url: str | None = None,
     ) -> None:
         self.client = client
         self.history = history
@@ -139,7 +252,10 @@ class Jobs:
         self.timeout = timeout
         self.schedule = schedule
         self.stop = threading.Event()
+        # The API to name in resume hints: set when it came from --base-url, so a plain command would miss the job.
+        self.resume_base_url = resume_base_url
         self._finished: set[str] = set()
+        self._submitted_at: dict[str, str] = {}
 
     # -- naming the job whatever happens ----------------------------------------------------------
 
@@ -154,23 +270,27 @@ class Jobs:
             yield
         except KeyboardInterrupt:
             self.stop.set()
+            PARTIAL_FILES.remove_all()  # workers blocked on a slow server are not waited for
             raise self._interrupted(request_ids, directory) from None
         except (InterruptedWaitError, WaitTimeoutError) as exc:
             if exc.hint is None:
-                exc.hint = f"resume with: {resume_command(request_ids, directory)}"
+                exc.hint = f"resume with: {self._resume(request_ids, directory)}"
             raise
+
+    def _resume(self, request_ids: list[str], directory: Path | None, *, finished: bool = False) -> str:
+        return resume_command(request_ids, directory, finished=finished, base_url=self.resume_base_url)
 
     def _interrupted(self, request_ids: list[str], directory: Path | None) -> InterruptedWaitError:
         if len(request_ids) == 1 and request_ids[0] in self._finished:
             return InterruptedWaitError(
                 f"interrupted; job {request_ids[0]} has finished on the server",
-                hint=f"fetch its images with: {resume_command(request_ids, directory, finished=True)}",
+                hint=f"fetch its images with: {self._resume(request_ids, directory, finished=True)}",
             )
         names = " ".join(request_ids)
         return InterruptedWaitError(
             f"interrupted; job{'s' if len(request_ids) > 1 else ''} {names} "
             f"{'were' if len(request_ids) > 1 else 'was'} not cancelled and keep{'' if len(request_ids) > 1 else 's'} running",
-            hint=f"resume with: {resume_command(request_ids, directory)}",
+            hint=f"resume with: {self._resume(request_ids, directory)}",
         )
 
     # -- the steps -----------------------------------------------------------------------------
@@ -179,6 +299,7 @@ class Jobs:
         """Submit once and record the job before anything else can happen to it."""
         with submitting():
             submission = self.client.submit(generation)
+        self._submitted_at[submission.request_id] = _iso_now()
         with self.resumable([submission.request_id]):
             if self.history is not None:
                 self.history.record_submission(submission.request_id, generation, self.client.base_url)
@@ -187,9 +308,19 @@ class Jobs:
     def expected_seconds(self) -> float | None:
         return self.history.typical_duration(self.client.base_url) if self.history is not None else None
 
-    def generation_of(self, request_id: str) -> GenerationInput | None:
+    def _known(self, request_id: str) -> tuple[GenerationInput | None, str | None]:
+        """The job's input and submission time, as far as this process or the history knows them."""
         entry = self.history.get(request_id) if self.history is not None else None
-        return entry.generation if entry else None
+        submitted_at = self._submitted_at.get(request_id) or (entry.submitted_at if entry else None)
+        return (entry.generation if entry else None), submitted_at
+
+    def generation_of(self, request_id: str) -> GenerationInput | None:
+        return self._known(request_id)[0]
+
+    def describe(self, request_id: str, status: str, generation: GenerationInput | None = None, **details: Any) -> JobOutcome:
+        """The job's document in `status`, completed with what is known about it (input, submission time)."""
+        known, submitted_at = self._known(request_id)
+        return JobOutcome(request_id, status, generation or known, submitted_at=submitted_at, **details)
 
     def finish(
         self,
@@ -208,6 +339,7 @@ class Jobs:
             )
             outcome = self._complete(result, generation, file_stem)
         outcome.elapsed_seconds = time.monotonic() - started
+        outcome.finished_at = outcome.finished_at or _iso_now()  # seen finishing while we waited
         return outcome
 
     def outcome_of(self, request_id: str, generation: GenerationInput | None, **finish: Any) -> JobOutcome:
@@ -219,7 +351,10 @@ class Jobs:
             raise
         except NanobananaError as exc:
             status = getattr(exc, "status", None) or ("timeout" if isinstance(exc, WaitTimeoutError) else "error")
-            return JobOutcome(request_id, status, generation, elapsed_seconds=time.monotonic() - started, error=exc)
+            finished_at = _iso_now() if isinstance(exc, JobFailedError) else None
+            return self.describe(
+                request_id, status, generation, elapsed_seconds=time.monotonic() - started, error=exc, finished_at=finished_at
+            )
 
     def fetch(self, request_id: str) -> JobOutcome:
         """A job's outcome without waiting; unfinished or failed jobs carry `NotFinishedError` or `JobFailedError`."""
@@ -230,14 +365,14 @@ class Jobs:
             directory = self.downloads.directory if self.downloads else None
             waiting = NotFinishedError(
                 f"job {request_id} is not finished yet: {result.status}",
-                hint=f"wait for it with: {resume_command([request_id], directory)}",
+                hint=f"wait for it with: {self._resume([request_id], directory)}",
             )
-            return JobOutcome(request_id, result.status, generation, error=waiting)
+            return self.describe(request_id, result.status, generation, queue_position=result.queue_position, error=waiting)
         with self.resumable([request_id]):
             try:
                 return self._complete(result, generation, None)
             except JobFailedError as exc:
-                return JobOutcome(request_id, exc.status, generation, error=exc)
+                return self.describe(request_id, exc.status, generation, error=exc, finished_at=result.finished_at)
 
     def _complete(self, result: JobResult, generation: GenerationInput | None, file_stem: str | None) -> JobOutcome:
         request_id = result.request_id
@@ -249,21 +384,39 @@ class Jobs:
             raise failure
         saved = None
         if self.downloads is not None:
+            self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
             saved = download_all(
                 self.client, result.output_urls, self.downloads.directory,
-                prompt=file_stem or (generation.prompt if generation else None), request_id=request_id,
+                prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
+                request_id=request_id,
                 output_format=generation.output_format if generation else "png",
                 max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
             )
             self._record(request_id, paths=[item.path for item in saved])
-        return JobOutcome(request_id, result.status, generation, list(result.output_urls), saved)
+        return self.describe(
+            request_id, result.status, generation, output_urls=list(result.output_urls), saved=saved,
+            finished_at=result.finished_at,
+        )
 
-    def status(self, request_id: str) -> tuple[JobStatus, str | None]:
-        """The live state and, for a completed job, its outcome: "completed" alone is not success."""
+    def _file_stem(self, stem: str | None, result: JobResult, generation: GenerationInput | None) -> str | None:
+        """What names the files: the prompt (or batch name), bound to this job's `--name` template if there is one."""
+        if self.downloads is None or self.downloads.name is None:
+            return stem
+        fields = job_name_fields(generation, len(result.output_urls), self._known(result.request_id)[1])
+        return NamedPrompt(stem or "image", self.downloads.name, fields)
+
+    def status(self, request_id: str) -> JobOutcome:
+        """The live state; for a completed job, its outcome and URLs instead ("completed" alone is not success)."""
         status = self.client.status(request_id)
-        outcome = self.client.result(request_id).status if status.status == COMPLETED else None
-        self._record(request_id, status=outcome or status.status)
-        return status, outcome
+        if status.status != COMPLETED:
+            self._record(request_id, status=status.status)
+            return self.describe(request_id, status.status, queue_position=status.queue_position)
+        result = self.client.result(request_id)
+        self._record(request_id, status=result.status)
+        return self.describe(
+            request_id, result.status, output_urls=list(result.output_urls), finished_at=result.finished_at,
+            job_error=result.error if result.status == FAILED else None,
+        )
 
     def cancel(self, request_id: str) -> CancelOutcome:
         outcome = self.client.cancel(request_id)

@@ -79,10 +79,9 @@ class _Waiter:
         return self.client.clock.monotonic() - self.started
 
     def timed_out(self, state: str | None) -> WaitTimeoutError:
-        return WaitTimeoutError(
-            f"gave up waiting after {self.timeout:g}s; job {self.request_id} is still {state or 'unknown'}",
-            request_id=self.request_id,
-        )
+        # No state yet: the first poll itself was cut off (a server trickling its answer, say).
+        where = f"job {self.request_id} is still {state}" if state else f"no answer about job {self.request_id} yet"
+        return WaitTimeoutError(f"gave up waiting after {self.timeout:g}s; {where}", request_id=self.request_id)
 
     def poll(self) -> tuple[JobStatus, JobResult | None]:
         """While queued ask `/status` (the only source of a queue position); after that, or once the

@@ -1,23 +1,28 @@
-"""The one object that decides what goes to stdout and stderr in human, JSON and quiet modes.
+"""The one object that decides what goes to stdout and stderr in human, JSON, template and quiet modes.
 
-stdout carries only the result (paths, ids, JSON); everything else goes to stderr. Progress
-is drawn only in human mode on a terminal; elsewhere it becomes one plain line per event.
+stdout carries only the result (paths, ids, JSON, template lines); everything else goes to stderr.
+Progress is drawn only in human mode on a terminal; elsewhere it becomes one plain line per event.
+While a live display is on the terminal stdout is on, results are printed above it, so they stay on screen.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import string
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..errors import UsageError
+
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.live import Live
 
-    from ..api.models import GenerationInput, Submission
+    from ..api.models import Submission
     from ..api.retry import RetryNotice
     from ..engine.lifecycle import JobOutcome
     from .progress import BatchProgress, JobProgress
@@ -27,6 +32,14 @@ class Mode(str, Enum):
     HUMAN = "human"
     JSON = "json"
     QUIET = "quiet"
+    TEMPLATE = "template"
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`nanobanana history | head -1`): nothing more can be delivered.
+
+    Not a `NanobananaError`, so no per-job handler mistakes it for a job's failure; `main()` ends quietly.
+    """
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -36,12 +49,76 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+def _same_terminal(first: TextIO, second: TextIO) -> bool:
+    """Both streams are the same terminal device (stdout and stderr of an interactive shell)."""
+    if not (_is_tty(first) and _is_tty(second)):
+        return False
+    try:
+        return os.fstat(first.fileno()).st_rdev == os.fstat(second.fileno()).st_rdev
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _Lookup(string.Formatter):
+    """str.format over a document: a missing nested item is empty, None is empty, lists and objects are JSON."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        try:
+            return super().get_field(field_name, args, kwargs)
+        except (KeyError, IndexError, TypeError):
+            return None, field_name  # `{outputs[0][path]}` of a job without outputs
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return super().format_field(value, format_spec)
+
+
+class DocumentTemplate:
+    """`--template '{request_id} {status}'`: one line per document, over its (top-level, then nested) fields."""
+
+    def __init__(self, text: str, fields: Sequence[str]) -> None:
+        self.text = text
+        try:
+            parts = [(name, conversion) for _, name, _, conversion in string.Formatter().parse(text) if name is not None]
+        except ValueError as exc:
+            raise UsageError(f"invalid --template {text!r}: {exc}", hint="braces that are text are written {{ and }}") from None
+        nested = "nested ones like {input[prompt]} or {outputs[0][path]}"
+        for name, conversion in parts:
+            top = name.split("[", 1)[0]
+            if "." in name:  # attribute access reaches Python objects, not the document
+                raise UsageError(f"--template {text!r}: write {{{name.replace('.', '[', 1)}]}}-style fields", hint=nested)
+            if top not in fields:
+                raise UsageError(f"unknown field {top or '{}'!r} in --template {text!r}", hint=f"fields: {', '.join(fields)}; {nested}")
+            if conversion not in (None, "s", "r", "a"):
+                raise UsageError(f"--template {text!r}: unknown conversion !{conversion}", hint="use !s, !r or !a, or none")
+
+    def render(self, document: Mapping[str, Any]) -> str:
+        try:
+            return _Lookup().vformat(self.text, (), document)
+        except (ValueError, TypeError) as exc:  # a format spec that does not fit the value, such as {status:d}
+            raise UsageError(f"--template {self.text!r} cannot format this document: {exc}") from None
+
+
 class Output:
-    def __init__(self, mode: Mode = Mode.HUMAN, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
-        self.mode = mode
+    def __init__(
+        self,
+        mode: Mode = Mode.HUMAN,
+        *,
+        template: DocumentTemplate | None = None,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.mode = Mode.TEMPLATE if template is not None else mode
+        self.template = template
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self._console: Console | None = None
+        self._live: Live | None = None
         self._lock = threading.Lock()
 
     @property
@@ -61,12 +138,26 @@ class Output:
             self._console = Console(file=self.stderr, highlight=False, soft_wrap=True)
         return self._console
 
+    def attach_live(self, live: Live | None) -> None:
+        """The live display now on the terminal (None when it ends): results are printed above it."""
+        with self._lock:
+            self._live = live
+
     # -- stdout: results only -------------------------------------------------------------------
 
     def result_line(self, text: str) -> None:
         with self._lock:
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
+            if self._live is not None and _same_terminal(self.stdout, self.stderr):
+                # Written to stdout between two redraws, the line would be overwritten by the next one.
+                # Printed through the live console it lands above the display, which is drawn again
+                # below it: on a shared terminal that is the same screen, in the same order.
+                self.console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
+                return
+            try:
+                self.stdout.write(text + "\n")
+                self.stdout.flush()
+            except BrokenPipeError:
+                raise StdoutClosed() from None
 
     def result_json(self, data: Any, *, compact: bool = False) -> None:
         text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
@@ -126,17 +217,24 @@ class Output:
         quiet: Iterable[str] | None = None,
         compact: bool = False,
     ) -> None:
-        """Print a result: `document` as JSON, else its human lines (or, in quiet mode, `quiet`'s)."""
+        """Print a result: `document` as JSON or through the template, else its human (or quiet) lines.
+
+        A list document is a list of rows: the template prints one line for each.
+        """
         if self.mode is Mode.JSON:
             self.result_json(document, compact=compact)
+            return
+        if self.template is not None:
+            for row in document if isinstance(document, list) else [document]:
+                self.result_line(self.template.render(row))
             return
         for line in (quiet if self.mode is Mode.QUIET and quiet is not None else human):
             self.result_line(line)
 
     def job(self, outcome: JobOutcome, *, compact: bool = False) -> None:
-        """One job: its saved paths (or URLs) one per line, or its JSON document."""
-        if self.mode is Mode.JSON:
-            self.result_json(outcome.to_dict(), compact=compact)
+        """One job: its saved paths (or URLs) one per line, or its document (failed jobs too)."""
+        if self.mode in (Mode.JSON, Mode.TEMPLATE):
+            self.emit(outcome.to_dict(), [], compact=compact)
             return
         if outcome.error is not None:
             return  # the error itself is reported on stderr
@@ -147,15 +245,13 @@ class Output:
         for item in outcome.saved:
             self.result_line(item.path)
         total = sum(item.bytes for item in outcome.saved)
-        self.info(
-            f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB, "
-            f"in {outcome.elapsed_seconds:.1f}s"
-        )
+        waited = f", in {outcome.elapsed_seconds:.1f}s" if outcome.elapsed_seconds is not None else ""
+        self.info(f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB{waited}")
 
-    def submitted(self, submission: Submission, generation: GenerationInput) -> None:
-        """A job submitted without waiting: its id (or document), and how to follow it."""
-        document = {**submission.to_dict(), "status": "in_queue", "input": generation.to_payload()}
-        self.emit(document, [submission.request_id])
+    def submitted(self, outcome: JobOutcome, submission: Submission) -> None:
+        """A job submitted without waiting: its id (or document, with the URLs to follow it), and how to follow it."""
+        urls = {key: value for key, value in submission.to_dict().items() if key.endswith("_url")}
+        self.emit({**outcome.to_dict(), **urls}, [submission.request_id])
         self.info(f"follow it with: nanobanana watch {submission.request_id}")
 
     def sandbox_notice(self, base_url: str) -> None:

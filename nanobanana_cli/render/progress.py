@@ -1,4 +1,8 @@
-"""Live progress on a terminal, one plain line per event elsewhere: for one job, many, or a batch."""
+"""Live progress on a terminal, one plain line per event elsewhere: for one job, many, or a batch.
+
+Live displays are transient (they leave nothing behind) and registered with the `Output`, which
+prints each result above them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
     from ..api.models import JobStatus
     from .output import Output
+
+FINISHED_STATES = ("succeeded", "skipped")
+# Rows the batch table leaves for its header, caption and the line the cursor sits on.
+TABLE_CHROME_LINES = 4
 
 
 def describe_status(status: JobStatus) -> str:
@@ -40,12 +50,17 @@ class JobProgress:
                 TimeElapsedColumn(),
                 console=self.output.console,
                 transient=True,
+                # stdout must stay the real stdout: results are written there, above the display.
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._progress.start()
+            self.output.attach_live(self._progress.live)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
+            self.output.attach_live(None)
             self._progress.stop()
 
     def job_update(self, status: JobStatus, elapsed: float) -> None:
@@ -53,9 +68,12 @@ class JobProgress:
         short = status.request_id[:8]
         if self._progress is not None:
             key = f"job:{status.request_id}"
-            if key not in self._tasks:
-                self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
-            self._progress.update(self._tasks[key], description=f"{short} {text}")
+            if status.is_running:
+                if key not in self._tasks:
+                    self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
+                self._progress.update(self._tasks[key], description=f"{short} {text}")
+            elif key in self._tasks:  # finished: its downloads (if any) show from here on
+                self._progress.remove_task(self._tasks.pop(key))
         elif self._last_state.get(status.request_id) != text:
             self._last_state[status.request_id] = text
             self.output.info(f"{short}: {text} after {elapsed:.1f}s")
@@ -69,15 +87,21 @@ class JobProgress:
         if key not in self._tasks:
             self._tasks[key] = self._progress.add_task("", total=total)
         self._progress.update(self._tasks[key], description=f"  {name} {size}", completed=received, total=total)
+        if total is not None and received >= total:
+            self._progress.remove_task(self._tasks.pop(key))
 
 
 class BatchProgress:
-    """Batch reporter: a live table of lines on a terminal, one plain line per event otherwise."""
+    """Batch reporter: a live table of lines on a terminal, one plain line per event otherwise.
+
+    The table is drawn anew on every refresh (four times a second), so elapsed times keep moving
+    between state changes.
+    """
 
     def __init__(self, output: Output, total: int) -> None:
         self.output = output
         self.total = total
-        self._rows: dict[int, list[str]] = {}
+        self._rows: dict[int, list[str]] = {}  # line number -> [short id, label, state]
         self._line_of_job: dict[str, int] = {}
         self._started: dict[int, float] = {}
         self._live: Any = None
@@ -87,32 +111,41 @@ class BatchProgress:
         if self.output.live:
             from rich.live import Live
 
-            self._live = Live(self._table(), console=self.output.console, refresh_per_second=4, transient=True)
-            self._live.start()
+            self._live = Live(
+                self, console=self.output.console, refresh_per_second=4, transient=True,
+                redirect_stdout=False, redirect_stderr=False,
+            )
+            self._live.start(refresh=True)
+            self.output.attach_live(self._live)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
+            self.output.attach_live(None)
             self._live.stop()
 
-    def _table(self) -> Any:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Any:
+        yield self._table(options.max_height)
+
+    def _table(self, height: int) -> Table:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold")
         for column in ("line", "job", "state", "time", "prompt"):
             table.add_column(column)
-        done = sum(1 for row in self._rows.values() if row[2] in ("succeeded", "skipped"))
-        table.caption = f"{done}/{self.total} done"
-        active = [n for n, row in self._rows.items() if row[2] not in ("succeeded", "skipped")]
-        for number in sorted(active)[:20]:
-            row = self._rows[number]
-            elapsed = time.monotonic() - self._started.get(number, time.monotonic())
-            table.add_row(str(number), row[0], row[2], f"{elapsed:.0f}s", row[1][:50])
+        with self._lock:
+            rows = {number: list(row) for number, row in self._rows.items()}
+            started = dict(self._started)
+        done = sum(1 for row in rows.values() if row[2] in FINISHED_STATES)
+        active = sorted(number for number, row in rows.items() if row[2] not in FINISHED_STATES)
+        shown = active[: max(1, height - TABLE_CHROME_LINES)]  # taller than the screen, it could not be erased
+        now = time.monotonic()
+        for number in shown:
+            short, label, state = rows[number]
+            table.add_row(str(number), short, state, f"{now - started.get(number, now):.0f}s", label[:50])
+        more = f", {len(active) - len(shown)} more running" if len(active) > len(shown) else ""
+        table.caption = f"{done}/{self.total} done{more}"
         return table
-
-    def _refresh(self) -> None:
-        if self._live is not None:
-            self._live.update(self._table())
 
     def _event(self, number: int, text: str) -> None:
         if self._live is None:
@@ -124,16 +157,13 @@ class BatchProgress:
             self._started[line.number] = time.monotonic()
             if request_id:
                 self._line_of_job[request_id] = line.number
-            self._refresh()
         self._event(line.number, f"{action} {request_id}")
 
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         with self._lock:
             number = self._line_of_job.get(status.request_id)
-            if number is None or self._rows[number][2] == status.status:
-                return
-            self._rows[number][2] = status.status
-            self._refresh()
+            if number is not None:
+                self._rows[number][2] = describe_status(status)  # with the queue position while queued
 
     def download_progress(self, url: str, received: int, total: int | None) -> None:
         pass  # the table shows jobs; per-file bytes would flood it
@@ -142,10 +172,10 @@ class BatchProgress:
         state = "skipped" if skipped else outcome.status
         with self._lock:
             self._rows[line.number] = [outcome.request_id[:8], line.label, state]
-            self._refresh()
         if outcome.error is not None:
             self.output.error(f"line {line.number}: {outcome.error}")
         elif skipped:
             self._event(line.number, f"already done ({outcome.request_id}), skipped")
         else:
-            self._event(line.number, f"{state}, {len(outcome.saved or [])} file(s) in {outcome.elapsed_seconds:.1f}s")
+            waited = f" in {outcome.elapsed_seconds:.1f}s" if outcome.elapsed_seconds is not None else ""
+            self._event(line.number, f"{state}, {len(outcome.saved or [])} file(s){waited}")

@@ -8,6 +8,8 @@ into one warning and the generation carries on.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,10 +41,33 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # how long each job took, so the next wait can expect it
     2: ("ALTER TABLE jobs ADD COLUMN duration_seconds REAL",),
+    # a submit in flight is recorded before its POST: which process sends it, and why one ended uncertain
+    3: ("ALTER TABLE jobs ADD COLUMN owner_pid INTEGER", "ALTER TABLE jobs ADD COLUMN error TEXT"),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 TYPICAL_OF_LAST = 10
 WAL_SWITCH_SECONDS = 5.0
+
+SUBMITTING = "submitting"  # the POST is (or was) in flight and no answer has been recorded
+UNCERTAIN = "uncertain"  # the POST may have created a job whose id we never learned
+STATES = (SUBMITTING, UNCERTAIN, "in_queue", "in_progress", "succeeded", "failed", "cancelled")
+FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+# Rows of a submit in flight are named by a key no request id can match (ids never hold ':').
+LOCAL_KEY_PREFIX = "local:"
+ORPHAN_REASON = "the process submitting it ended before the answer arrived"
+_warned_about: set[Path] = set()  # one warning per broken database per process, however many History objects
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
 
 
 def _now() -> str:
@@ -61,6 +86,7 @@ class HistoryEntry:
     paths: list[str] = field(default_factory=list)
     updated_at: str = ""
     duration_seconds: float | None = None
+    error: str | None = None
 
     @property
     def generation(self) -> GenerationInput | None:
@@ -74,6 +100,7 @@ class HistoryEntry:
             "request_id": self.request_id, "submitted_at": self.submitted_at, "updated_at": self.updated_at,
             "status": self.status, "model": self.model, "base_url": self.base_url, "input": self.input,
             "output_urls": self.output_urls, "paths": self.paths, "duration_seconds": self.duration_seconds,
+            "error": self.error,
         }
 
 
@@ -98,32 +125,49 @@ class History:
 
     @contextmanager
     def _db(self) -> Iterator[Any]:
-        """A connection, or nothing once the database has failed (after a single warning)."""
+        """A connection, or None once the database has failed (after a single warning).
+
+        A statement that fails marks the history broken too and is swallowed here, so every
+        method returns from inside its `with` block and gives its empty answer after it.
+        """
         import sqlite3
 
         with self._lock:
-            if self._broken:
-                yield None
-                return
+            connection = self._open()
             try:
-                if self._connection is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
-                    connection.execute("PRAGMA busy_timeout = 5000")
-                    self._enable_wal(connection)
-                    # WAL stays consistent without a sync per commit; a crash may lose the last
-                    # status update, which the next `status`/`watch` rewrites. Request ids that
-                    # must survive a crash are fsynced by the batch manifest.
-                    connection.execute("PRAGMA synchronous = NORMAL")
-                    if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                        self._migrate(connection)
-                    self._connection = connection
-                yield self._connection
-            except (sqlite3.Error, OSError) as exc:
-                self._broken = True
-                if self._warn:
-                    self._warn(f"job history unavailable ({exc}); carrying on without it ({self.path})")
-                yield None
+                yield connection
+            except sqlite3.Error as exc:
+                self._fail(exc)
+
+    def _open(self) -> Any:
+        import sqlite3
+
+        if self._broken:
+            return None
+        if self._connection is not None:
+            return self._connection
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout = 5000")
+            self._enable_wal(connection)
+            # WAL stays consistent without a sync per commit; a crash may lose the last
+            # status update, which the next `status`/`watch` rewrites. Request ids that
+            # must survive a crash are fsynced by the batch manifest.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._migrate(connection)
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+            return None
+        self._connection = connection
+        return connection
+
+    def _fail(self, exc: Exception) -> None:
+        self._broken = True
+        if self._warn and self.path not in _warned_about:
+            _warned_about.add(self.path)
+            self._warn(f"job history unavailable ({exc}); carrying on without it ({self.path})")
 
     @staticmethod
     def _enable_wal(connection: Any) -> None:
@@ -161,13 +205,61 @@ class History:
             raise
 
     def record_submission(self, request_id: str, generation: GenerationInput, base_url: str) -> None:
+        """The job exists; its row may already be there, written by the submit journal below."""
         with self._db() as db:
             if db is not None:
                 now = _now()
                 db.execute(
-                    "INSERT OR REPLACE INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue')",
+                    "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue')"
+                    " ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at",
                     (request_id, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload())),
+                )
+
+    # -- the submit journal (api.client.SubmitJournal): a row before the POST, settled after ------
+
+    def submitting(self, generation: GenerationInput, base_url: str) -> str:
+        """A `submitting` row under a local key, committed before the POST leaves this machine.
+
+        Committed in WAL, it survives the process being killed. (Power loss may take it: the batch
+        manifest, which is what prevents a resubmit, is fsynced.)
+        """
+        ticket = LOCAL_KEY_PREFIX + secrets.token_hex(6)
+        with self._db() as db:
+            if db is not None:
+                now = _now()
+                db.execute(
+                    "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status,"
+                    " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ticket, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
+                     SUBMITTING, os.getpid()),
+                )
+        return ticket
+
+    def submitted(self, ticket: str, request_id: str) -> None:
+        self._execute("UPDATE OR REPLACE jobs SET request_id = ?, status = 'in_queue', owner_pid = NULL,"
+                      " updated_at = ? WHERE request_id = ?", (request_id, _now(), ticket))
+
+    def uncertain(self, ticket: str, reason: str) -> None:
+        self._execute("UPDATE jobs SET status = ?, error = ?, owner_pid = NULL, updated_at = ? WHERE request_id = ?",
+                      (UNCERTAIN, reason, _now(), ticket))
+
+    def not_sent(self, ticket: str) -> None:
+        self._execute("DELETE FROM jobs WHERE request_id = ?", (ticket,))
+
+    def _execute(self, statement: str, params: tuple[Any, ...]) -> None:
+        with self._db() as db:
+            if db is not None:
+                db.execute(statement, params)
+
+    def _settle_orphans(self, db: Any) -> None:
+        """`submitting` rows whose process is gone will never hear their answer: they are uncertain."""
+        rows = db.execute("SELECT request_id, owner_pid FROM jobs WHERE status = ?", (SUBMITTING,)).fetchall()
+        for key, pid in rows:
+            if pid is None or not _process_alive(int(pid)):
+                db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, owner_pid = NULL WHERE request_id = ? AND status = ?",
+                    (UNCERTAIN, ORPHAN_REASON, key, SUBMITTING),
                 )
 
     def update(
@@ -211,11 +303,12 @@ class History:
             query += " LIMIT ?"
             params.append(limit)
         with self._db() as db:
-            if db is None:
-                return []
-            cursor = db.execute(query, params)
-            names = [column[0] for column in cursor.description]
-            return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+            if db is not None:
+                self._settle_orphans(db)
+                cursor = db.execute(query, params)
+                names = [column[0] for column in cursor.description]
+                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+        return []
 
     @staticmethod
     def _entry(row: dict[str, Any]) -> HistoryEntry:
@@ -223,29 +316,30 @@ class History:
             request_id=row["request_id"], submitted_at=row["submitted_at"], updated_at=row["updated_at"],
             status=row["status"], model=row["model"], base_url=row["base_url"], input=json.loads(row["input"]),
             output_urls=json.loads(row["output_urls"]), paths=json.loads(row["paths"]),
-            duration_seconds=row.get("duration_seconds"),
+            duration_seconds=row.get("duration_seconds"), error=row.get("error"),
         )
 
     def get(self, request_id: str) -> HistoryEntry | None:
+        return self._one("SELECT * FROM jobs WHERE request_id = ?", (request_id,))
+
+    def _one(self, query: str, params: tuple[Any, ...]) -> HistoryEntry | None:
         with self._db() as db:
-            if db is None:
-                return None
-            cursor = db.execute("SELECT * FROM jobs WHERE request_id = ?", (request_id,))
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            return self._entry(dict(zip([c[0] for c in cursor.description], row)))
+            if db is not None:
+                cursor = db.execute(query, params)
+                row = cursor.fetchone()
+                return self._entry(dict(zip([c[0] for c in cursor.description], row))) if row else None
+        return None
 
     def typical_duration(self, base_url: str) -> float | None:
         """The median duration of the latest succeeded jobs on this API, if there are any."""
+        rows = []
         with self._db() as db:
-            if db is None:
-                return None
-            rows = db.execute(
-                "SELECT duration_seconds FROM jobs WHERE base_url = ? AND status = 'succeeded'"
-                " AND duration_seconds IS NOT NULL ORDER BY submitted_at DESC LIMIT ?",
-                (base_url, TYPICAL_OF_LAST),
-            ).fetchall()
+            if db is not None:
+                rows = db.execute(
+                    "SELECT duration_seconds FROM jobs WHERE base_url = ? AND status = 'succeeded'"
+                    " AND duration_seconds IS NOT NULL ORDER BY submitted_at DESC LIMIT ?",
+                    (base_url, TYPICAL_OF_LAST),
+                ).fetchall()
         if not rows:
             return None
         import statistics
@@ -253,6 +347,33 @@ class History:
         return statistics.median(row[0] for row in rows)
 
     def last(self, base_url: str) -> HistoryEntry | None:
-        """The newest job sent to this API: a job from another base URL (or a past sandbox) is not it."""
-        found = self.entries(limit=1, base_url=base_url)
-        return found[0] if found else None
+        """The newest job sent to this API: a job from another base URL (or a past sandbox) is not it,
+        nor a submit whose id we never learned."""
+        return self._one(
+            "SELECT * FROM jobs WHERE base_url = ? AND status NOT IN (?, ?) ORDER BY submitted_at DESC, rowid DESC LIMIT 1",
+            (base_url, SUBMITTING, UNCERTAIN),
+        )
+
+    def count(self) -> int:
+        with self._db() as db:
+            if db is not None:
+                return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+        return 0
+
+    def remove(self, request_ids: list[str]) -> list[str]:
+        """Forget these jobs (here only: the server keeps them); returns the ids that were recorded."""
+        removed: list[str] = []
+        with self._db() as db:
+            if db is not None:
+                for request_id in dict.fromkeys(request_ids):
+                    if db.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,)).rowcount:
+                        removed.append(request_id)
+        return removed
+
+    def remove_before(self, moment: datetime) -> int:
+        """Forget every job submitted before `moment`; returns how many."""
+        cutoff = moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with self._db() as db:
+            if db is not None:
+                return int(db.execute("DELETE FROM jobs WHERE submitted_at < ?", (cutoff,)).rowcount)
+        return 0

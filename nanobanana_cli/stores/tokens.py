@@ -26,10 +26,17 @@ NO_TOKEN_HINT = (
 class ResolvedToken:
     token: str
     source: str  # "--token", an environment variable's name, or "stored"
+    file: Path | None = None  # the stored token's file
+    file_mode: int | None = None  # its permission bits, as found when it was read
 
     @property
     def masked(self) -> str:
         return mask_token(self.token)
+
+    @property
+    def exposed(self) -> bool:
+        """A stored token other users can read (copied in by hand, or chmod-ed after we wrote it)."""
+        return self.file_mode is not None and bool(self.file_mode & 0o077)
 
 
 def mask_token(token: str) -> str:
@@ -49,6 +56,13 @@ class TokenStore:
         except OSError as exc:
             raise AuthError(f"cannot read the stored token {self.path}: {exc.strerror or exc}") from None
         return token or None
+
+    def mode(self) -> int | None:
+        """The file's permission bits, or None when it cannot be looked at."""
+        try:
+            return self.path.stat().st_mode & 0o777
+        except OSError:
+            return None
 
     def save(self, token: str) -> None:
         write_private_file(self.path, token.strip() + "\n")
@@ -70,9 +84,10 @@ def token_sources(flag: str | None) -> list[ResolvedToken]:
         value = os.environ.get(name, "").strip()
         if value:
             found.append(ResolvedToken(value, name))
-    stored = TokenStore().load()
+    store = TokenStore()
+    stored = store.load()
     if stored:
-        found.append(ResolvedToken(stored, "stored"))
+        found.append(ResolvedToken(stored, "stored", file=store.path, file_mode=store.mode()))
     return found
 
 

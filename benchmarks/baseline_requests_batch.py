@@ -1,0 +1,51 @@
+"""The requests contender for batches: `baseline_requests.run_job` for every prompt, J at a time.
+
+One Session shared by J worker threads, its connection pool sized for them (requests' default of
+10 would otherwise open and drop connections at -j 32). Each job downloads its image itself.
+
+Usage: python baseline_requests_batch.py PROMPTS_FILE OUTPUT_DIR -j J [--poll SECONDS]
+Prints how many prompts succeeded; exit 5 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from baseline_requests import run_job
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("prompts")
+    parser.add_argument("out")
+    parser.add_argument("-j", "--concurrency", type=int, default=8)
+    parser.add_argument("--poll", type=float, default=0.25)
+    args = parser.parse_args()
+    with open(args.prompts, encoding="utf-8") as handle:
+        prompts = [line.strip() for line in handle if line.strip()]
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=args.concurrency + 4)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+
+    def one(prompt: str) -> bool:
+        try:
+            run_job(session, prompt, 1, args.out, args.poll, download_threads=1)
+            return True
+        except Exception as exc:  # a failed prompt is counted, the others carry on
+            print(f"{prompt!r}: {exc}", file=sys.stderr)
+            return False
+
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        succeeded = sum(pool.map(one, prompts))
+    print(succeeded)
+    return 0 if succeeded == len(prompts) else 5
+
+
+if __name__ == "__main__":
+    sys.exit(main())

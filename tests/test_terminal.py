@@ -1,0 +1,181 @@
+"""What a person sees in a real terminal: the CLI runs in a pseudo-terminal, its output is fed to a
+terminal emulator (pyte), and the tests read the screen as it is, during the run and after it.
+
+Results must stay on screen, in order, above the live display, and the display must leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pyte = pytest.importorskip("pyte")
+
+COLUMNS, LINES = 200, 50
+PROGRESS_WORDS = ("in queue", "in progress", "position", "completed", "done", "━")
+
+
+class Terminal:
+    """A program in a pseudo-terminal (stdin, stdout and stderr all on it), shown on an emulated screen."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], cwd: Path | str | None = None,
+                 columns: int = COLUMNS, lines: int = LINES) -> None:
+        self.screen = pyte.Screen(columns, lines)
+        self._stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+
+        def own_terminal() -> None:  # a session of its own, with the pty as its controlling terminal
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        env = {**env, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(lines)}
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
+                                        preexec_fn=own_terminal, close_fds=True)
+        os.close(slave)
+        self._master = master
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self._master, 65536)
+            except OSError:  # the program ended and the pty closed
+                return
+            if not data:
+                return
+            with self._lock:
+                self._stream.feed(data)
+
+    def send(self, text: str) -> None:
+        os.write(self._master, text.encode())
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return [line.rstrip() for line in self.screen.display]
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if predicate(text):
+                return text
+            time.sleep(0.05)
+        raise AssertionError("the screen never matched; it shows:\n" + self.text())
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(5)  # everything written before the exit is on the screen
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._reader.join(5)
+        os.close(self._master)
+
+
+@pytest.fixture
+def terminal():
+    opened: list[Terminal] = []
+
+    def open_terminal(*args: str, cwd: Path | None = None) -> Terminal:
+        opened.append(Terminal([sys.executable, "-m", "nanobanana_cli", *args], env=os.environ.copy(), cwd=cwd))
+        return opened[-1]
+
+    yield open_terminal
+    for opened_terminal in opened:
+        opened_terminal.close()
+
+
+def on_screen(terminal: Terminal) -> list[str]:
+    return [line for line in terminal.lines() if line.strip()]
+
+
+def submit(cli, prompt: str) -> str:
+    run = cli("generate", prompt, "--no-wait", "-q")
+    assert run.exit_code == 0, run.stderr
+    return run.stdout.strip()
+
+
+def assert_no_residue(lines: list[str]) -> None:
+    leftovers = [line for line in lines if any(word in line for word in PROGRESS_WORDS)]
+    assert leftovers == [], "the live display left lines behind"
+
+
+def test_watch_of_three_jobs_leaves_exactly_their_paths_on_screen(cli, start_sandbox, terminal, tmp_path):
+    start_sandbox(queue_seconds=0.6, run_seconds=0.8)
+    ids = [submit(cli, f"fox number {n}") for n in range(3)]
+    out = tmp_path / "out"
+    screen = terminal("watch", *ids, "-o", out)
+    screen.wait_for(lambda text: "in queue" in text or "in progress" in text)  # the live display is up
+    assert screen.wait_exit() == 0
+    lines = on_screen(screen)
+    saved = sorted(str(path) for path in out.iterdir())
+    assert sorted(line for line in lines if line.startswith("/")) == saved
+    assert len(saved) == 3
+    assert all(any(line.startswith(f"{request_id[:8]}: saved 1 image(s)") for line in lines) for request_id in ids)
+    assert len(lines) == 6, "three paths and three summaries, nothing else"
+    assert_no_residue(lines)
+
+
+def test_generate_leaves_its_paths_and_no_progress_on_screen(start_sandbox, terminal, tmp_path):
+    start_sandbox(queue_seconds=0.5, run_seconds=0.8)
+    screen = terminal("generate", "a fox on a terminal", "-n", "2", "-o", tmp_path / "out")
+    screen.wait_for(lambda text: "in queue" in text or "in progress" in text)
+    assert screen.wait_exit() == 0
+    lines = on_screen(screen)
+    paths = [line for line in lines if line.startswith("/")]
+    assert sorted(paths) == sorted(str(path) for path in (tmp_path / "out").iterdir())
+    assert lines[0].startswith("submitted ") and lines[-1].endswith("s") and "saved 2 image(s)" in lines[-1]
+    assert_no_residue(lines)
+
+
+ROW = re.compile(r"^\s*(\d+)\s+([0-9a-f]{8})\s+(.+?)\s+(\d+)s\s+(.+)$")
+
+
+def table_rows(text: str) -> dict[int, tuple[str, int]]:
+    """The batch table's rows: line number -> (state, seconds)."""
+    rows = {}
+    for line in text.splitlines():
+        match = ROW.match(line)
+        if match:
+            rows[int(match[1])] = (match[3], int(match[4]))
+    return rows
+
+
+def test_batch_table_ticks_shows_queue_positions_and_leaves_only_paths(start_sandbox, terminal, tmp_path):
+    start_sandbox(queue_seconds=3.0, run_seconds=0.3)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"a fox in a batch {n}" for n in range(4)) + "\n")
+    out = tmp_path / "out"
+    screen = terminal("batch", prompts, "-j", "2", "-o", out)
+    first = table_rows(screen.wait_for(lambda text: len(table_rows(text)) == 2 and "position" in text))
+    assert any("position" in state for state, _ in first.values()), first
+    time.sleep(1.6)
+    later = table_rows(screen.text())
+    ticked = [number for number in first if number in later and later[number][1] > first[number][1]]
+    assert ticked, f"the elapsed column froze: {first} then {later}"
+    assert screen.wait_exit() == 0
+    lines = on_screen(screen)
+    saved = sorted(str(path) for path in out.iterdir() if path.suffix == ".png")
+    assert sorted(line for line in lines if line.startswith("/")) == saved and len(saved) == 4
+    assert not any(line.split()[:2] == ["line", "job"] for line in lines), "a table header was left behind"
+    assert lines[-1].startswith("batch: 4 line(s)")
