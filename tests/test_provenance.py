@@ -64,8 +64,10 @@ def test_embedding_keeps_every_pixel_and_reads_back(name, tmp_path):
     written = path.read_bytes()
     assert written != original
     assert pixels(written) == pixels(original)
-    assert provenance.embedded(written) == PROVENANCE
-    assert provenance.read(path) == (PROVENANCE, "embedded")
+    expected = {**PROVENANCE, "image_data_sha256": provenance.image_data_sha256(original)}
+    assert provenance.embedded(written) == expected
+    assert provenance.read(path) == (expected, "embedded")
+    assert provenance.image_data_sha256(written) == expected["image_data_sha256"], "metadata never changes the image data"
     assert not provenance.sidecar_path(path).exists()
 
 
@@ -101,7 +103,7 @@ def test_a_c2pa_file_is_left_byte_identical_with_a_sidecar(make, tmp_path):
     path.write_bytes(original)
     assert provenance.record(path, PROVENANCE) == "sidecar"
     assert path.read_bytes() == original
-    assert provenance.read(path) == (PROVENANCE, "sidecar")
+    assert provenance.read(path) == ({**PROVENANCE, "image_data_sha256": provenance.image_data_sha256(original)}, "sidecar")
 
 
 def test_plain_files_have_no_c2pa_and_none_mode_writes_nothing(tmp_path):
@@ -118,7 +120,8 @@ def test_sidecar_mode_never_touches_the_image(tmp_path):
     path.write_bytes(encoded("JPEG"))
     before = path.read_bytes()
     assert provenance.record(path, PROVENANCE, mode="sidecar") == "sidecar"
-    assert path.read_bytes() == before and provenance.read(path) == (PROVENANCE, "sidecar")
+    found, where = provenance.read(path)
+    assert path.read_bytes() == before and where == "sidecar" and found["prompt"] == PROVENANCE["prompt"]
 
 
 def test_a_jpeg_that_already_has_xmp_gets_a_sidecar(tmp_path):
@@ -128,3 +131,12 @@ def test_a_jpeg_that_already_has_xmp_gets_a_sidecar(tmp_path):
     once = path.read_bytes()
     assert provenance.record(path, {"prompt": "again"}) == "sidecar"
     assert path.read_bytes() == once
+
+
+def test_the_image_data_hash_changes_when_the_picture_does():
+    original = encoded("PNG")
+    edited = Image.open(io.BytesIO(original))
+    edited.putpixel((0, 0), (1, 2, 3))
+    buffer = io.BytesIO()
+    edited.save(buffer, "PNG")
+    assert provenance.image_data_sha256(buffer.getvalue()) != provenance.image_data_sha256(original)

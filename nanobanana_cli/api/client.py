@@ -31,8 +31,10 @@ from .models import (
     GenerationInput,
     JobResult,
     JobStatus,
+    ModelInfo,
     Submission,
     parse_cancel,
+    parse_model_info,
     parse_result,
     parse_status,
     printable,
@@ -463,6 +465,13 @@ class Client:
         return self._call(
             "GET", self._request_url(request_id, "result"), lambda body: parse_result(body, request_id, secret=self._token),
             what=f"result of {request_id}", params=params, deadline=deadline,
+        )
+
+    def model_info(self) -> ModelInfo:
+        """The catalog entry of this client's model: name, price and input schema (RunComfy's CLI reads it)."""
+        return self._call(
+            "GET", self._api_url(f"models/{self.model_id}"), lambda body: parse_model_info(body, self.model_id, secret=self._token),
+            what=f"catalog entry of {self.model_id}",
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:

@@ -318,3 +318,34 @@ def parse_cancel(data: Any, request_id: str, *, secret: str | None = None) -> Ca
         outcome=normalise_status(outcome, secret=secret),
         status=normalise_status(status, secret=secret) if status else None,
     )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model's catalog entry. Undocumented on the Model API pages, so every field is optional."""
+
+    model_id: str
+    display_name: str | None = None
+    base_price_usd: float | None = None
+    price_unit: str | None = None
+    categories: tuple[str, ...] = ()
+    input_schema: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "categories": list(self.categories)}
+
+
+def parse_model_info(data: Any, model_id: str, *, secret: str | None = None) -> ModelInfo:
+    data = _require_mapping(data, "catalog")
+    price = data.get("base_price_usd")
+    categories = data.get("categories")
+    schema = data.get("input_schema", data.get("schema"))
+    return ModelInfo(
+        model_id=model_id,
+        display_name=_optional_text(data.get("display_name"), secret),
+        base_price_usd=float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) and price >= 0 else None,
+        price_unit=_optional_text(data.get("price_unit"), secret),
+        categories=tuple(printable(c, secret=secret, limit=64) for c in categories if isinstance(c, str))
+        if isinstance(categories, list) else (),
+        input_schema=schema if isinstance(schema, dict) else None,
+    )

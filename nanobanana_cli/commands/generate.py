@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..errors import UsageError
+from ..render.output import Output
 from .options import (
     AspectOpt,
     BaseUrlOpt,
@@ -33,6 +34,11 @@ from .options import (
     open_in_viewer,
     show_dry_run,
 )
+
+if TYPE_CHECKING:
+    from ..api.models import GenerationInput
+    from ..engine.lifecycle import JobOutcome
+    from ..stores.settings import Settings
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -94,8 +100,6 @@ def generate(
       nanobanana generate "a red fox" --dry-run --curl
     """
     from ..api.models import GenerationInput
-    from ..engine.connect import open_client
-    from ..engine.lifecycle import Jobs
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
@@ -107,7 +111,24 @@ def generate(
     if dry_run:
         show_dry_run(output, settings, [(None, generation)], curl)
         return
-    downloads = None if no_wait or no_download else download_plan(settings)
+    outcome = _submit(output, settings, generation, sandbox=sandbox, wait=not no_wait, download=not (no_wait or no_download))
+    if outcome is None:
+        return
+    output.job(outcome)
+    if outcome.error is not None:
+        raise outcome.error
+    if open_ and outcome.saved:
+        open_in_viewer(output, [item.path for item in outcome.saved])
+
+
+def _submit(
+    output: Output, settings: Settings, generation: GenerationInput, *, sandbox: bool, wait: bool, download: bool
+) -> JobOutcome | None:
+    """Submit the job and, unless told not to wait, its outcome (a failure carried in it)."""
+    from ..engine.connect import open_client
+    from ..engine.lifecycle import Jobs
+
+    downloads = download_plan(settings) if download else None
     with (
         open_history(output) as history,
         open_client(settings, notices=output, sandbox=sandbox) as client,
@@ -118,15 +139,10 @@ def generate(
             resume_base_url=base_url_flag(settings),
         )
         submission = jobs.submit(generation)
-        if no_wait:
+        if not wait:
             output.submitted(jobs.describe(submission.request_id, "in_queue", generation), submission)
-            return
+            return None
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
             output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
-            outcome = jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())
-    output.job(outcome)
-    if outcome.error is not None:
-        raise outcome.error
-    if open_ and outcome.saved:
-        open_in_viewer(output, [item.path for item in outcome.saved])
+            return jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())

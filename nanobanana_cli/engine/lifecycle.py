@@ -26,7 +26,7 @@ from .workers import run_concurrently
 
 if TYPE_CHECKING:
     from ..api.client import Client
-    from ..stores.history import History, HistoryEntry
+    from ..stores.history import History
 
 MAX_WATCHED_AT_ONCE = 16
 # Bumped only when a field changes meaning or disappears; new optional fields keep the version.

@@ -109,6 +109,33 @@ def has_c2pa(data: bytes) -> bool:
     return False
 
 
+def image_data_sha256(data: bytes) -> str | None:
+    """A hash of the image data alone (PNG IDAT, JPEG scan, WebP bitstream), which metadata never changes.
+
+    It lets `inspect` tell whether the picture is intact on any machine, embedded or not.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        kind = image_kind(data)
+        if kind == "png":
+            for chunk, start, end in _png_chunks(data):
+                if chunk == b"IDAT":
+                    digest.update(data[start + 8:end - 4])
+        elif kind == "jpeg":
+            digest.update(data[_jpeg_segments(data)[-1][2] if _jpeg_segments(data) else 2:])
+        elif kind == "webp":
+            for chunk, start, end in _webp_chunks(data):
+                if chunk in (b"VP8 ", b"VP8L", b"ALPH", b"ANMF"):
+                    digest.update(data[start + 8:end])
+        else:
+            return None
+    except NotEmbeddable:
+        return None
+    return digest.hexdigest()
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 
@@ -221,6 +248,7 @@ def record(image: Path, provenance: dict[str, Any], *, mode: str = "embed") -> s
     """Record provenance for a saved image: "embedded", "sidecar" or "none" says what was done."""
     if mode == "none":
         return "none"
+    provenance = {**provenance, "image_data_sha256": image_data_sha256(image.read_bytes())}
     if mode == "embed":
         try:
             _write_atomically(image, with_provenance(image.read_bytes(), provenance))

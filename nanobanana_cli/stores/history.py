@@ -43,6 +43,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE jobs ADD COLUMN duration_seconds REAL",),
     # a submit in flight is recorded before its POST: which process sends it, and why one ended uncertain
     3: ("ALTER TABLE jobs ADD COLUMN owner_pid INTEGER", "ALTER TABLE jobs ADD COLUMN error TEXT"),
+    # provenance and money: what each saved file was, what the job cost, and its timeline
+    4: (
+        "ALTER TABLE jobs ADD COLUMN cost REAL",
+        "ALTER TABLE jobs ADD COLUMN files TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE jobs ADD COLUMN created_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN started_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN finished_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN events TEXT NOT NULL DEFAULT '[]'",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 TYPICAL_OF_LAST = 10
@@ -87,6 +96,12 @@ class HistoryEntry:
     updated_at: str = ""
     duration_seconds: float | None = None
     error: str | None = None
+    cost: float | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def generation(self) -> GenerationInput | None:
@@ -100,7 +115,8 @@ class HistoryEntry:
             "request_id": self.request_id, "submitted_at": self.submitted_at, "updated_at": self.updated_at,
             "status": self.status, "model": self.model, "base_url": self.base_url, "input": self.input,
             "output_urls": self.output_urls, "paths": self.paths, "duration_seconds": self.duration_seconds,
-            "error": self.error,
+            "error": self.error, "cost": self.cost, "files": self.files, "created_at": self.created_at,
+            "started_at": self.started_at, "finished_at": self.finished_at, "events": self.events,
         }
 
 
@@ -270,8 +286,17 @@ class History:
         output_urls: list[str] | None = None,
         paths: list[str] | None = None,
         duration_seconds: float | None = None,
+        cost: float | None = None,
+        files: list[dict[str, Any]] | None = None,
+        created_at: str | None = None,
+        started_at: str | None = None,
+        finished_at: str | None = None,
     ) -> None:
-        assignments = {"status": status, "output_urls": output_urls, "paths": paths, "duration_seconds": duration_seconds}
+        """Set what is given; `None` leaves a column as it is."""
+        assignments = {
+            "status": status, "output_urls": output_urls, "paths": paths, "duration_seconds": duration_seconds,
+            "cost": cost, "files": files, "created_at": created_at, "started_at": started_at, "finished_at": finished_at,
+        }
         changes = {k: (json.dumps(v) if isinstance(v, list) else v) for k, v in assignments.items() if v is not None}
         if not changes:
             return
@@ -284,9 +309,18 @@ class History:
                 )
 
     def entries(
-        self, *, limit: int | None = 20, status: str | None = None, search: str | None = None, base_url: str | None = None
+        self,
+        *,
+        limit: int | None = 20,
+        status: str | None = None,
+        search: str | None = None,
+        base_url: str | None = None,
+        since: datetime | None = None,
     ) -> list[HistoryEntry]:
         clauses, params = [], []
+        if since is not None:
+            clauses.append("submitted_at >= ?")
+            params.append(since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
         if status:
             clauses.append("status = ?")
             params.append(status)
@@ -316,8 +350,34 @@ class History:
             request_id=row["request_id"], submitted_at=row["submitted_at"], updated_at=row["updated_at"],
             status=row["status"], model=row["model"], base_url=row["base_url"], input=json.loads(row["input"]),
             output_urls=json.loads(row["output_urls"]), paths=json.loads(row["paths"]),
-            duration_seconds=row.get("duration_seconds"), error=row.get("error"),
+            duration_seconds=row.get("duration_seconds"), error=row.get("error"), cost=row.get("cost"),
+            files=json.loads(row.get("files") or "[]"), created_at=row.get("created_at"),
+            started_at=row.get("started_at"), finished_at=row.get("finished_at"),
+            events=json.loads(row.get("events") or "[]"),
         )
+
+    def add_event(self, request_id: str, kind: str, **details: Any) -> None:
+        """One line of the job's timeline (a retry and its reason, a download and its time)."""
+        event = json.dumps([{"at": _now(), "event": kind, **details}])
+        self._execute(
+            "UPDATE jobs SET events = json_insert(events, '$[#]', json_extract(?, '$[0]')) WHERE request_id = ?",
+            (event, request_id),
+        )
+
+    def find_file(self, sha256: str) -> tuple[HistoryEntry, dict[str, Any]] | None:
+        """The job that delivered or saved a file with this hash, and that file's record."""
+        if not sha256.isalnum():
+            return None
+        with self._db() as db:
+            if db is not None:
+                cursor = db.execute("SELECT * FROM jobs WHERE files LIKE ? ORDER BY submitted_at DESC", (f"%{sha256}%",))
+                names = [column[0] for column in cursor.description]
+                for row in cursor.fetchall():
+                    entry = self._entry(dict(zip(names, row)))
+                    for record in entry.files:
+                        if sha256 in (record.get("sha256"), record.get("saved_sha256")):
+                            return entry, record
+        return None
 
     def get(self, request_id: str) -> HistoryEntry | None:
         return self._one("SELECT * FROM jobs WHERE request_id = ?", (request_id,))

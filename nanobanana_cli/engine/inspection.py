@@ -1,0 +1,41 @@
+"""`nanobanana inspect FILE`: where an image came from, whether it is intact, what it cost."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError
+from . import provenance
+
+if TYPE_CHECKING:
+    from ..stores.history import History
+
+INSPECT_SCHEMA_VERSION = 1
+
+
+def inspect_file(path: Path, history: History | None) -> dict[str, Any]:
+    """One file's report. Works on a copy on another machine: the provenance travels with the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
+    found, source = provenance.read(path)
+    digest = hashlib.sha256(data).hexdigest()
+    job = history.find_file(digest) if history is not None else None
+    image_digest = provenance.image_data_sha256(data)
+    recorded_digest = (found or {}).get("image_data_sha256")
+    return {
+        "schema_version": INSPECT_SCHEMA_VERSION,
+        "path": str(path.resolve()),
+        "format": provenance.image_kind(data),
+        "bytes": len(data),
+        "sha256": digest,
+        "c2pa": provenance.has_c2pa(data),
+        "provenance": found,
+        "provenance_source": source,
+        # intact: the image data hashes as it did when saved; None when nothing recorded a hash
+        "intact": (image_digest == recorded_digest) if recorded_digest and image_digest else (True if job else None),
+        "history": {**job[0].to_dict(), "file": job[1]} if job else None,
+    }
