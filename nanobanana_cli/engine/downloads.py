@@ -44,10 +44,15 @@ ProgressListener = Callable[[str, int, "int | None"], None]
 
 @dataclass(frozen=True)
 class SavedFile:
+    """A saved image. `bytes` and `sha256` describe the file on disk; `delivered_sha256` the server's bytes
+    (they differ when provenance was embedded)."""
+
     url: str
     path: str
     bytes: int
     sha256: str
+    delivered_sha256: str | None = None
+    provenance: str | None = None  # "embedded", "sidecar" or "none"; None when not asked for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,8 +209,13 @@ def download_file(
     on_progress: ProgressListener | None = None,
     stop: threading.Event | None = None,
     request_id: str | None = None,
+    provenance: dict[str, Any] | None = None,
+    metadata: str = "embed",
 ) -> SavedFile:
     """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing.
+
+    With `provenance`, it is embedded before the file is moved into place (so an identical second
+    download still finds its twin), or written as a sidecar when embedding is unsafe or not wanted.
 
     Each attempt is cut off after `DOWNLOAD_TOTAL_SECONDS`, and not retried: a server that slow
     would only be as slow again.
@@ -225,9 +235,14 @@ def download_file(
                 digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
             if stop.is_set():
                 raise KeyboardInterrupt
+            delivered = digest
+            embedded = provenance is not None and metadata == "embed" and _embed(temp_path, provenance)
+            if embedded:
+                digest, size = _sha256(temp_path), temp_path.stat().st_size
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
-            return SavedFile(url=url, path=str(placed.resolve()), bytes=size, sha256=digest)
+            place = _sidecar(placed, provenance, metadata, embedded)
+            return SavedFile(url, str(placed.resolve()), size, digest, delivered, place)
         except CallTimedOut as exc:
             raise UnavailableError(f"download of {url}: {exc}; stopped", hint=_fetch_again(request_id)) from None
         except OSError as exc:
@@ -238,6 +253,36 @@ def download_file(
             PARTIAL_FILES.discard(temp_path)
 
     return call_with_retries(attempt, what="download", policy=client.retry, clock=client.clock, on_retry=client.on_retry)
+
+
+# Provenance is embedded in memory; past this size an image gets a sidecar instead.
+EMBED_MAX_BYTES = 256 * 1024 * 1024
+
+
+def _embed(temp_path: Path, provenance: dict[str, Any]) -> bool:
+    from .provenance import NotEmbeddable, image_data_sha256, with_provenance
+
+    if temp_path.stat().st_size > EMBED_MAX_BYTES:
+        return False
+    data = temp_path.read_bytes()
+    try:
+        sealed = with_provenance(data, {**provenance, "image_data_sha256": image_data_sha256(data)})
+    except NotEmbeddable:
+        return False
+    temp_path.write_bytes(sealed)
+    return True
+
+
+def _sidecar(placed: Path, provenance: dict[str, Any] | None, metadata: str, embedded: bool) -> str | None:
+    if provenance is None:
+        return None
+    if embedded:
+        return "embedded"
+    if metadata == "none":
+        return "none"
+    from .provenance import record
+
+    return record(placed, provenance, mode="sidecar")
 
 
 def _stream_into(
@@ -301,6 +346,8 @@ def download_all(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_progress: ProgressListener | None = None,
     stop: threading.Event | None = None,
+    provenance: Callable[[int], dict[str, Any]] | None = None,
+    metadata: str = "embed",
 ) -> list[SavedFile]:
     """Download a job's outputs concurrently over the client's kept-alive connections, in URL order.
 
@@ -309,14 +356,16 @@ def download_all(
     targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
     stop = ChildStop(stop)
 
-    def fetch(pair: tuple[str, Path]) -> SavedFile:
+    def fetch(item: tuple[int, str, Path]) -> SavedFile:
+        index, url, target = item
         return download_file(
-            client, pair[0], pair[1], output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop,
-            request_id=request_id,
+            client, url, target, output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop,
+            request_id=request_id, provenance=provenance(index) if provenance else None, metadata=metadata,
         )
 
+    items = [(index, url, target) for index, (url, target) in enumerate(zip(urls, targets), start=1)]
     try:
-        return list(run_concurrently(list(zip(urls, targets)), fetch, max_workers=MAX_PARALLEL_DOWNLOADS, stop=stop, in_order=True))
+        return list(run_concurrently(items, fetch, max_workers=MAX_PARALLEL_DOWNLOADS, stop=stop, in_order=True))
     except KeyboardInterrupt:
         PARTIAL_FILES.remove_all()  # the process is ending: workers blocked on a slow server never tidy up
         raise

@@ -34,7 +34,7 @@ JOB_SCHEMA_VERSION = 1
 # Top-level fields of the job document (docs/schema/job.json); `--template` may name these.
 JOB_FIELDS = (
     "schema_version", "request_id", "model", "status", "queue_position", "input", "outputs", "error",
-    "submitted_at", "finished_at", "elapsed_seconds", "exit_code",
+    "submitted_at", "finished_at", "cost", "elapsed_seconds", "exit_code",
 )
 # Fields some commands add: `generate --no-wait` the URLs to follow, `cancel` the API's answer, `batch` the line.
 EXTRA_JOB_FIELDS = ("status_url", "result_url", "cancel_url", "outcome", "line", "name", "skipped")
@@ -138,11 +138,15 @@ def job_name_fields(generation: GenerationInput | None, count: int, submitted_at
     }
 
 
+METADATA_MODES = ("embed", "sidecar", "none")
+
+
 @dataclass(frozen=True)
 class DownloadPlan:
     directory: Path
     max_bytes: int = DEFAULT_MAX_BYTES
     name: NameTemplate | None = None
+    metadata: str = "embed"  # where provenance goes: into the file, a NAME.json beside it, or nowhere
 
 
 def _directory_flag(directory: Path | None) -> str:
@@ -183,12 +187,16 @@ class JobOutcome:
     submitted_at: str | None = None
     finished_at: str | None = None
     job_error: str | None = None  # the API's reason for a failed job that is only being reported (`status`)
+    cost: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.saved is not None:
             outputs = [item.to_dict() for item in self.saved]
         else:
-            outputs = [{"url": url, "path": None, "bytes": None, "sha256": None} for url in self.output_urls]
+            outputs = [
+                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None}
+                for url in self.output_urls
+            ]
         error = self.job_error
         if self.error is not None:
             error = self.error.reason if isinstance(self.error, JobFailedError) else str(self.error)
@@ -203,6 +211,7 @@ class JobOutcome:
             "error": error,
             "submitted_at": self.submitted_at,
             "finished_at": self.finished_at,
+            "cost": self.cost,
             "elapsed_seconds": None if self.elapsed_seconds is None else round(self.elapsed_seconds, 3),
             "exit_code": int(self.error.exit_code) if self.error is not None else 0,
         }
@@ -311,7 +320,8 @@ class Jobs:
     def _known(self, request_id: str) -> tuple[GenerationInput | None, str | None]:
         """The job's input and submission time, as far as this process or the history knows them."""
         entry = self.history.get(request_id) if self.history is not None else None
-        submitted_at = self._submitted_at.get(request_id) or (entry.submitted_at if entry else None)
+        # the history's time first: every later command (result --download, watch) reads the same one
+        submitted_at = (entry.submitted_at if entry else None) or self._submitted_at.get(request_id)
         return (entry.generation if entry else None), submitted_at
 
     def generation_of(self, request_id: str) -> GenerationInput | None:
@@ -378,25 +388,54 @@ class Jobs:
         request_id = result.request_id
         self._finished.add(request_id)
         self._record(request_id, status=result.status, output_urls=list(result.output_urls) or None,
-                     duration_seconds=result.server_duration)
+                     duration_seconds=result.server_duration, cost=result.cost, created_at=result.created_at,
+                     finished_at=result.finished_at)
         failure = failure_for(result)
         if failure:
             raise failure
-        saved = None
-        if self.downloads is not None:
-            self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
-            saved = download_all(
-                self.client, result.output_urls, self.downloads.directory,
-                prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
-                request_id=request_id,
-                output_format=generation.output_format if generation else "png",
-                max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
-            )
-            self._record(request_id, paths=[item.path for item in saved])
+        saved = self._save(result, generation, file_stem) if self.downloads is not None else None
         return self.describe(
             request_id, result.status, generation, output_urls=list(result.output_urls), saved=saved,
-            finished_at=result.finished_at,
+            finished_at=result.finished_at, cost=result.cost,
         )
+
+    def _save(
+        self, result: JobResult, generation: GenerationInput | None, file_stem: str | None
+    ) -> list[SavedFile]:
+        """Download every image with its provenance, and record both hashes of each file."""
+        assert self.downloads is not None
+        request_id = result.request_id
+        self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
+        started = time.monotonic()
+        saved = download_all(
+            self.client, result.output_urls, self.downloads.directory,
+            prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
+            request_id=request_id,
+            output_format=generation.output_format if generation else "png",
+            max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
+            provenance=lambda index: self._provenance(result, generation, index, len(result.output_urls)),
+            metadata=self.downloads.metadata,
+        )
+        seconds = round(time.monotonic() - started, 3)
+        files = [item.to_dict() for item in saved]
+        self._record(request_id, paths=[item.path for item in saved], files=files)
+        if self.history is not None:
+            self.history.add_event(request_id, "downloaded", seconds=seconds, bytes=sum(item.bytes for item in saved))
+        return saved
+
+    def _provenance(self, result: JobResult, generation: GenerationInput | None, index: int, count: int) -> dict[str, Any]:
+        """What a saved image carries about itself: enough to make it again, never the token."""
+        from .. import __version__
+        from ..api.urls import parse_origin
+
+        origin = parse_origin(self.client.base_url)
+        return {
+            **(generation.to_payload() if generation else {}),
+            "index": index, "count": count, "model": MODEL_ID, "request_id": result.request_id,
+            "api_host": origin.host if origin else None,
+            "submitted_at": self._known(result.request_id)[1], "finished_at": result.finished_at,
+            "tool": f"nanobanana-cli {__version__}",
+        }
 
     def _file_stem(self, stem: str | None, result: JobResult, generation: GenerationInput | None) -> str | None:
         """What names the files: the prompt (or batch name), bound to this job's `--name` template if there is one."""

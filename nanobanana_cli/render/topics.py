@@ -16,10 +16,12 @@ JOB_FIELD_HELP = {
     "error when the command failed for another reason",
     "queue_position": "position in the queue while in_queue, else null",
     "input": "the submitted input {prompt, aspect_ratio, output_format, num_images}, or null if unknown",
-    "outputs": "one {url, path, bytes, sha256} per image; path, bytes and sha256 are null when not saved",
+    "outputs": "one {url, path, bytes, sha256, delivered_sha256, provenance} per image: bytes and sha256 of the "
+    "file on disk, delivered_sha256 of the server's bytes, provenance embedded, sidecar or none; null when not saved",
     "error": "why the job did not succeed (the API's reason, or the command's error), else null",
     "submitted_at": "when the job was submitted (UTC, ISO 8601), if known",
     "finished_at": "when it finished (the API's time, or when this command saw it), if known",
+    "cost": "what the job cost in USD, when the API reported it, else null",
     "elapsed_seconds": "how long this command waited on the job; null if it did not wait",
     "exit_code": "the exit code this job gives the command (0 success, 5 failed, 6 timed out, 8 not finished...)",
 }

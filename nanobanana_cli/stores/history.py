@@ -375,7 +375,7 @@ class History:
                 for row in cursor.fetchall():
                     entry = self._entry(dict(zip(names, row)))
                     for record in entry.files:
-                        if sha256 in (record.get("sha256"), record.get("saved_sha256")):
+                        if sha256 in (record.get("sha256"), record.get("delivered_sha256")):
                             return entry, record
         return None
 
