@@ -37,7 +37,11 @@ def main(
         answer.raise_for_status()
         typer.echo(answer.json()["status"])
     elif dry_run:
-        request = {"method": "POST", "url": f"{base}/v1/models/google/nano-banana/text-to-image", "body": {"prompt": target}}
+        request = {
+            "method": "POST",
+            "url": f"{base}/v1/models/google/nano-banana/text-to-image",
+            "body": {"prompt": target},
+        }
         typer.echo(json.dumps(request, indent=2))
     else:
         raise typer.BadParameter("pass --dry-run or --status")

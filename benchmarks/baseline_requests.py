@@ -25,12 +25,16 @@ CHUNK = 256 * 1024
 TIMEOUT = (5, 30)
 
 
-def run_job(session: requests.Session, prompt: str, num_images: int, out: str, poll: float, download_threads: int = 4) -> str:
+def run_job(
+    session: requests.Session, prompt: str, num_images: int, out: str, poll: float, download_threads: int = 4
+) -> str:
     """Submit, wait, download; returns the request id. Raises on any failure."""
     api = os.environ["NANOBANANA_BASE_URL"].rstrip("/") + "/v1"
     # The token goes on API calls only; the image host is a public CDN and must not receive it.
     auth = {"Authorization": f"Bearer {os.environ['RUNCOMFY_API_TOKEN']}"}
-    submitted = session.post(f"{api}/models/{MODEL}", json={"prompt": prompt, "num_images": num_images}, headers=auth, timeout=TIMEOUT)
+    submitted = session.post(
+        f"{api}/models/{MODEL}", json={"prompt": prompt, "num_images": num_images}, headers=auth, timeout=TIMEOUT
+    )
     submitted.raise_for_status()
     request_id = submitted.json()["request_id"]
     while True:
@@ -49,8 +53,7 @@ def run_job(session: requests.Session, prompt: str, num_images: int, out: str, p
         with session.get(url, stream=True, timeout=TIMEOUT) as response:
             response.raise_for_status()
             with open(os.path.join(out, f"{request_id}-{index}.png"), "wb") as handle:
-                for chunk in response.iter_content(CHUNK):
-                    handle.write(chunk)
+                handle.writelines(response.iter_content(CHUNK))
 
     urls = list(enumerate(result["output"]["images"], start=1))
     if len(urls) == 1 or download_threads <= 1:

@@ -14,9 +14,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from requests.adapters import HTTPAdapter
-
 from baseline_requests import run_job
+from requests.adapters import HTTPAdapter
 
 
 def main() -> int:
@@ -37,7 +36,13 @@ def main() -> int:
         try:
             run_job(session, prompt, 1, args.out, args.poll, download_threads=1)
             return True
-        except Exception as exc:  # a failed prompt is counted, the others carry on
+        except (
+            requests.RequestException,
+            RuntimeError,
+            OSError,
+            KeyError,
+            ValueError,
+        ) as exc:  # counted; the rest go on
             print(f"{prompt!r}: {exc}", file=sys.stderr)
             return False
 

@@ -80,7 +80,12 @@ def main() -> int:
     auth = {"Authorization": f"Bearer {os.environ['RUNCOMFY_API_TOKEN']}"}
     api = requests.Session()
 
-    submitted = api.post(f"{base}/models/{MODEL}", json={"prompt": args.prompt, "num_images": args.num_images}, headers=auth, timeout=TIMEOUT)
+    submitted = api.post(
+        f"{base}/models/{MODEL}",
+        json={"prompt": args.prompt, "num_images": args.num_images},
+        headers=auth,
+        timeout=TIMEOUT,
+    )
     submitted.raise_for_status()
     request_id = submitted.json()["request_id"]
 

@@ -11,7 +11,9 @@ Usage: python peak_rss.py EXECUTABLE [ARGS...]     (EXECUTABLE: a path; PATH is 
 import os
 import sys
 
-pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+pid = os.posix_spawn(
+    sys.argv[1], sys.argv[1:], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+)
 _, status, usage = os.wait4(pid, 0)
 print(f"{usage.ru_maxrss / 1024:.1f}")
 sys.exit(os.waitstatus_to_exitcode(status))

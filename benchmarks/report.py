@@ -343,10 +343,24 @@ def batch_table(batch: dict[str, Any]) -> Table:
         notes=[
             (
                 "ideal = ceil(prompts / j) x job seconds; "
-                "failed prompts = prompts without an image on disk, summed over runs"
+                "failed prompts = prompts without an image on disk, summed over runs; "
+                "submits = submits the sandbox received (median)"
             )
         ],
     )
+    table.notes.append("nanobanana batch starts with a history of three earlier 1 s jobs, as a returning user's would")
+    resets = [
+        f"{config['prompts']} x {config['concurrency']} {name}"
+        for config in batch.get("configs", [])
+        for name, c in config["contenders"].items()
+        for sample in c["samples"]
+        if "reset" in (sample.get("error") or "").lower() or "connection failed" in (sample.get("error") or "").lower()
+    ]
+    if resets:
+        table.notes.append(
+            f"{len(resets)} run(s) lost prompts to connections reset at submit ({', '.join(sorted(set(resets)))}): "
+            "the sandbox's listen backlog overflows when many clients connect at once; see the errors in the JSON"
+        )
     for config in batch.get("configs", []):
         for name, c in config["contenders"].items():
             s = c["summary"]

@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Optional
+from importlib import import_module
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Optional
 
 from . import __version__, debugging
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
@@ -25,11 +26,69 @@ EXIT_CODES_EPILOG = "Exit codes: " + " · ".join(f"{int(code)} {text}" for code,
 VERSION_LINE = f"nanobanana {__version__}"
 
 
-@lru_cache(maxsize=1)
-def build_app() -> "typer.Typer":
-    import typer
+class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be imported for --help alone
+    """One command of the root app. Adding a command is adding one entry to `COMMANDS`."""
 
-    from .commands import auth, batch, doctor, gallery, generate, help, history, jobs, sandbox, settings
+    name: str
+    # "module:attribute" in nanobanana_cli.commands: a function (a command) or a Typer (a command group)
+    target: str
+    # The root --help line, shown without importing the module; tests check it is the command's own first sentence.
+    summary: str
+    exit_codes_epilog: bool = False
+
+    def load(self) -> Any:
+        module, _, attribute = self.target.partition(":")
+        return getattr(import_module(f".commands.{module}", __package__), attribute)
+
+    def register(self, app: "typer.Typer") -> None:
+        import typer
+
+        target = self.load()
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=self.name)
+        else:
+            app.command(self.name, epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+
+
+COMMANDS = (
+    CommandEntry("generate", "generate:generate", "Generate images from a text prompt, wait for them and save them.", True),
+    CommandEntry("status", "jobs:job_status", "Show a job's state: in_queue (with its position), in_progress, or, once "
+                 "completed, succeeded or failed."),
+    CommandEntry("result", "jobs:job_result", "Print a finished job's image URLs, or save the images with --download."),
+    CommandEntry("cancel", "jobs:job_cancel", "Cancel a queued job."),
+    CommandEntry("watch", "jobs:job_watch", "Wait for jobs with live progress, saving each job's images as soon as it "
+                 "finishes.", True),
+    CommandEntry("batch", "batch:batch_run", "Generate images for every prompt in FILE, N jobs at a time, resumably.", True),
+    CommandEntry("gallery", "gallery:gallery_write", "Write DIR/index.html: every image with its prompt, parameters and "
+                 "request id, no external assets."),
+    CommandEntry("doctor", "doctor:doctor_run", "Check config paths, the token and its source, API reachability and token "
+                 "acceptance."),
+    CommandEntry("sandbox", "sandbox:sandbox_serve", "Serve a faithful local RunComfy Model API (paths, auth, job "
+                 "lifecycle, errors, real images)."),
+    CommandEntry("inspect", "provenance:inspect_files", "Show how each image was made: its embedded (or sidecar) "
+                 "provenance, the history record when this machine made it, whether the picture is intact, and whether "
+                 "it carries a C2PA manifest."),
+    CommandEntry("regen", "provenance:regen", "Submit again from an image's provenance; any generate option overrides "
+                 "what the file says.", True),
+    CommandEntry("explain", "explain:job_explain", "A job's timeline from the history: submitted, queue wait, run time, "
+                 "downloads (time, bytes, sha256 and provenance of each file), cost, and every recorded event."),
+    CommandEntry("model", "explain:model_show", "The model's catalog entry: name, price per image and input schema "
+                 "(cached for a day)."),
+    CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names), or show "
+                 "a command's help."),
+    CommandEntry("history", "history:history_app", "List recorded jobs, newest first; `history rm` and `history clear` "
+                 "forget some."),
+    CommandEntry("auth", "auth:auth_app", "Log in once, see which token is active and where it comes from, log out."),
+    CommandEntry("config", "settings:config_app", "Defaults you set once."),
+)
+
+
+@lru_cache(maxsize=None)
+def build_app(*, lazy: bool = False) -> "typer.Typer":
+    """The root app. `lazy` (what `main` runs) imports a command's module only when that command runs,
+    so every command starts as fast as a one-command app; the eager app registers them all, for tools
+    that read `registered_commands` (scripts/reference.py)."""
+    import typer
 
     app = typer.Typer(
         name="nanobanana",
@@ -42,6 +101,7 @@ def build_app() -> "typer.Typer":
         # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
+        **({"cls": _lazy_group()} if lazy else {}),
     )
 
     def show_version(value: bool) -> None:
@@ -60,20 +120,51 @@ def build_app() -> "typer.Typer":
         if debug:
             debugging.enable()
 
-    app.command("generate", epilog=EXIT_CODES_EPILOG)(generate.generate)
-    app.command("status")(jobs.job_status)
-    app.command("result")(jobs.job_result)
-    app.command("cancel")(jobs.job_cancel)
-    app.command("watch", epilog=EXIT_CODES_EPILOG)(jobs.job_watch)
-    app.command("batch", epilog=EXIT_CODES_EPILOG)(batch.batch_run)
-    app.add_typer(history.history_app, name="history")
-    app.command("gallery")(gallery.gallery_write)
-    app.command("doctor")(doctor.doctor_run)
-    app.command("sandbox")(sandbox.sandbox_serve)
-    app.add_typer(auth.auth_app, name="auth")
-    app.add_typer(settings.config_app, name="config")
-    app.command("help")(help.help_topic)
+    if not lazy:
+        for entry in COMMANDS:
+            entry.register(app)
     return app
+
+
+def command_from(entry: CommandEntry) -> Any:
+    """The entry's Click command, built by Typer exactly as registering it on the root app would."""
+    import typer
+
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+    entry.register(holder)
+    built = typer.main.get_command(holder)
+    # one group registered: the holder is a group around it; one function: the command itself
+    return built.commands[entry.name] if entry.name in getattr(built, "commands", {}) else built
+
+
+@lru_cache(maxsize=1)
+def _lazy_group() -> type:
+    """A TyperGroup whose commands start as stubs carrying their table summary, built for real on first use."""
+    from typer.core import TyperCommand, TyperGroup
+
+    class LazyGroup(TyperGroup):
+        def __init__(self, **attrs: Any) -> None:
+            super().__init__(**attrs)
+            self.entries = {entry.name: entry for entry in COMMANDS}
+            # stubs, so that listing and "did you mean" suggestions know every command without loading any
+            self.commands.update({name: TyperCommand(name, help=entry.summary) for name, entry in self.entries.items()})
+            self.unloaded = set(self.entries)
+            self.listing = False
+
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            if cmd_name in self.unloaded and not self.listing:
+                self.commands[cmd_name] = command_from(self.entries[cmd_name])
+                self.unloaded.discard(cmd_name)
+            return self.commands.get(cmd_name)
+
+        def format_commands(self, ctx: Any, formatter: Any) -> None:
+            self.listing = True  # the root --help shows summaries: no command module is imported for it
+            try:
+                super().format_commands(ctx, formatter)
+            finally:
+                self.listing = False
+
+    return LazyGroup
 
 
 def _run_app(args: list[str]) -> int:
@@ -83,7 +174,7 @@ def _run_app(args: list[str]) -> int:
     from .errors import UsageError
 
     try:
-        code = build_app()(args=args, prog_name="nanobanana", standalone_mode=False)
+        code = build_app(lazy=True)(args=args, prog_name="nanobanana", standalone_mode=False)
     except typer.Abort:
         raise NanobananaError("aborted: the input ended") from None  # Ctrl-D at a prompt
     except typer.TyperException as exc:

@@ -25,8 +25,16 @@ DOCUMENTS = {
     "auth status": ("auth-status.json", False),
     "config list": ("config-list.json", False),
     "config get": ("config-get.json", False),
+    "history stats": ("history-stats.json", False),
+    "inspect": ("inspect.json", True),
+    "explain": ("explain.json", False),
+    "model": ("model.json", False),
+    "regen": ("job.json", True),
 }
-COMMANDS = {"generate", "status", "result", "watch", "cancel", "batch", "history", "doctor", "auth", "config", "gallery", "sandbox", "help"}
+COMMANDS = {
+    "generate", "status", "result", "watch", "cancel", "batch", "history", "doctor", "auth", "config", "gallery", "sandbox",
+    "help", "inspect", "regen", "explain", "model",
+}
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +56,8 @@ def command_of(args: list[str]) -> str | None:
     words = [arg for arg in args if not arg.startswith("-")]
     for position, word in enumerate(words):
         if word in COMMANDS:
-            sub = words[position + 1] if word in ("auth", "config") and position + 1 < len(words) else None
+            following = words[position + 1] if position + 1 < len(words) else None
+            sub = following if word in ("auth", "config") or (word == "history" and following == "stats") else None
             return f"{word} {sub}" if sub else word
     return None
 

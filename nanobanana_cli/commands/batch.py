@@ -28,6 +28,7 @@ from .options import (
     TokenOpt,
     command_settings,
     download_plan,
+    MetadataOpt,
     make_output,
     open_history,
     show_dry_run,
@@ -46,6 +47,7 @@ def batch_run(
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
     name: NameOpt = None,  # applied by its option callback, through download_plan
+    metadata: MetadataOpt = None,
     concurrency: Annotated[int, typer.Option("-j", "--concurrency", min=1, max=32, help="Jobs in flight at once.")] = 4,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Submit the valid lines even if some are invalid.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Write an index.html contact sheet into the output directory.")] = False,
@@ -90,7 +92,7 @@ def batch_run(
     output = make_output(json_, quiet)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
-        aspect_ratio=aspect, output_format=image_format, num_images=num_images,
+        aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
     )
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults())
     for problem in problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -29,10 +30,13 @@ from .options import (
     base_url_flag,
     command_settings,
     download_plan,
+    MaxCostOpt,
+    MetadataOpt,
     make_output,
     open_history,
     open_in_viewer,
     show_dry_run,
+    within_budget,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +73,7 @@ def generate(
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
     name: NameOpt = None,  # applied by its option callback, through download_plan
+    metadata: MetadataOpt = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")] = False,
     no_download: Annotated[bool, typer.Option("--no-download", help="Wait, then print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
@@ -76,6 +81,7 @@ def generate(
     dry_run: DryRunOpt = False,
     curl: CurlOpt = False,
     open_: OpenOpt = False,
+    max_cost: MaxCostOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -105,41 +111,60 @@ def generate(
     _check_combinations(sandbox, no_wait, dry_run, curl)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
-        aspect_ratio=aspect, output_format=image_format, num_images=num_images,
+        aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
     )
     generation = GenerationInput(read_prompt(prompt), **settings.generation_defaults())
-    if dry_run:
-        show_dry_run(output, settings, [(None, generation)], curl)
+    run_generation(
+        output, settings, generation, RunChoices(sandbox, not no_wait, not (no_wait or no_download), dry_run, curl, open_, max_cost)
+    )
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """What `generate` (and `regen`) do with a validated input, from their flags."""
+
+    sandbox: bool = False
+    wait: bool = True
+    download: bool = True
+    dry_run: bool = False
+    curl: bool = False
+    open_: bool = False
+    max_cost: float | None = None
+
+
+def run_generation(output: Output, settings: Settings, generation: GenerationInput, choices: RunChoices) -> None:
+    """Show the request, or submit it (within --max-cost), wait, save and print the outcome."""
+    if choices.dry_run:
+        show_dry_run(output, settings, [(None, generation)], choices.curl)
         return
-    outcome = _submit(output, settings, generation, sandbox=sandbox, wait=not no_wait, download=not (no_wait or no_download))
+    outcome = _submit(output, settings, generation, choices)
     if outcome is None:
         return
     output.job(outcome)
     if outcome.error is not None:
         raise outcome.error
-    if open_ and outcome.saved:
+    if choices.open_ and outcome.saved:
         open_in_viewer(output, [item.path for item in outcome.saved])
 
 
-def _submit(
-    output: Output, settings: Settings, generation: GenerationInput, *, sandbox: bool, wait: bool, download: bool
-) -> JobOutcome | None:
+def _submit(output: Output, settings: Settings, generation: GenerationInput, choices: RunChoices) -> JobOutcome | None:
     """Submit the job and, unless told not to wait, its outcome (a failure carried in it)."""
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
 
-    downloads = download_plan(settings) if download else None
+    downloads = download_plan(settings) if choices.download else None
     with (
         open_history(output) as history,
-        open_client(settings, notices=output, sandbox=sandbox) as client,
+        open_client(settings, notices=output, sandbox=choices.sandbox) as client,
         output.progress() as progress,
     ):
+        within_budget(output, client, generation.num_images, choices.max_cost)
         jobs = Jobs(
             client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"],
             resume_base_url=base_url_flag(settings),
         )
         submission = jobs.submit(generation)
-        if not wait:
+        if not choices.wait:
             output.submitted(jobs.describe(submission.request_id, "in_queue", generation), submission)
             return None
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.

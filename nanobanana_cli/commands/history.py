@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -158,3 +158,48 @@ def _parse_moment(text: str) -> datetime:
         ) from None
     return moment if moment.tzinfo else moment.astimezone()  # a bare date or time is the user's local one
 
+
+
+@history_app.command("stats")
+def history_stats(
+    since: Annotated[Optional[str], typer.Option(
+        "--since", metavar="DATE", show_default=False, help="Only jobs submitted on or after this date (YYYY-MM-DD or ISO 8601).",
+    )] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """What the recorded jobs add up to: counts, failure and cancel rates, queue wait and run time
+    (p50/p95), images per day, and spend per day where the API reported costs.
+
+    Examples:
+
+      nanobanana history stats
+
+      nanobanana history stats --since 2026-11-01 --json | jq .spend_usd
+    """
+    from ..stores.stats import summarise
+
+    output = make_output(json_, False)
+    with open_history(output) as history:
+        stats = summarise(history.entries(limit=None, since=_parse_moment(since) if since else None))
+    output.emit(stats, _stats_lines(stats))
+
+
+def _stats_lines(stats: dict[str, Any]) -> list[str]:
+    def seconds(figure: dict) -> str:
+        return "no data" if figure["p50"] is None else f"p50 {figure['p50']:.1f}s, p95 {figure['p95']:.1f}s ({figure['count']} jobs)"
+
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    spend = "unknown (no costs reported)" if stats["spend_usd"] is None else f"${stats['spend_usd']:.4f}"
+    lines = [
+        f"jobs:        {stats['jobs']} ({', '.join(f'{n} {s}' for s, n in stats['by_status'].items()) or 'none'})",
+        f"images:      {stats['images']}",
+        f"failed:      {rate(stats['failure_rate'])} of finished jobs; cancelled: {rate(stats['cancel_rate'])}",
+        f"queue wait:  {seconds(stats['queue_wait_seconds'])}",
+        f"run time:    {seconds(stats['run_seconds'])}",
+        f"spend:       {spend}",
+    ]
+    lines += [f"  {day}  {count} image(s)" + (f", ${stats['spend_usd_per_day'][day]:.4f}" if day in stats["spend_usd_per_day"] else "")
+              for day, count in stats["images_per_day"].items()]
+    return lines

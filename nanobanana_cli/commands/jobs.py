@@ -30,6 +30,7 @@ from .options import (
     download_plan,
     fail_with_first,
     job_ids_or_last,
+    MetadataOpt,
     make_output,
     open_history,
     open_in_viewer,
@@ -137,6 +138,7 @@ def job_result(
     download: Annotated[bool, typer.Option("--download", help="Save the images instead of printing their URLs.")] = False,
     output_dir: OutputDirOpt = None,
     name: NameOpt = None,  # applied by its option callback, through download_plan
+    metadata: MetadataOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -156,7 +158,7 @@ def job_result(
       nanobanana result --last --download -o out/
     """
     output = make_output(json_, quiet, template)
-    flags = {"base_url": base_url, "retries": retries, "output_dir": output_dir}
+    flags = {"base_url": base_url, "retries": retries, "output_dir": output_dir, "metadata": metadata}
     ids = None if request_id is None else [request_id]
     with job_session(output, ids, last, token, flags, download=download) as (jobs, (only,)):
         outcome = jobs.fetch(only)
@@ -207,6 +209,7 @@ def job_watch(
     last: LastOpt = False,
     output_dir: OutputDirOpt = None,
     name: NameOpt = None,  # applied by its option callback, through download_plan
+    metadata: MetadataOpt = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
     open_: OpenOpt = False,
@@ -229,7 +232,7 @@ def job_watch(
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
     output = make_output(json_, quiet, template)
-    flags = {"base_url": base_url, "retries": retries, "timeout": timeout, "output_dir": output_dir}
+    flags = {"base_url": base_url, "retries": retries, "timeout": timeout, "output_dir": output_dir, "metadata": metadata}
     failures: list[NanobananaError] = []
     saved_paths: list[str] = []
     with job_session(output, request_ids, last, token, flags, download=not no_download) as (jobs, ids):

@@ -19,6 +19,7 @@ from ..render.output import Mode, Output
 from ..stores.tokens import TOKEN_ENV_VARS
 
 if TYPE_CHECKING:
+    from ..api.client import Client
     from ..api.models import GenerationInput
     from ..engine.lifecycle import DownloadPlan, NameTemplate
     from ..stores.history import History
@@ -141,6 +142,22 @@ NumImagesOpt = Annotated[
         show_default=InEffect("num_images"),
     ),
 ]
+Metadata = Enum("Metadata", {mode: mode for mode in ("embed", "sidecar", "none")}, type=str)  # type: ignore[misc]
+MetadataOpt = Annotated[
+    Optional[Metadata],
+    typer.Option(
+        "--metadata", case_sensitive=False, show_default=InEffect("metadata"),
+        help="Provenance of each saved image: embed it in the file, write NAME.json beside it, or none. "
+        "Files with a C2PA manifest always get NAME.json.",
+    ),
+]
+MaxCostOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--max-cost", min=0, metavar="USD", show_default=False,
+        help="Refuse to submit when the estimated cost (catalog price × images) would exceed this.",
+    ),
+]
 SandboxOpt = Annotated[bool, typer.Option("--sandbox", help="Run against a local sandbox API: no account, no credits.")]
 LastOpt = Annotated[bool, typer.Option("--last", help="Act on the most recent job in the history (the default with no id).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print the request that would be sent; send nothing.")]
@@ -154,9 +171,12 @@ _NAME_TEMPLATE: ContextVar[NameTemplate | None] = ContextVar("name_template", de
 
 
 def _remember_name(value: Optional[str]) -> Optional[str]:
+    if value is None:  # the callback runs for every command that declares --name: no lifecycle import for it
+        _NAME_TEMPLATE.set(None)
+        return value
     from ..engine.lifecycle import NameTemplate
 
-    _NAME_TEMPLATE.set(None if value is None else NameTemplate.parse(value))
+    _NAME_TEMPLATE.set(NameTemplate.parse(value))
     return value
 
 
@@ -196,7 +216,7 @@ def download_plan(settings: Settings) -> DownloadPlan:
     from ..engine.lifecycle import DownloadPlan
 
     directory = prepare_output_dir(settings["output_dir"])
-    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, _NAME_TEMPLATE.get())
+    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, _NAME_TEMPLATE.get(), settings["metadata"])
 
 
 def base_url_flag(settings: Settings) -> str | None:
@@ -299,3 +319,14 @@ def open_in_viewer(output: Output, paths: list[str]) -> None:
     for path in paths:
         if typer.launch(path) != 0:
             output.warn(f"--open: the system viewer could not open {path}")
+
+
+def within_budget(output: Output, client: Client, images: int, max_cost: float | None) -> None:
+    """Say what the submit will cost when the price is known; refuse it above --max-cost."""
+    if max_cost is None:
+        return
+    from ..engine.pricing import check_budget, price_per_image
+    from ..stores.catalog import CatalogCache
+
+    estimate = check_budget(images, price_per_image(client, CatalogCache()), max_cost)
+    output.note(f"estimated cost ${estimate:.4f} for {images} image(s), within --max-cost ${max_cost:.4f}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -136,9 +136,6 @@ def job_name_fields(generation: GenerationInput | None, count: int, submitted_at
         "date": when.strftime("%Y-%m-%d"),
         "time": when.strftime("%H%M%S"),
     }
-
-
-METADATA_MODES = ("embed", "sidecar", "none")
 
 
 @dataclass(frozen=True)
@@ -344,13 +341,26 @@ class Jobs:
         started = time.monotonic()
         with self.resumable([request_id]):
             result = wait_for_result(
-                self.client, request_id, timeout=self.timeout, on_update=self.reporter.job_update,
+                self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
                 schedule=self.schedule, stop=self.stop, expected_seconds=expected_seconds,
             )
             outcome = self._complete(result, generation, file_stem)
         outcome.elapsed_seconds = time.monotonic() - started
         outcome.finished_at = outcome.finished_at or _iso_now()  # seen finishing while we waited
         return outcome
+
+    def _listening(self, request_id: str) -> Callable[[JobStatus, float], None]:
+        """The reporter's updates, plus the moment the job was first seen running (its queue wait ends there)."""
+        seen_running = False
+
+        def update(status: JobStatus, elapsed: float) -> None:
+            nonlocal seen_running
+            if not seen_running and status.status == "in_progress":
+                seen_running = True
+                self._record(request_id, started_at=_iso_now())
+            self.reporter.job_update(status, elapsed)
+
+        return update
 
     def outcome_of(self, request_id: str, generation: GenerationInput | None, **finish: Any) -> JobOutcome:
         """`finish`, with a failure carried in the outcome instead of raised (an interrupt still raises)."""
@@ -417,7 +427,9 @@ class Jobs:
             metadata=self.downloads.metadata,
         )
         seconds = round(time.monotonic() - started, 3)
-        files = [item.to_dict() for item in saved]
+        # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
+        entry = self.history.get(request_id) if self.history is not None else None
+        files = list({item["path"]: item for item in [*(entry.files if entry else []), *(s.to_dict() for s in saved)]}.values())
         self._record(request_id, paths=[item.path for item in saved], files=files)
         if self.history is not None:
             self.history.add_event(request_id, "downloaded", seconds=seconds, bytes=sum(item.bytes for item in saved))

@@ -21,6 +21,8 @@ from .paths import config_dir, write_private_file
 from .tokens import ResolvedToken, resolve_token
 
 CONFIG_FILE = "config.json"
+# Where a saved image's provenance goes: into the file, into NAME.json beside it, or nowhere.
+METADATA_MODES = ("embed", "sidecar", "none")
 
 
 def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
@@ -98,6 +100,7 @@ SETTINGS = {
         Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds),
         Setting("retries", "NANOBANANA_RETRIES", DEFAULT_RETRIES, _retries),
         Setting("max_download_mb", "NANOBANANA_MAX_DOWNLOAD_MB", 2048, _megabytes),
+        Setting("metadata", "NANOBANANA_METADATA", "embed", _choice(METADATA_MODES)),
     )
 }
 KEY_ALIASES = {"aspect": "aspect_ratio", "format": "output_format", "n": "num_images", "num": "num_images"}

@@ -20,7 +20,7 @@ def _moment(text: str | None) -> datetime | None:
         return None
 
 
-def _seconds_between(start: str | None, end: str | None) -> float | None:
+def seconds_between(start: str | None, end: str | None) -> float | None:
     first, last = _moment(start), _moment(end)
     if first is None or last is None or last < first:
         return None
@@ -40,8 +40,8 @@ def summarise(entries: Iterable[HistoryEntry]) -> dict[str, Any]:
     jobs = list(entries)
     states = Counter(entry.status for entry in jobs)
     finished = sum(states[state] for state in FINISHED_STATES)
-    queue_waits = [w for e in jobs if (w := _seconds_between(e.submitted_at, e.started_at)) is not None]
-    run_times = [r for e in jobs if (r := _seconds_between(e.started_at, e.finished_at) or e.duration_seconds) is not None]
+    queue_waits = [w for e in jobs if (w := seconds_between(e.submitted_at, e.started_at)) is not None]
+    run_times = [r for e in jobs if (r := seconds_between(e.started_at, e.finished_at) or e.duration_seconds) is not None]
     images_per_day: dict[str, int] = defaultdict(int)
     spend_per_day: dict[str, float] = defaultdict(float)
     for entry in jobs:

@@ -1,0 +1,131 @@
+"""`inspect` and `regen`: what a saved image says about itself, and making it again from that."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..errors import AlreadyReported, ExitCode, UsageError
+from .options import (
+    AspectOpt,
+    BaseUrlOpt,
+    CurlOpt,
+    DryRunOpt,
+    FormatOpt,
+    JsonOpt,
+    MaxCostOpt,
+    MetadataOpt,
+    NameOpt,
+    NumImagesOpt,
+    OutputDirOpt,
+    QuietOpt,
+    RetriesOpt,
+    SandboxOpt,
+    TimeoutOpt,
+    TokenOpt,
+    command_settings,
+    make_output,
+    open_history,
+)
+
+
+FilesArg = Annotated[list[Path], typer.Argument(help="Images nanobanana saved (here or on another machine).", show_default=False)]
+
+
+def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
+    """Show how each image was made: its embedded (or sidecar) provenance, the history record when
+    this machine made it, whether the picture is intact, and whether it carries a C2PA manifest.
+
+    Exits 1 if any image is not intact.
+
+    Examples:
+
+      nanobanana inspect out/a-red-fox-3f2a9c1e-1.png
+
+      nanobanana inspect copied.webp --json | jq -r .provenance.prompt
+    """
+    from ..engine.inspection import inspect_file
+
+    output = make_output(json_, False)
+    with open_history(output) as history:
+        reports = [inspect_file(path, history) for path in files]
+    for report in reports:
+        output.emit(report, _report_lines(report), compact=len(reports) > 1)
+    if any(report["intact"] is False for report in reports):
+        raise AlreadyReported(ExitCode.ERROR)
+
+
+def _report_lines(report: dict[str, Any]) -> list[str]:
+    made = report["provenance"] or {}
+    intact = {True: "yes", False: "NO: the picture changed since it was saved", None: "unknown (no hash recorded)"}
+    lines = [report["path"], f"  format:     {report['format'] or 'not an image'}, {report['bytes']} bytes, sha256 {report['sha256'][:16]}…"]
+    if made:
+        lines += [
+            f"  prompt:     {made.get('prompt', '?')}",
+            f"  input:      {made.get('num_images', '?')}× {made.get('aspect_ratio', '?')} {made.get('output_format', '?')}, "
+            f"image {made.get('index', '?')} of {made.get('count', '?')}",
+            f"  job:        {made.get('request_id', '?')} on {made.get('api_host', '?')} ({made.get('model', '?')})",
+            f"  made:       submitted {made.get('submitted_at') or '?'}, finished {made.get('finished_at') or '?'}",
+            f"  by:         {made.get('tool', '?')}; provenance {report['provenance_source']}",
+        ]
+    else:
+        lines.append("  provenance: none found (not embedded, no NAME.json beside it)")
+    lines.append(f"  intact:     {intact[report['intact']]}")
+    lines.append(f"  c2pa:       {'yes: a Content Credentials manifest (left untouched)' if report['c2pa'] else 'no'}")
+    job = report["history"]
+    if job:
+        cost = f", cost ${job['cost']:.4f}" if job.get("cost") is not None else ""
+        lines.append(f"  history:    {job['status']}, submitted {job['submitted_at']}{cost}")
+    return lines
+
+
+def regen(
+    file: Annotated[Path, typer.Argument(help="An image nanobanana saved: its provenance is the starting point.", show_default=False)],
+    prompt_append: Annotated[Optional[str], typer.Option("--prompt-append", help="Text added to the end of the prompt.", show_default=False)] = None,
+    aspect: AspectOpt = None,
+    image_format: FormatOpt = None,
+    num_images: NumImagesOpt = None,
+    output_dir: OutputDirOpt = None,
+    name: NameOpt = None,  # applied by its option callback, through download_plan
+    metadata: MetadataOpt = None,
+    timeout: TimeoutOpt = None,
+    sandbox: SandboxOpt = False,
+    dry_run: DryRunOpt = False,
+    curl: CurlOpt = False,
+    max_cost: MaxCostOpt = None,
+    token: TokenOpt = None,
+    base_url: BaseUrlOpt = None,
+    retries: RetriesOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Submit again from an image's provenance; any generate option overrides what the file says.
+
+    Examples:
+
+      nanobanana regen out/a-red-fox-3f2a9c1e-1.png --aspect 1:1 -n 4
+
+      nanobanana regen old.png --prompt-append ", at night" --dry-run
+    """
+    from ..api.models import GenerationInput
+    from ..engine import provenance
+    from .generate import RunChoices, run_generation
+
+    output = make_output(json_, quiet)
+    try:
+        made, _ = provenance.read(file)
+    except OSError as exc:
+        raise UsageError(f"cannot read {file}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
+    if not made or not isinstance(made.get("prompt"), str):
+        raise UsageError(f"{file} carries no nanobanana provenance", hint="pass an image saved with --metadata embed or sidecar")
+    settings = command_settings(
+        token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir, metadata=metadata,
+        aspect_ratio=aspect or made.get("aspect_ratio"), output_format=image_format or made.get("output_format"),
+        num_images=num_images or made.get("num_images"),
+    )
+    generation = GenerationInput(made["prompt"] + (prompt_append or ""), **settings.generation_defaults())
+    run_generation(output, settings, generation, RunChoices(sandbox=sandbox, dry_run=dry_run, curl=curl, max_cost=max_cost))
+
+
