@@ -44,7 +44,7 @@ import job_flow
 import memory
 import report
 import startup
-from harness import NANOBANANA, ROOT, progress
+from harness import NANOBANANA, ROOT, compile_package, progress
 
 SECTIONS = ("startup", "jobs", "batch", "memory")
 
@@ -270,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             "nanobanana_command": NANOBANANA,
         }
     }
+    compile_package()
     with tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp:
         work = Path(tmp)
         if "startup" in args.sections:

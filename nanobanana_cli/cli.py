@@ -61,6 +61,8 @@ COMMANDS = (
     CommandEntry("batch", "batch:batch_run", "Generate images for every prompt in FILE, N jobs at a time, resumably.", True),
     CommandEntry("gallery", "gallery:gallery_write", "Write DIR/index.html: every image with its prompt, parameters and "
                  "request id, no external assets."),
+    CommandEntry("merge", "merge:merge_run", "Combine the output directories of batch runs (shards) into one: images, "
+                 "provenance and manifests."),
     CommandEntry("doctor", "doctor:doctor_run", "Check config paths, the token and its source, API reachability and token "
                  "acceptance."),
     CommandEntry("sandbox", "sandbox:sandbox_serve", "Serve a faithful local RunComfy Model API (paths, auth, job "

@@ -70,7 +70,7 @@ def test_no_wait_status_watch_result_across_processes(sandbox_process, tmp_path)
     ("args", "code"),
     [
         (("generate", "x", "-a", "1:7"), 2),
-        (("generate", "x", "-n", "9"), 2),
+        (("generate", "x", "-n", "0"), 2),
         (("frobnicate",), 2),
         (("status", "no-such-job"), 4),
         (("result", "../x"), 2),

@@ -73,3 +73,41 @@ def test_hook_templates_are_checked_before_anything_runs():
 def test_a_hook_that_cannot_start_is_reported_not_raised(tmp_path):
     result = Hook(str(tmp_path / "no-such-program") + " {path}").run({"path": "x"})
     assert result.returncode is None and "cannot run" in result.problem
+
+
+# -- planning a generate run ------------------------------------------------------------------------
+
+DEFAULTS = {"aspect_ratio": "1:1", "output_format": "png", "num_images": 1}
+
+
+def test_images_past_four_are_split_into_jobs_the_api_accepts():
+    from nanobanana_cli.engine.matrix import split_images
+
+    assert [split_images(n) for n in (1, 4, 5, 10)] == [[1], [4], [4, 1], [4, 4, 2]]
+
+
+def test_a_plan_is_every_prompt_times_its_jobs_with_the_images_numbered_across_them():
+    from nanobanana_cli.engine.matrix import plan_jobs
+
+    planned = plan_jobs("a {red,blue} fox", {}, 6, DEFAULTS)
+    assert [(j.generation.prompt, j.generation.num_images, j.first, j.total) for j in planned] == [
+        ("a red fox", 4, 1, 6), ("a red fox", 2, 5, 6), ("a blue fox", 4, 1, 6), ("a blue fox", 2, 5, 6),
+    ]
+    assert plan_jobs("a {red,blue} fox", {}, 1, DEFAULTS, literal=True)[0].generation.prompt == "a {red,blue} fox"
+
+
+def test_a_huge_matrix_is_refused_before_it_is_built():
+    from nanobanana_cli.engine.matrix import plan_jobs
+
+    groups = " ".join("{" + ",".join(f"w{n}" for n in range(10)) + "}" for _ in range(7))  # ten million prompts
+    with pytest.raises(UsageError, match="over 10000 jobs"):
+        plan_jobs(groups, {}, 1, DEFAULTS)
+
+
+def test_matrix_values_in_file_names_are_slugs_so_none_leads_out_of_the_directory():
+    from nanobanana_cli.engine.downloads import output_filename
+    from nanobanana_cli.engine.matrix import FileNames, plan_jobs
+
+    job = plan_jobs("a fox {../../etc,x}", {}, 1, DEFAULTS)[0]
+    name = output_filename(FileNames("{var.1}-{i:02d}", job.values).stem(job), "abc12345", 1, "png")
+    assert name == "etc-01.png"

@@ -1,26 +1,35 @@
-"""`nanobanana batch`: many prompts at once, resumable, never paying twice."""
+"""`nanobanana batch`: many prompts at once, resumable, never paying twice; and `--shard K/N`."""
 
 from __future__ import annotations
 
 import shlex
 import sys
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..errors import AlreadyReported, JobFailedError, NanobananaError, UsageError
 from ..render.output import Output
+from .generate import Followups
 from .options import (
     AspectOpt,
     BaseUrlOpt,
+    ConcurrencyOpt,
     CurlOpt,
     DryRunOpt,
     FormatOpt,
     JsonOpt,
+    MaxCostOpt,
+    MetadataOpt,
     NameOpt,
+    NotifyOpt,
     NumImagesOpt,
+    OnDoneOpt,
     OutputDirOpt,
+    PreviewOpt,
     QuietOpt,
     RetriesOpt,
     SandboxOpt,
@@ -28,15 +37,16 @@ from .options import (
     TokenOpt,
     command_settings,
     download_plan,
-    MetadataOpt,
     make_output,
     open_history,
     show_dry_run,
+    within_budget,
 )
 
 if TYPE_CHECKING:
     from ..engine.batch import BatchLine, LineOutcome
     from ..engine.lifecycle import DownloadPlan
+    from ..engine.sharding import Shard
     from ..stores.settings import Settings
 
 
@@ -48,7 +58,12 @@ def batch_run(
     output_dir: OutputDirOpt = None,
     name: NameOpt = None,  # applied by its option callback, through download_plan
     metadata: MetadataOpt = None,
-    concurrency: Annotated[int, typer.Option("-j", "--concurrency", min=1, max=32, help="Jobs in flight at once.")] = 4,
+    concurrency: ConcurrencyOpt = 4,
+    shard: Annotated[Optional[str], typer.Option(
+        "--shard", metavar="K/N", show_default=False,
+        help="Run only shard K of N: the lines whose key hashes to it, recorded in a manifest of its own. "
+        "N machines running shards 1/N to N/N cover every line exactly once; `nanobanana merge` combines them.",
+    )] = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Submit the valid lines even if some are invalid.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Write an index.html contact sheet into the output directory.")] = False,
     resubmit_uncertain: Annotated[bool, typer.Option(
@@ -60,6 +75,10 @@ def batch_run(
     sandbox: SandboxOpt = False,
     dry_run: DryRunOpt = False,
     curl: CurlOpt = False,
+    max_cost: MaxCostOpt = None,
+    preview: PreviewOpt = None,
+    on_done: OnDoneOpt = None,
+    notify: NotifyOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -85,15 +104,47 @@ def batch_run(
 
       nanobanana batch prompts.jsonl --json | jq -r '.outputs[].path'
 
+      nanobanana batch prompts.txt --shard 2/4 -o out/
+
       nanobanana batch prompts.txt --dry-run
     """
-    from ..engine.batch import parse_batch
+    from ..engine.sharding import parse_shard
 
     output = make_output(json_, quiet)
+    part = None if shard is None else parse_shard(shard)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
+        preview=preview, on_done=on_done, notify=notify,
     )
+    lines = _lines(output, source, settings, skip_invalid, part)
+    if curl and not dry_run:
+        raise UsageError("--curl goes with --dry-run", hint=f"nanobanana batch {source} --dry-run --curl")
+    if dry_run:
+        show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
+        return
+    if not lines:
+        return
+    plan = download_plan(settings)
+    rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}"
+    rerun += f" --shard {part}" if part else ""
+    followups = Followups.of(output, settings)
+    run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None)
+    outcomes = run_lines(output, settings, plan, lines, run, lambda item: _emit(output, followups, item))
+    followups.show([saved.path for item in outcomes if not item.skipped for saved in item.outcome.saved or []])
+    if gallery:
+        from ..render.gallery import write_gallery
+
+        output.note(f"gallery: {write_gallery(plan.directory)}")
+    followups.finished(f"batch {source}: {summary_of(outcomes, 'line')}")
+    again = BatchRerun(f"to retry the failed lines: {rerun}", f"{rerun} --resubmit-uncertain")
+    finish_lines(output, outcomes, "batch", "line", again)
+
+
+def _lines(output: Output, source: str, settings: Settings, skip_invalid: bool, shard: Shard | None) -> list[BatchLine]:
+    """The file's valid lines (every problem shown first), only the shard's when there is one."""
+    from ..engine.batch import parse_batch
+
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults())
     for problem in problems:
         output.error(f"{source}:{problem.number}: {problem.message}")
@@ -104,49 +155,59 @@ def batch_run(
         )
     if not lines:
         raise UsageError(f"no prompts in {source}", hint="write one prompt per line")
-    if curl and not dry_run:
-        raise UsageError("--curl goes with --dry-run", hint=f"nanobanana batch {source} --dry-run --curl")
-    if dry_run:
-        show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
-        return
-    plan = download_plan(settings)
-    outcomes = _run(output, settings, plan, lines, concurrency, sandbox, resubmit_uncertain)
-    if gallery:
-        from ..render.gallery import write_gallery
-
-        output.note(f"gallery: {write_gallery(plan.directory)}")
-    _finish(output, outcomes, f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}")
+    if shard is None:
+        return lines
+    mine = [line for line in lines if shard.holds(line.key)]
+    output.note(f"shard {shard}: {len(mine)} of {len(lines)} line(s)" + ("; nothing to do" if not mine else ""))
+    return mine
 
 
-def _run(
+def _emit(output: Output, followups: Followups, item: LineOutcome) -> None:
+    output.emit(item.to_dict(), [saved.path for saved in item.outcome.saved or []], compact=True)
+    if not item.skipped:
+        followups.saved(item.outcome)
+
+
+@dataclass(frozen=True)
+class LineRun:
+    """How `run_lines` runs: `batch`'s flags, or a generate run's."""
+
+    concurrency: int = 4
+    sandbox: bool = False
+    resubmit_uncertain: bool = False
+    max_cost: float | None = None
+    manifest_name: str | None = None  # None: the directory's main manifest
+    rerun_hint: str | None = None  # what an interrupt says to do; None: run the same batch command again
+
+
+def run_lines(
     output: Output,
     settings: Settings,
     plan: DownloadPlan,
     lines: list[BatchLine],
-    concurrency: int,
-    sandbox: bool,
-    resubmit_uncertain: bool,
+    run: LineRun,
+    on_outcome: Callable[[LineOutcome], None],
 ) -> list[LineOutcome]:
-    from ..engine.batch import run_batch
+    """Run the lines through the batch engine (within --max-cost), handing each outcome over as it comes."""
+    from ..engine.batch import MANIFEST_NAME, RERUN_HINT, run_batch
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
 
     outcomes = []
     with (
         open_history(output) as history,
-        open_client(
-            settings, notices=output, sandbox=sandbox,
-            max_connections=concurrency * 2,
-        ) as client,
+        open_client(settings, notices=output, sandbox=run.sandbox, max_connections=run.concurrency * 2) as client,
         output.batch_progress(len(lines)) as progress,
     ):
+        within_budget(output, client, sum(line.generation.num_images for line in lines), run.max_cost)
         jobs = Jobs(client, history, reporter=progress, downloads=plan, timeout=settings["timeout"])
         batch = run_batch(
-            jobs, lines, concurrency=concurrency, reporter=progress, resubmit_uncertain=resubmit_uncertain, warn=output.warn
+            jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
+            warn=output.warn, manifest_name=run.manifest_name or MANIFEST_NAME, rerun_hint=run.rerun_hint or RERUN_HINT,
         )
         for item in batch:
             outcomes.append(item)
-            output.emit(item.to_dict(), [saved.path for saved in item.outcome.saved or []], compact=True)
+            on_outcome(item)
     return outcomes
 
 
@@ -162,23 +223,35 @@ def _read_source(source: str) -> str:
         raise UsageError(f"{source} is not UTF-8 text") from None
 
 
-def _finish(output: Output, outcomes: list[LineOutcome], rerun: str) -> None:
+@dataclass(frozen=True)
+class BatchRerun:
+    """What to tell the user after failures: how to retry, and (if possible) how to force uncertain ones."""
+
+    retry: str
+    resubmit: str | None = None
+
+
+def summary_of(outcomes: list[LineOutcome], unit: str) -> str:
+    counts = Counter("skipped" if o.skipped else o.outcome.status for o in outcomes)
+    return f"{len(outcomes)} {unit}(s): " + ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
+
+
+def finish_lines(output: Output, outcomes: list[LineOutcome], what: str, unit: str, rerun: BatchRerun) -> None:
+    """The summary on stderr; with failures, how to go on, and the exit code of the worst of them."""
     from ..engine.batch import UNCERTAIN
 
-    counts = Counter("skipped" if o.skipped else o.outcome.status for o in outcomes)
-    summary = ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
-    output.note(f"batch: {len(outcomes)} line(s): {summary}")
+    output.note(f"{what}: {summary_of(outcomes, unit)}")
     errors: list[NanobananaError] = [o.outcome.error for o in outcomes if o.outcome.error is not None]
     if not errors:
         return
     uncertain = sorted(o.line.number for o in outcomes if o.outcome.status == UNCERTAIN)
     if len(uncertain) < len(errors):
-        output.note(f"to retry the failed lines: {rerun}")
+        output.note(rerun.retry)
     if uncertain:
+        force = f" To submit them again anyway, which may bill twice: {rerun.resubmit}" if rerun.resubmit else ""
         output.note(
-            f"uncertain line(s) {', '.join(map(str, uncertain))}: a job may exist and be billed for each, with no id "
-            "to find it by (the API has no job list); check your RunComfy dashboard and `nanobanana history`. "
-            f"To submit them again anyway, which may bill twice: {rerun} --resubmit-uncertain"
+            f"uncertain {unit}(s) {', '.join(map(str, uncertain))}: a job may exist and be billed for each, with no id "
+            f"to find it by (the API has no job list); check your RunComfy dashboard and `nanobanana history`.{force}"
         )
     systemic = [error for error in errors if not isinstance(error, JobFailedError)]
     raise AlreadyReported((systemic or errors)[0].exit_code)

@@ -190,6 +190,57 @@ NameOpt = Annotated[
 ]
 
 
+def _remember_generate_name(value: Optional[str]) -> Optional[str]:
+    """generate's --name may also name matrix values ({vars}, {var.NAME}): those the run checks and applies itself."""
+    if value is not None and "{var" in value.replace("{{", ""):
+        _NAME_TEMPLATE.set(None)
+        return value
+    return _remember_name(value)
+
+
+GenerateNameOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--name", metavar="TEMPLATE", callback=_remember_generate_name, show_default="{slug}-{id}-{i}",
+        help="File names (extension added): {slug} {id} {i} {n} {aspect} {format} {date} {time}, and with a prompt "
+        "matrix {vars} or {var.NAME} ({var.1} for the first {a,b} group); see `nanobanana help file-names`.",
+    ),
+]
+ManyImagesOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "-n", "--num-images", show_default=InEffect("num_images"),
+        help="How many images (per prompt of a matrix). Above 4 they are made by several jobs of at most 4, "
+        "run at once and numbered 1 to N.",
+    ),
+]
+ConcurrencyOpt = Annotated[int, typer.Option("-j", "--concurrency", min=1, max=32, help="Jobs in flight at once.")]
+PreviewOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--preview/--no-preview", show_default=InEffect("preview"),
+        help="Show a thumbnail of each saved image on stderr, when it is a terminal (kitty, iTerm2, sixel or "
+        "half-blocks).",
+    ),
+]
+OnDoneOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--on-done", metavar="COMMAND", show_default=InEffect("on_done"),
+        help="Run COMMAND for each saved image, without a shell: {path} {id} {prompt} {i} {n} {aspect} {format} "
+        "each become one argument. A failing command is a warning. '' turns a configured one off.",
+    ),
+]
+NotifyOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--notify/--no-notify", show_default=InEffect("notify"),
+        help="When a wait longer than notify_after seconds (config, 10) ends: ring the terminal bell and send "
+        "a desktop notification (notify-send or osascript, where installed).",
+    ),
+]
+
+
 def make_output(json_: bool, quiet: bool, template: str | None = None) -> Output:
     """The command's output mode; a --template is checked against the job document's fields before any work."""
     if sum((json_, quiet, template is not None)) > 1:

@@ -16,19 +16,25 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.client import UNCERTAIN_SUBMIT_HINT
 from ..api.models import CANCELLED, FAILED, REQUEST_ID_PATTERN, SUCCEEDED, GenerationInput
-from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
+from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError, UsageError
 from .downloads import SavedFile
 from .lifecycle import JobOutcome, Jobs, Reporter
 from .workers import run_concurrently
 
+if TYPE_CHECKING:
+    from .matrix import FileNames, PlannedJob
+
 MANIFEST_NAME = "nanobanana-batch.jsonl"
+# Every manifest a directory may hold: the batch's own, each shard's, a generate run's (the same file).
+MANIFEST_GLOB = "nanobanana-batch*.jsonl"
+RERUN_HINT = "run the same batch command again to resume without paying twice"
 JSON_FIELDS = ("prompt", "aspect_ratio", "output_format", "num_images", "name")
 
 
@@ -38,6 +44,8 @@ class BatchLine:
     generation: GenerationInput
     name: str | None
     key: str
+    stem: str | None = None  # what names the files, when not `name` (a generate run's `FileStem`)
+    values: dict[str, str] = field(default_factory=dict)  # a matrix's values, kept in the manifest
 
     @property
     def label(self) -> str:
@@ -90,11 +98,25 @@ def parse_batch(text: str, defaults: dict[str, Any]) -> tuple[list[BatchLine], l
         except NanobananaError as exc:
             problems.append(LineProblem(number, str(exc)))
             continue
-        identity = json.dumps({**generation.to_payload(), "name": name}, sort_keys=True)
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-        seen[digest] = seen.get(digest, 0) + 1
-        lines.append(BatchLine(number, generation, name, f"{digest}-{seen[digest]}"))
+        lines.append(BatchLine(number, generation, name, _key({**generation.to_payload(), "name": name}, seen)))
     return lines, problems
+
+
+def _key(identity: dict[str, Any], seen: dict[str, int]) -> str:
+    """A line's name in the manifest: a hash of what it asks for, and which repeat of it this is."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    seen[digest] = seen.get(digest, 0) + 1
+    return f"{digest}-{seen[digest]}"
+
+
+def planned_lines(jobs: list[PlannedJob], names: FileNames) -> list[BatchLine]:
+    """A generate run's jobs as batch lines, numbered from 1; rerun alike, they get the same keys."""
+    seen: dict[str, int] = {}
+    lines = []
+    for number, job in enumerate(jobs, start=1):
+        key = _key({**job.generation.to_payload(), "vars": job.values, "first": job.first}, seen)
+        lines.append(BatchLine(number, job.generation, None, key, stem=names.stem(job), values=job.values))
+    return lines
 
 
 SUBMITTING = "submitting"  # written, fsynced, before the POST: the line may be billed from here on
@@ -133,19 +155,27 @@ def _is_saved_file(item: Any) -> bool:
 class Manifest:
     """Append-only record of what happened to each line; the last record for a key wins.
 
-    Loading never fails on a bad record: each is reported in `problems` (with its line number)
-    and skipped. A record that was ours but is unreadable leaves its line `uncertain` unless a
-    later record settles it, since it may have held the id of a billed job.
+    Loading never fails on a bad record: each is reported in `problems` (with its file and line
+    number) and skipped. A record that was ours but is unreadable leaves its line `uncertain`
+    unless a later record settles it, since it may have held the id of a billed job.
+
+    A directory may hold several manifests (one per shard of a batch, say): all of them are read,
+    so no run submits a line another run already has, and records go to this run's own file. The
+    others are only read, up to their last complete line: another process may be writing them.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / MANIFEST_NAME
+    def __init__(self, directory: Path, name: str = MANIFEST_NAME) -> None:
+        self.path = directory / name
         self._lock = threading.Lock()
         self._state: dict[str, dict[str, Any]] = {}
-        self.problems: list[LineProblem] = []
+        self.problems: list[tuple[Path, LineProblem]] = []
         self._created = not self.path.exists()
+        for other in manifests_in(directory):
+            if other != self.path:
+                _load_records(_complete_lines(other), other, self._state, self.problems)
         if not self._created:
-            self._load(self._repair_cut_tail())
+            _load_records(self._repair_cut_tail(), self.path, self._state, self.problems)
+        _settle_submitting(self._state)
 
     def _repair_cut_tail(self) -> bytes:
         """The contents, with a last line cut short by a crash or a full disk dropped (or, if it is
@@ -168,30 +198,11 @@ class Manifest:
             else:
                 handle.truncate(cut)
                 number = data.count(b"\n") + 1
-                self.problems.append(LineProblem(number, "record cut short (a crash or a full disk?); removed it"))
+                cut_short = LineProblem(number, "record cut short (a crash or a full disk?); removed it")
+                self.problems.append((self.path, cut_short))
             handle.flush()
             os.fsync(handle.fileno())
         return data + b"\n" if whole else data[:cut]
-
-    def _load(self, data: bytes) -> None:
-        for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                record = None
-            problem = _record_problem(record)
-            if problem is None:
-                self._state.setdefault(record["key"], {}).update(record)
-                continue
-            self.problems.append(LineProblem(number, f"{problem}; skipped"))
-            if isinstance(record, dict) and isinstance(record.get("key"), str):
-                state = self._state.setdefault(record["key"], {})
-                state.update(status=UNCERTAIN, error=f"manifest line {number} is unreadable")
-        for state in self._state.values():
-            if state.get("status") == SUBMITTING:  # its process died with the POST in flight
-                state["status"] = UNCERTAIN
 
     def get(self, key: str) -> dict[str, Any]:
         with self._lock:
@@ -214,6 +225,55 @@ class Manifest:
             if durable and self._created:
                 _fsync_directory(self.path.parent)  # a new file's name must survive a crash too
                 self._created = False
+
+
+def manifests_in(directory: Path) -> list[Path]:
+    return sorted(path for path in directory.glob(MANIFEST_GLOB) if path.is_file())
+
+
+def _complete_lines(path: Path) -> bytes:
+    """Another run's manifest, up to its last newline: a record being written is not read half-way."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        # Skipping it could submit (and bill) its lines a second time.
+        raise UsageError(f"cannot read the manifest {path}: {exc.strerror or exc}", hint="fix its permissions") from None
+    return data[: data.rfind(b"\n") + 1]
+
+
+def _load_records(
+    data: bytes, path: Path, state: dict[str, dict[str, Any]], problems: list[tuple[Path, LineProblem]]
+) -> None:
+    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        problem = _record_problem(record)
+        if problem is None:
+            state.setdefault(record["key"], {}).update(record)
+            continue
+        problems.append((path, LineProblem(number, f"{problem}; skipped")))
+        if isinstance(record, dict) and isinstance(record.get("key"), str):
+            entry = state.setdefault(record["key"], {})
+            entry.update(status=UNCERTAIN, error=f"manifest {path.name} line {number} is unreadable")
+
+
+def _settle_submitting(state: dict[str, dict[str, Any]]) -> None:
+    for entry in state.values():
+        if entry.get("status") == SUBMITTING:  # its process died with the POST in flight (or is sending it now)
+            entry["status"] = UNCERTAIN
+
+
+def read_manifests(directory: Path) -> dict[str, dict[str, Any]]:
+    """Every line's state in the directory's manifests, read without writing (merge, the gallery)."""
+    state: dict[str, dict[str, Any]] = {}
+    for path in manifests_in(directory):
+        _load_records(_complete_lines(path), path, state, [])
+    _settle_submitting(state)
+    return state
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -240,12 +300,22 @@ class LineOutcome:
         return {**self.outcome.to_dict(), "line": self.line.number, "name": self.line.name, "skipped": self.skipped}
 
 
-def _saved_files_present(state: dict[str, Any]) -> list[SavedFile] | None:
+def saved_files_present(state: dict[str, Any], directory: Path) -> list[SavedFile] | None:
+    """A finished line's files, each where the manifest says or else beside it in `directory` (the
+    directory was moved, or copied from another machine), all of their recorded size; else None."""
     files = state.get("outputs")
     if state.get("status") != SUCCEEDED or not files:
         return None
-    saved = [SavedFile(**item) for item in files]
-    return saved if all(Path(item.path).is_file() and Path(item.path).stat().st_size == item.bytes for item in saved) else None
+    saved = []
+    for record in files:
+        item = SavedFile(**record)
+        path = Path(item.path)
+        if not path.is_file():
+            path = directory / path.name
+        if not path.is_file() or path.stat().st_size != item.bytes:
+            return None
+        saved.append(replace(item, path=str(path.resolve())))
+    return saved
 
 
 def run_batch(
@@ -256,25 +326,28 @@ def run_batch(
     reporter: BatchReporter,
     resubmit_uncertain: bool = False,
     warn: Callable[[str], None] | None = None,
+    manifest_name: str = MANIFEST_NAME,
+    rerun_hint: str = RERUN_HINT,
 ) -> Iterator[LineOutcome]:
     """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight.
 
     A line whose earlier submit has an unknown outcome is reported `uncertain` and not sent
     again unless `resubmit_uncertain`; `warn` hears of every manifest record that was skipped.
+    Records go to `manifest_name` in the output directory (a shard's own file, say).
     """
     if jobs.downloads is None:
         raise ValueError("a batch always downloads: give Jobs a DownloadPlan")
-    manifest = Manifest(jobs.downloads.directory)
-    for problem in manifest.problems:
+    manifest = Manifest(jobs.downloads.directory, manifest_name)
+    for path, problem in manifest.problems:
         if warn:
-            warn(f"{manifest.path}:{problem.number}: {problem.message}")
+            warn(f"{path}:{problem.number}: {problem.message}")
     runner = _LineRunner(jobs, manifest, reporter, jobs.expected_seconds(), resubmit_uncertain)
     try:
         yield from run_concurrently(lines, runner.run, max_workers=concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
         raise InterruptedWaitError(
             "interrupted; every submitted job is in the manifest and keeps running",
-            hint="run the same batch command again to resume without paying twice",
+            hint=rerun_hint,
         ) from None
 
 
@@ -305,7 +378,7 @@ class _LineRunner:
 
     def _process(self, line: BatchLine) -> LineOutcome:
         state = self.manifest.get(line.key)
-        saved = _saved_files_present(state)
+        saved = saved_files_present(state, self.manifest.path.parent)
         if saved is not None:
             outcome = JobOutcome(state.get("request_id") or "", SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
@@ -325,7 +398,8 @@ class _LineRunner:
         moment after it leaves the line uncertain instead of sent again."""
         if self.jobs.stop.is_set():
             raise InterruptedWaitError("interrupted before this line was submitted")
-        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=SUBMITTING)
+        matrix = {"vars": line.values} if line.values else {}  # what the gallery groups a matrix's images by
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=SUBMITTING, **matrix)
         try:
             request_id = self.jobs.submit(line.generation).request_id
         except SubmitUncertainError as exc:
@@ -349,7 +423,7 @@ def _uncertain_error() -> SubmitUncertainError:
 def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, expected: float | None) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(request_id, line.generation, file_stem=line.name, expected_seconds=expected)
+        outcome = jobs.finish(request_id, line.generation, file_stem=line.stem or line.name, expected_seconds=expected)
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:

@@ -1,4 +1,5 @@
-"""`--on-done 'CMD {path}'`: run a command for each saved image, never through a shell.
+"""`--on-done 'CMD {path}'`: run a command for each saved image, never through a shell; and
+`--notify`: a desktop notification when a long wait ends.
 
 The template is split with `shlex` once, before any value is known; placeholders are then
 replaced inside each argument. A prompt such as `; rm -rf ~` therefore arrives as inert text in
@@ -8,6 +9,7 @@ one argument: nothing the server or the prompt contains can start another comman
 from __future__ import annotations
 
 import shlex
+import shutil
 import string
 import subprocess
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from ..errors import UsageError
 PLACEHOLDERS = ("path", "id", "prompt", "i", "n", "aspect", "format")
 HOOK_TIMEOUT_SECONDS = 300
 STDERR_FD = 2
+NOTIFY_TIMEOUT_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,26 @@ class Hook:
         except subprocess.TimeoutExpired:
             return HookResult(argv, None, f"{argv[0]!r} ran past {HOOK_TIMEOUT_SECONDS}s and was stopped")
         return HookResult(argv, completed.returncode, None if completed.returncode == 0 else f"exited {completed.returncode}")
+
+
+def notify_desktop(title: str, message: str) -> bool:
+    """Best effort: `notify-send` (Linux, BSD) or `osascript` (macOS); False when neither exists or it fails.
+
+    The texts are separate arguments here too: `--` ends notify-send's options, and AppleScript reads
+    them from `argv` rather than from its own source, so no quoting of the message is ever needed.
+    """
+    if shutil.which("notify-send"):
+        argv = ["notify-send", "--", title, message]
+    elif shutil.which("osascript"):
+        script = ["on run argv", "display notification (item 2 of argv) with title (item 1 of argv)", "end run"]
+        argv = ["osascript", *(part for line in script for part in ("-e", line)), title, message]
+    else:
+        return False
+    try:
+        completed = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            timeout=NOTIFY_TIMEOUT_SECONDS, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False  # no desktop session (ssh, CI): a notification is a nicety, never a failure
+    return completed.returncode == 0

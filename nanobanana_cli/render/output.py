@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from ..engine.lifecycle import JobOutcome
     from .progress import BatchProgress, JobProgress
 
+PREVIEW_COLUMNS = 32  # a thumbnail: big enough to recognise, small enough to keep the scrollback readable
+
 
 class Mode(str, Enum):
     HUMAN = "human"
@@ -120,6 +122,7 @@ class Output:
         self._console: Console | None = None
         self._live: Live | None = None
         self._lock = threading.Lock()
+        self._preview_refused = False  # said once per command, not once per image
 
     @property
     def human(self) -> bool:
@@ -276,3 +279,50 @@ class Output:
             for text in lines:
                 self.result_line(text)
         self.info(f"dry run: {len(requests)} request(s) shown, nothing sent")
+
+    # -- workflows: a run of several jobs, previews, the bell, a question ---------------------------
+
+    def run_plan(self, summary: str, prompts: Sequence[str]) -> None:
+        """What a generate run will submit, before it does: the summary, and each prompt for people."""
+        self.note(summary)
+        if len(prompts) > 1:
+            for number, prompt in enumerate(prompts, start=1):
+                self.info(f"  {number:>3}. {prompt}")
+
+    def confirm(self, question: str) -> bool:
+        """Ask on the terminal (the question on stderr, stdout stays for results); no answer is no."""
+        with self._lock:
+            self.stderr.write(f"{question} [y/N] ")
+            self.stderr.flush()
+        answer = sys.stdin.readline()
+        return answer.strip().lower() in ("y", "yes")
+
+    def preview(self, path: str) -> None:
+        """A thumbnail of a saved image on stderr, in the terminal's own image protocol.
+
+        Like the live display, only for a person at a terminal: never in a pipe, a log, --json or -q.
+        """
+        if not self.live:
+            return
+        import shutil
+        from pathlib import Path
+
+        from .preview import PreviewUnavailable, choose_protocol, render
+
+        columns = min(PREVIEW_COLUMNS, shutil.get_terminal_size().columns - 1)
+        try:
+            drawing = render(Path(path), choose_protocol(), columns)
+        except PreviewUnavailable as exc:
+            if not self._preview_refused:
+                self._preview_refused = True
+                self.warn(f"--preview: {exc}")
+            return
+        with self._lock:
+            self.stderr.write(drawing)
+            self.stderr.flush()
+
+    def bell(self) -> None:
+        if self.live:
+            with self._lock:
+                self.stderr.write("\a")
+                self.stderr.flush()

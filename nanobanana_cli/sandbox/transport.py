@@ -65,6 +65,10 @@ class SandboxStats:
 
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The stdlib's listen backlog is 5: a batch opening 32 connections at once overflowed it, and
+    # the kernel dropped SYNs (a 1 s retransmit each) or reset connections whose POST was already
+    # sent (an uncertain submit, exit 7). A real API's load balancer accepts far more than that.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], handler: type[SandboxHandler], *,

@@ -437,3 +437,46 @@ class History:
             if db is not None:
                 return int(db.execute("DELETE FROM jobs WHERE submitted_at < ?", (cutoff,)).rowcount)
         return 0
+
+    def timings(self, base_url: str, limit: int = 20) -> list[dict[str, Any]]:
+        """How the latest succeeded jobs on this API went, newest first, in seconds from each submit.
+
+        For each: `total` (the server's duration), `num_images`, and, when the job was seen running,
+        `running_by` (the first answer that said so: `started_at`) and `queued_after` (the last that
+        said in_queue: the `running` event's `queued_until`; 0.0 when it is not recorded). The poller
+        plans the next wait from these (engine/polling.py, `Expectation.from_history`).
+        """
+        rows: list[Any] = []
+        with self._db() as db:
+            if db is not None:
+                rows = db.execute(
+                    "SELECT submitted_at, started_at, duration_seconds, json_extract(input, '$.num_images'), events"
+                    " FROM jobs WHERE base_url = ? AND status = 'succeeded' AND duration_seconds IS NOT NULL"
+                    " ORDER BY submitted_at DESC LIMIT ?",
+                    (base_url, limit),
+                ).fetchall()
+        return [self._timing(*row) for row in rows]
+
+    @staticmethod
+    def _timing(submitted_at: str, started_at: str | None, total: float, num_images: Any, events: str | None) -> dict[str, Any]:
+        """One row of `timings`; start bounds that contradict the duration (clock trouble) are left out."""
+
+        def since_submit(moment: str | None) -> float | None:
+            try:
+                return (datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+                        - datetime.fromisoformat(submitted_at.replace("Z", "+00:00"))).total_seconds()
+            except ValueError:
+                return None
+
+        timing: dict[str, Any] = {"total": float(total), "num_images": num_images, "running_by": None, "queued_after": None}
+        running_by = since_submit(started_at) if started_at else None
+        if running_by is None or not 0 <= running_by <= total:
+            return timing
+        try:
+            running = [event for event in json.loads(events or "[]") if event.get("event") == "running"]
+        except (ValueError, AttributeError):
+            running = []
+        queued_until = running[-1].get("queued_until") if running else None
+        queued_after = since_submit(queued_until) if queued_until else None
+        timing.update(running_by=running_by, queued_after=queued_after if queued_after and 0 <= queued_after <= running_by else 0.0)
+        return timing

@@ -72,6 +72,34 @@ def _base_url(raw: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _job_count(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError("expected a whole number of jobs, at least 1")
+    return int(raw)
+
+
+def _hook(raw: str) -> str:
+    """A command template for each saved image, checked now rather than after the images are paid for."""
+    if not raw.strip():
+        return ""  # none: how `--on-done ''` turns off a configured hook
+    from ..engine.hooks import Hook
+
+    try:
+        Hook(raw)
+    except UsageError as exc:
+        raise ValueError(f"{exc}; {exc.hint}" if exc.hint else str(exc)) from None
+    return raw
+
+
 def _directory(raw: str) -> str:
     if not raw.strip():
         raise ValueError("expected a directory path")
@@ -101,6 +129,12 @@ SETTINGS = {
         Setting("retries", "NANOBANANA_RETRIES", DEFAULT_RETRIES, _retries),
         Setting("max_download_mb", "NANOBANANA_MAX_DOWNLOAD_MB", 2048, _megabytes),
         Setting("metadata", "NANOBANANA_METADATA", "embed", _choice(METADATA_MODES)),
+        # workflows: what happens around the images (previews, a command per image, a notification)
+        Setting("preview", "NANOBANANA_PREVIEW", False, _boolean),
+        Setting("on_done", "NANOBANANA_ON_DONE", None, _hook),
+        Setting("notify", "NANOBANANA_NOTIFY", False, _boolean),
+        Setting("notify_after", "NANOBANANA_NOTIFY_AFTER", 10.0, _seconds),
+        Setting("matrix_confirm_above", "NANOBANANA_MATRIX_CONFIRM_ABOVE", 8, _job_count),
     )
 }
 KEY_ALIASES = {"aspect": "aspect_ratio", "format": "output_format", "n": "num_images", "num": "num_images"}

@@ -1,0 +1,179 @@
+"""The poll plan: few requests where the job cannot be done, dense ones where it should finish.
+
+The plan is pure (no clock, no I/O), so most of these drive it through simulated jobs in virtual
+time and check behaviour: how many polls, how late the finish is seen, how far apart polls get.
+A few run real waits against the sandbox, counting its requests and checking the lag loosely.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from nanobanana_cli.api.client import Client
+from nanobanana_cli.api.models import GenerationInput
+from nanobanana_cli.engine.polling import Expectation, PastJob, Plan, PollSchedule, wait_for_result
+from nanobanana_cli.stores.history import History
+
+ROUND_TRIP = 0.004  # virtual seconds per request
+
+
+@dataclass
+class Waited:
+    polls: list[float]  # when each poll's answer came, seconds since the submit
+    lag: float  # from the job's finish to the poll that saw it
+    seen: tuple[float, float] | None  # (last answer saying in_queue, first saying running), as the lifecycle records them
+
+    @property
+    def gaps(self) -> list[float]:
+        return [b - a for a, b in zip(self.polls, self.polls[1:])]
+
+
+def simulate(queue: float, run: float, expectation: Expectation | None = None, schedule: PollSchedule | None = None) -> Waited:
+    """A job that queues then runs, polled as the plan says, in virtual time."""
+    plan = Plan(expectation, schedule or PollSchedule())
+    finish, now, polls = queue + run, 0.0, []
+    queued_after, seen = 0.0, None
+    while len(polls) < 1000:
+        now = plan.next_poll(now) + ROUND_TRIP
+        polls.append(now)
+        state = "in_queue" if now < queue else "in_progress" if now < finish else "succeeded"
+        if state == "succeeded":
+            return Waited(polls, now - finish, seen)
+        if state == "in_queue":
+            queued_after = now
+        elif seen is None:
+            seen = (queued_after, now)
+        plan.observe(now, state)
+    raise AssertionError("the plan never saw the job finish")
+
+
+def learned_from(jobs: list[tuple[float, float]]) -> Expectation:
+    """History as a user builds it: each earlier job waited for with no history of its own."""
+    past = []
+    for queue, run in jobs:
+        seen = simulate(queue, run).seen
+        past.append(PastJob(queue + run, *seen) if seen else PastJob(queue + run))
+    return Expectation(tuple(past))
+
+
+def test_with_no_history_polls_start_early_and_settle_at_a_steady_pace():
+    waited = simulate(0.5, 20.0)
+    schedule = PollSchedule()
+    assert waited.polls[0] == pytest.approx(schedule.first, abs=0.01)
+    assert all(schedule.steady - 0.01 <= gap <= schedule.cap + 0.01 for gap in waited.gaps)
+    assert waited.lag <= schedule.cap
+    # fewer requests than 1.5x a poller asking every second
+    assert len(waited.polls) <= 1.5 * (20.5 + 2)
+
+
+def test_a_duration_learned_right_needs_a_look_and_one_poll_at_the_expected_finish():
+    waited = simulate(0.5, 2.0, learned_from([(0.5, 2.0)] * 5))
+    assert len(waited.polls) <= 3
+    assert waited.lag < 0.05
+
+
+def test_learned_run_time_with_a_variable_queue_polls_densely_only_near_the_finish():
+    history = learned_from([(0.3, 4.0), (1.9, 4.0), (1.1, 4.0), (0.7, 4.0), (1.5, 4.0)])
+    for queue in (0.2, 0.9, 1.6):
+        waited = simulate(queue, 4.0, history)
+        assert waited.lag <= PollSchedule().dense + ROUND_TRIP
+        # sparse while running and far from the finish: each gap at least the time elapsed
+        middle = [poll for poll in waited.polls if queue + 0.5 < poll < queue + 3.0]
+        assert len(middle) <= 2, waited.polls
+
+
+def test_a_long_job_costs_fewer_than_half_the_requests_of_a_one_second_poller():
+    history = learned_from([(q, 27.0) for q in (1.0, 5.5, 3.2, 0.4, 4.4)])
+    for queue in (0.5, 2.5, 5.0):
+        waited = simulate(queue, 27.0, history)
+        assert len(waited.polls) <= 0.5 * (queue + 27.0 + 2)
+        assert waited.lag <= PollSchedule().dense + ROUND_TRIP
+
+
+def test_a_job_much_quicker_than_learned_is_still_seen_within_about_half_its_duration():
+    history = learned_from([(0.5, 2.0)] * 5)
+    waited = simulate(0.17, 0.67, history)
+    assert waited.lag <= 0.5 * 0.84 and len(waited.polls) <= 3
+
+
+def test_a_job_slower_than_learned_is_polled_no_more_than_half_a_second_apart_once_overdue():
+    history = learned_from([(0.5, 2.0)] * 5)
+    waited = simulate(1.5, 6.0, history)
+    schedule = PollSchedule()
+    late = [gap for poll, gap in zip(waited.polls, waited.gaps) if poll > 3.5]
+    assert late and max(late) <= schedule.overdue_cap + 0.01
+    assert waited.lag <= schedule.overdue_cap + ROUND_TRIP
+    assert len(waited.polls) <= 1.5 * (7.5 + 2)
+
+
+def test_the_older_single_duration_still_plans_the_wait():
+    waited = simulate(0.3, 0.9, Expectation.from_seconds(1.2))
+    assert len(waited.polls) <= 3 and waited.lag < 0.05
+    assert Expectation.from_seconds(None) == Expectation() and not Expectation.from_seconds(0)
+
+
+def test_the_poll_interval_override_caps_every_gap(monkeypatch):
+    monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "0.05")
+    waited = simulate(0.5, 2.0, learned_from([(0.5, 2.0)] * 3), PollSchedule.from_env())
+    assert max(waited.gaps) <= 0.05 + ROUND_TRIP + 1e-9
+    monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "soon")
+    assert PollSchedule.from_env() == PollSchedule()
+
+
+def test_the_history_gives_the_poller_each_jobs_timeline(tmp_path):
+    with History(tmp_path / "h.sqlite3") as history:
+        for number, num_images in enumerate((1, 4, 4)):
+            request_id = f"job-{number}"
+            history.record_submission(request_id, GenerationInput("a fox", num_images=num_images), "http://api")
+            submitted = history.get(request_id).submitted_at
+            history.update(request_id, status="succeeded", duration_seconds=3.0, started_at=_plus(submitted, 1.0))
+            history.add_event(request_id, "running", queued_until=_plus(submitted, 0.6))
+        history.record_submission("not-seen-running", GenerationInput("a fox", num_images=4), "http://api")
+        history.update("not-seen-running", status="succeeded", duration_seconds=2.5)
+        history.record_submission("elsewhere", GenerationInput("a fox"), "http://other")
+        history.update("elsewhere", status="succeeded", duration_seconds=9.0)
+        rows = history.timings("http://api")
+        expectation = Expectation.from_history(history, "http://api", 4)
+    assert len(rows) == 4 and {row["total"] for row in rows} == {3.0, 2.5}
+    seen = [row for row in rows if row["running_by"] is not None]
+    assert all(row["running_by"] == pytest.approx(1.0, abs=0.01) for row in seen)
+    assert all(row["queued_after"] == pytest.approx(0.6, abs=0.01) for row in seen)
+    # jobs with as many images are preferred: three of them here, one never seen running
+    assert sorted(job.total for job in expectation.jobs) == [2.5, 3.0, 3.0]
+    assert Expectation.from_history(None, "http://api") == Expectation()
+
+
+def _plus(iso: str, seconds: float) -> str:
+    from datetime import datetime, timedelta
+
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_real_wait_with_a_learned_duration_makes_few_requests_and_sees_the_finish_promptly(start_sandbox, monkeypatch):
+    monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real plan, not the tests' fast one
+    sandbox = start_sandbox(queue_seconds=0.2, run_seconds=0.8)
+    expectation = learned_from([(0.2, 0.8)] * 3)
+    with Client(sandbox.token, sandbox.base_url) as client:
+        request_id = client.submit(GenerationInput("a fox")).request_id
+        before = len(sandbox.stats.requests)
+        result = wait_for_result(client, request_id, expectation=expectation)
+        seen = time.time()
+    assert result.succeeded
+    polls = [r for r in sandbox.stats.requests[before:] if r.listener == "api" and r.method == "GET"]
+    assert len(polls) <= 3, [r.path for r in polls]
+    assert seen - sandbox.job(request_id).finished_at < 0.5  # loose: a busy machine may be late
+
+
+def test_a_real_wait_without_history_tells_the_listener_of_each_state(start_sandbox, monkeypatch):
+    monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")
+    sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.6)
+    updates: list[str] = []
+    with Client(sandbox.token, sandbox.base_url) as client:
+        request_id = client.submit(GenerationInput("a fox")).request_id
+        result = wait_for_result(client, request_id, on_update=lambda status, elapsed: updates.append(status.status))
+    assert result.succeeded and updates[0] == "in_queue" and "in_progress" in updates
+    assert len(updates) <= 5  # 0.25 s, then 0.4 s apart, for a job of 0.9 s
