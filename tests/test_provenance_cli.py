@@ -128,3 +128,14 @@ def test_history_stats_counts_jobs_images_rates_and_waits(cli, start_sandbox, tm
     assert stats["run_seconds"]["count"] >= 1
     assert json.loads(cli("history", "stats", "--since", "2999-01-01", "--json").stdout)["jobs"] == 0
     assert "images:      2" in cli("history", "stats").stdout
+
+
+def test_batch_announces_its_estimated_cost_and_respects_max_cost(cli, sandbox, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red fox\na blue whale\n")
+    price = json.loads(cli("model", "--json").stdout)["base_price_usd"]
+    run = cli("batch", prompts, "-n", "2", "-o", tmp_path / "out")
+    assert run.exit_code == 0, run.stderr
+    assert f"estimated cost ${4 * price:.4f} for 4 image(s)" in run.stderr
+    refused = cli("batch", prompts, "-n", "2", "--max-cost", str(3 * price), "-o", tmp_path / "other")
+    assert refused.exit_code == 2 and "exceeds --max-cost" in refused.stderr and sandbox.stats.submits == 2

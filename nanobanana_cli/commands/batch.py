@@ -199,7 +199,7 @@ def run_lines(
         open_client(settings, notices=output, sandbox=run.sandbox, max_connections=run.concurrency * 2) as client,
         output.batch_progress(len(lines)) as progress,
     ):
-        within_budget(output, client, sum(line.generation.num_images for line in lines), run.max_cost)
+        within_budget(output, client, sum(line.generation.num_images for line in lines), run.max_cost, announce=True)
         jobs = Jobs(client, history, reporter=progress, downloads=plan, timeout=settings["timeout"])
         batch = run_batch(
             jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,

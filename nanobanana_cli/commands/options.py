@@ -372,12 +372,17 @@ def open_in_viewer(output: Output, paths: list[str]) -> None:
             output.warn(f"--open: the system viewer could not open {path}")
 
 
-def within_budget(output: Output, client: Client, images: int, max_cost: float | None) -> None:
-    """Say what the submit will cost when the price is known; refuse it above --max-cost."""
-    if max_cost is None:
+def within_budget(output: Output, client: Client, images: int, max_cost: float | None, *, announce: bool = False) -> None:
+    """Refuse a submit above --max-cost; say what it will cost when asked to (`announce`) or when capped.
+
+    The price comes from the catalog (cached a day), so a plain `generate` costs no extra request.
+    """
+    if max_cost is None and not announce:
         return
     from ..engine.pricing import check_budget, price_per_image
     from ..stores.catalog import CatalogCache
 
     estimate = check_budget(images, price_per_image(client, CatalogCache()), max_cost)
-    output.note(f"estimated cost ${estimate:.4f} for {images} image(s), within --max-cost ${max_cost:.4f}")
+    if estimate is not None:
+        within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
+        output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")

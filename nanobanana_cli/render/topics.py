@@ -86,7 +86,8 @@ def _exit_codes() -> str:
 def _json() -> str:
     lines = [
         "--json prints one document on stdout; commands that report several jobs (watch with several",
-        "ids, batch) print one compact JSON line per job, as each finishes. Failed, timed-out and",
+        "ids, batch, generate with a prompt matrix or -n above 4) print one compact JSON line per job,",
+        "as each finishes. Failed, timed-out and",
         "cancelled jobs print their document too. JSON Schemas: docs/schema/ in the source tree.",
         "",
         "The job document (generate, status, result, watch, cancel, batch):",
@@ -118,8 +119,11 @@ def _file_names() -> str:
         "  {slug}    the prompt (or the batch line's name): letters and digits of any script,",
         "            lower-cased, joined by '-'; emoji and punctuation dropped (日本の庭 🌸 -> 日本の庭)",
         "  {id}      the first 8 letters or digits of the request id",
-        "  {i}       the image's number in its job, from 1 (format specs work: {i:02d})",
-        "  {n}       how many images the job made",
+        "  {i}       the image's number, from 1; across a run of several jobs (-n above 4, a prompt",
+        "            matrix) it counts on through the run (format specs work: {i:02d})",
+        "  {n}       how many images the job (or the run) made",
+        "  {vars}    a prompt matrix's values joined by '-' (red-fog); {var.NAME} one named value",
+        "            (--var style=… gives {var.style}), {var.1} the first unnamed {a,b} group's",
         "  {aspect}  the aspect ratio with x for ':' (16x9)",
         "  {format}  png, jpeg or webp",
         "  {date}    the submission's local date, 2026-01-31",

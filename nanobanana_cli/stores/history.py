@@ -480,3 +480,25 @@ class History:
         queued_after = since_submit(queued_until) if queued_until else None
         timing.update(running_by=running_by, queued_after=queued_after if queued_after and 0 <= queued_after <= running_by else 0.0)
         return timing
+
+    def saved_in(self, directory: str | os.PathLike[str]) -> list[HistoryEntry]:
+        """The jobs that saved a file in `directory` (or below it), newest first.
+
+        SQLite finds them by the directory's name inside the stored paths, so only those rows are
+        decoded: the cost does not grow with the history the way `entries(limit=None)` does (a
+        gallery of one folder in a history of 100,000 jobs). Both the directory as given (made
+        absolute) and its real path are looked for: files are recorded as they were saved.
+        """
+        forms = {os.path.abspath(directory), os.path.realpath(directory)}
+        # how each form appears inside a JSON array of paths: a leading quote and a trailing separator
+        needles = [json.dumps(os.path.join(form, ""))[:-1] for form in sorted(forms)]
+        with self._db() as db:
+            if db is not None:
+                cursor = db.execute(
+                    f"SELECT * FROM jobs WHERE {' OR '.join('instr(paths, ?) > 0' for _ in needles)}"
+                    " ORDER BY submitted_at DESC, rowid DESC",
+                    needles,
+                )
+                names = [column[0] for column in cursor.description]
+                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+        return []
