@@ -154,9 +154,15 @@ class PartialFiles:
         self._owners: dict[Path, object] = {}
         self._lock = threading.Lock()
 
-    def add(self, path: Path, owner: object) -> None:
+    def add(self, path: Path, owner: threading.Event) -> None:
+        """Register a new temporary file; one created after its owner was stopped is removed at once,
+        since the stop's own clean-up may already have run."""
         with self._lock:
-            self._owners[path] = owner
+            if not owner.is_set():
+                self._owners[path] = owner
+                return
+        path.unlink(missing_ok=True)
+        raise KeyboardInterrupt
 
     def discard(self, path: Path) -> None:
         with self._lock:
@@ -225,9 +231,15 @@ def download_file(
     stop = stop or threading.Event()
 
     def attempt() -> SavedFile:
+        if stop.is_set():  # another file of the job failed, or the command is ending: no new attempt
+            raise KeyboardInterrupt
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         temp_path = Path(temp_name)
-        PARTIAL_FILES.add(temp_path, owner=stop)
+        try:
+            PARTIAL_FILES.add(temp_path, owner=stop)
+        except KeyboardInterrupt:
+            os.close(fd)
+            raise
         try:
             # mkstemp makes the file 0600; a saved image should get the user's normal mode.
             os.fchmod(fd, FILE_MODE)
