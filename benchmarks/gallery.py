@@ -32,8 +32,12 @@ def _history(data_dir: Path, rows: list[tuple[Any, ...]]) -> None:
         )
 
 
+def _request_id(number: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"nanobanana-benchmark/{number}"))
+
+
 def _row(number: int, paths: list[str]) -> tuple[Any, ...]:
-    request_id = str(uuid.UUID(int=number))
+    request_id = _request_id(number)
     moment = f"2026-01-{1 + number % 28:02d}T{number % 24:02d}:{number % 60:02d}:00.000Z"
     generation = {"prompt": f"a fox, variation {number}", "aspect_ratio": "1:1", "output_format": "png", "num_images": 4}
     urls = [f"https://files.example/{request_id}/{i}.png" for i in range(1, IMAGES_PER_JOB + 1)]
@@ -42,7 +46,11 @@ def _row(number: int, paths: list[str]) -> tuple[Any, ...]:
 
 
 def build(work: Path, images: int, rows: int) -> tuple[Path, Path, Path]:
-    """The image folder, a data directory whose history holds `rows` jobs, and one with no history."""
+    """The image folder, a data directory whose history holds `rows` jobs, and one with no history.
+
+    Each image carries its provenance, as `generate` saves it (the gallery reads it from every file).
+    """
+    from nanobanana_cli.engine.provenance import with_provenance
     from nanobanana_cli.sandbox.images import render_image
 
     folder = work / "images"
@@ -50,11 +58,12 @@ def build(work: Path, images: int, rows: int) -> tuple[Path, Path, Path]:
     picture = render_image("a fox", "1:1", "png", 1, long_side=64)
     ours = []
     for job in range(images // IMAGES_PER_JOB):
-        request_id = str(uuid.UUID(int=job))
+        request_id = _request_id(job)
         paths = []
         for index in range(1, IMAGES_PER_JOB + 1):
             path = folder / f"a-fox-variation-{job}-{request_id[:8]}-{index}.png"
-            path.write_bytes(picture)
+            made = {"request_id": request_id, "index": index, "prompt": f"a fox, variation {job}"}
+            path.write_bytes(with_provenance(picture, made))
             paths.append(str(path))
         ours.append(_row(job, paths))
     elsewhere = [

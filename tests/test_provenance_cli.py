@@ -139,3 +139,12 @@ def test_batch_announces_its_estimated_cost_and_respects_max_cost(cli, sandbox, 
     assert f"estimated cost ${4 * price:.4f} for 4 image(s)" in run.stderr
     refused = cli("batch", prompts, "-n", "2", "--max-cost", str(3 * price), "-o", tmp_path / "other")
     assert refused.exit_code == 2 and "exceeds --max-cost" in refused.stderr and sandbox.stats.submits == 2
+
+
+def test_the_cost_the_api_reports_reaches_the_document_history_and_stats(cli, sandbox, tmp_path):
+    made = json.loads(cli("generate", "a fox", "-n", "2", "--json", "-o", tmp_path).stdout)
+    price = json.loads(cli("model", "--json").stdout)["base_price_usd"]
+    assert made["cost"] == round(2 * price, 4)
+    assert json.loads(cli("explain", made["request_id"], "--json").stdout)["cost"] == made["cost"]
+    assert json.loads(cli("history", "stats", "--json").stdout)["spend_usd"] == made["cost"]
+    assert any("include_cost=true" in r.path for r in sandbox.stats.requests if "/result" in r.path)

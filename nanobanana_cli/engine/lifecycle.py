@@ -378,7 +378,7 @@ class Jobs:
 
     def fetch(self, request_id: str) -> JobOutcome:
         """A job's outcome without waiting; unfinished or failed jobs carry `NotFinishedError` or `JobFailedError`."""
-        result = self.client.result(request_id)
+        result = self.client.result(request_id, include_cost=True)
         generation = self.generation_of(request_id)
         if not result.is_finished:
             self._record(request_id, status=result.status)
@@ -462,7 +462,7 @@ class Jobs:
         if status.status != COMPLETED:
             self._record(request_id, status=status.status)
             return self.describe(request_id, status.status, queue_position=status.queue_position)
-        result = self.client.result(request_id)
+        result = self.client.result(request_id, include_cost=True)
         self._record(request_id, status=result.status)
         return self.describe(
             request_id, result.status, output_urls=list(result.output_urls), finished_at=result.finished_at,

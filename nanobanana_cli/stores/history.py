@@ -481,24 +481,25 @@ class History:
         timing.update(running_by=running_by, queued_after=queued_after if queued_after and 0 <= queued_after <= running_by else 0.0)
         return timing
 
-    def saved_in(self, directory: str | os.PathLike[str]) -> list[HistoryEntry]:
-        """The jobs that saved a file in `directory` (or below it), newest first.
+    def jobs_with_ids(
+        self, request_ids: set[str] | list[str] | tuple[str, ...] = (), prefixes: set[str] | list[str] | tuple[str, ...] = ()
+    ) -> list[HistoryEntry]:
+        """The jobs with these request ids, and those whose id starts with one of `prefixes` (the 8
+        characters our file names carry), newest first.
 
-        SQLite finds them by the directory's name inside the stored paths, so only those rows are
-        decoded: the cost does not grow with the history the way `entries(limit=None)` does (a
-        gallery of one folder in a history of 100,000 jobs). Both the directory as given (made
-        absolute) and its real path are looked for: files are recorded as they were saved.
+        Each is found through the primary key, so the cost grows with what is asked for, not with the
+        history: a gallery of 1,000 images reads its 250 jobs, not all 100,000 (`entries(limit=None)`).
         """
-        forms = {os.path.abspath(directory), os.path.realpath(directory)}
-        # how each form appears inside a JSON array of paths: a leading quote and a trailing separator
-        needles = [json.dumps(os.path.join(form, ""))[:-1] for form in sorted(forms)]
+        found: dict[str, HistoryEntry] = {}
         with self._db() as db:
             if db is not None:
-                cursor = db.execute(
-                    f"SELECT * FROM jobs WHERE {' OR '.join('instr(paths, ?) > 0' for _ in needles)}"
-                    " ORDER BY submitted_at DESC, rowid DESC",
-                    needles,
-                )
-                names = [column[0] for column in cursor.description]
-                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
-        return []
+                lookups = [("request_id = ?", (request_id,)) for request_id in set(request_ids)]
+                # a prefix is a key range: [prefix, prefix + the highest character)
+                lookups += [("request_id >= ? AND request_id < ?", (prefix, prefix + "\U0010ffff")) for prefix in set(prefixes)]
+                for where, params in lookups:
+                    cursor = db.execute(f"SELECT * FROM jobs WHERE {where}", params)
+                    names = [column[0] for column in cursor.description]
+                    for row in cursor.fetchall():
+                        entry = self._entry(dict(zip(names, row)))
+                        found[entry.request_id] = entry
+        return sorted(found.values(), key=lambda entry: entry.submitted_at, reverse=True)
