@@ -159,7 +159,8 @@ def _handler_for(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("Authorization") != f"Bearer {SENTINEL_TOKEN}" and not self.path.startswith("/files/"):
                 answer = Answer.json({"error_code": 400004, "error_message": "bad token"}, 400)
             else:
-                answer = api.answer(Request(self.command, self.path, self.rfile.read(length)))
+                # routed on the path alone, as a server does: clients may add a query (include_cost=true)
+                answer = api.answer(Request(self.command, self.path.split("?", 1)[0], self.rfile.read(length)))
             try:
                 self._send(answer)
             except (BrokenPipeError, ConnectionResetError):
