@@ -318,3 +318,15 @@ def test_many_processes_creating_the_history_at_once_all_record(tmp_path):
         outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
         assert outputs == ["[]"] * 16, next(o for o in outputs if o != "[]")
 
+
+
+def test_skip_invalid_json_streams_a_document_for_every_skipped_line(cli, sandbox, tmp_path):
+    prompts = write(tmp_path / "p.txt", 'a fine fox\n{"prompt": "x", "aspect_ratio": "7:1"}\n{not json\n')
+    run = cli("batch", prompts, "-o", tmp_path / "out", "--skip-invalid", "--json")
+    assert run.exit_code == 0, run.stderr
+    docs = {doc["line"]: doc for doc in map(json.loads, run.stdout.splitlines())}
+    assert docs[1]["status"] == "succeeded" and docs[1]["skipped"] is False
+    for number in (2, 3):
+        assert docs[number]["status"] == "invalid" and docs[number]["skipped"] is True
+        assert docs[number]["request_id"] is None and docs[number]["exit_code"] == 2 and docs[number]["error"]
+    assert sandbox.stats.submits == 1

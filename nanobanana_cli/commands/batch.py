@@ -44,7 +44,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.batch import BatchLine, LineOutcome
+    from ..engine.batch import BatchLine, LineOutcome, LineProblem
     from ..engine.lifecycle import DownloadPlan
     from ..engine.sharding import Shard
     from ..stores.settings import Settings
@@ -153,6 +153,8 @@ def _lines(output: Output, source: str, settings: Settings, skip_invalid: bool, 
             f"{len(problems)} invalid line(s) in {source}; nothing was submitted",
             hint="fix them, or pass --skip-invalid to submit the rest",
         )
+    for problem in problems:  # skipped, and said so in the --json stream too: one document per line of the file
+        _emit_invalid(output, problem)
     if not lines:
         raise UsageError(f"no prompts in {source}", hint="write one prompt per line")
     if shard is None:
@@ -160,6 +162,13 @@ def _lines(output: Output, source: str, settings: Settings, skip_invalid: bool, 
     mine = [line for line in lines if shard.holds(line.key)]
     output.note(f"shard {shard}: {len(mine)} of {len(lines)} line(s)" + ("; nothing to do" if not mine else ""))
     return mine
+
+
+def _emit_invalid(output: Output, problem: LineProblem) -> None:
+    from ..engine.lifecycle import JobOutcome
+
+    outcome = JobOutcome("", "invalid", error=UsageError(problem.message))
+    output.emit({**outcome.to_dict(), "line": problem.number, "name": None, "skipped": True}, [], compact=True)
 
 
 def _emit(output: Output, followups: Followups, item: LineOutcome) -> None:
