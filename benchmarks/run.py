@@ -82,18 +82,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--memory-runs", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=50, help="size of the image in the memory section (default 50)")
-    parser.add_argument("--gallery-runs", type=int, default=5, help="interleaved rounds of the gallery (default 5)")
-    parser.add_argument("--gallery-images", type=int, default=1000, help="images in the gallery's folder (default 1000)")
-    parser.add_argument("--gallery-rows", type=int, default=100_000, help="jobs in the big history (default 100000)")
+    _gallery_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the jittered and random job durations")
     parser.add_argument(
         "--json", dest="json_path", default=None, help="where to write the JSON (default benchmarks/results.json)"
     )
     parser.add_argument(
-        "--markdown",
-        dest="markdown_path",
-        default=None,
-        help="where to write the Markdown (default benchmarks/RESULTS.md)",
+        "--markdown", dest="markdown_path", default=None, help="where to write the Markdown (default benchmarks/RESULTS.md)"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
@@ -103,7 +98,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--report-only", metavar="JSON", help="measure nothing: print and write the report of a saved results JSON"
     )
-    args = parser.parse_args(argv)
+    return _normalised(parser, parser.parse_args(argv))
+
+
+def _gallery_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("gallery section")
+    group.add_argument("--gallery-runs", type=int, default=5, help="interleaved rounds (default 5)")
+    group.add_argument("--gallery-images", type=int, default=1000, help="images in its folder (default 1000)")
+    group.add_argument("--gallery-rows", type=int, default=100_000, help="jobs in the big history (default 100000)")
+
+
+def _normalised(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """--tiny's configuration, default output paths, and the lists parsed and checked."""
     if args.tiny:
         # Small enough for a unit test, yet through every code path: warm history, random queues, all contenders.
         args.runs = args.long_runs = args.startup_runs = args.batch_runs = args.memory_runs = args.gallery_runs = 1
@@ -262,6 +268,49 @@ def report_only(args: argparse.Namespace) -> int:
     return 0
 
 
+def measure_sections(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Each section asked for, in order, under the one temporary directory `work`."""
+    results: dict[str, Any] = {}
+    if "startup" in args.sections:
+        progress("startup")
+        results["startup"] = startup.measure(args.startup_runs, work, warmup=not args.tiny)
+    if "jobs" in args.sections:
+        settings = job_flow.Settings(
+            job_seconds=args.job_seconds,
+            long_seconds=args.long_seconds,
+            runs=args.runs,
+            long_runs=args.long_runs,
+            seed=args.seed,
+            **({"warm_jobs": 1, "poll_scale": 0.1, "image_long_side": 256, "padding_bytes": 0} if args.tiny else {}),
+        )
+        results["jobs"] = job_flow.measure(settings, args.scenarios, work)
+    if "batch" in args.sections:
+        grid = [(int(p), int(j)) for p in args.batch_sizes.split(",") for j in args.batch_concurrency.split(",")]
+        skipped = [(p, j) for p, j in grid if math.ceil(p / j) * args.batch_job_seconds > 30 and not args.batch_long]
+        grid = [g for g in grid if g not in skipped]
+        results["batch"] = batch.measure(
+            grid, args.batch_job_seconds, args.batch_runs, 0.1 if args.tiny else 1.0, 0 if args.tiny else 3, work
+        )
+        results["batch"]["skipped"] = [f"{p} prompts at -j {j} (pass --batch-long)" for p, j in skipped]
+    if "memory" in args.sections:
+        results["memory"] = memory.measure(args.big_mb, args.memory_runs, work)
+    if "gallery" in args.sections:
+        results["gallery"] = gallery.measure(
+            args.gallery_runs, work, images=args.gallery_images, rows=args.gallery_rows, warmup=not args.tiny
+        )
+    return results
+
+
+def print_report(results: dict[str, Any], tables: list[report.Table]) -> None:
+    m = results["meta"]["machine"]
+    print(
+        f"nanobanana benchmark, {results['meta']['started']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
+        f"{results['meta']['seconds'] / 60:.1f} min. Shared machine: figures are noisy.\n"
+    )
+    for table in tables:
+        print(table.text() + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report_only:
@@ -282,38 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     compile_package()
     with tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp:
-        work = Path(tmp)
-        if "startup" in args.sections:
-            progress("startup")
-            results["startup"] = startup.measure(args.startup_runs, work, warmup=not args.tiny)
-        if "jobs" in args.sections:
-            settings = job_flow.Settings(
-                job_seconds=args.job_seconds,
-                long_seconds=args.long_seconds,
-                runs=args.runs,
-                long_runs=args.long_runs,
-                seed=args.seed,
-                **(
-                    {"warm_jobs": 1, "poll_scale": 0.1, "image_long_side": 256, "padding_bytes": 0} if args.tiny else {}
-                ),
-            )
-            results["jobs"] = job_flow.measure(settings, args.scenarios, work)
-        if "batch" in args.sections:
-            grid = [(int(p), int(j)) for p in args.batch_sizes.split(",") for j in args.batch_concurrency.split(",")]
-            skipped = [
-                (p, j) for p, j in grid if math.ceil(p / j) * args.batch_job_seconds > 30 and not args.batch_long
-            ]
-            grid = [g for g in grid if g not in skipped]
-            results["batch"] = batch.measure(
-                grid, args.batch_job_seconds, args.batch_runs, 0.1 if args.tiny else 1.0, 0 if args.tiny else 3, work
-            )
-            results["batch"]["skipped"] = [f"{p} prompts at -j {j} (pass --batch-long)" for p, j in skipped]
-        if "memory" in args.sections:
-            results["memory"] = memory.measure(args.big_mb, args.memory_runs, work)
-        if "gallery" in args.sections:
-            results["gallery"] = gallery.measure(
-                args.gallery_runs, work, images=args.gallery_images, rows=args.gallery_rows, warmup=not args.tiny
-            )
+        results.update(measure_sections(args, Path(tmp)))
     results["meta"]["seconds"] = time.time() - started
     results["meta"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -322,13 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     broken = failures(results)
     results["meta"]["failed_runs"] = broken
     tables = report.all_tables(results, targets)
-    m = results["meta"]["machine"]
-    print(
-        f"nanobanana benchmark, {results['meta']['started']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}; "
-        f"{results['meta']['seconds'] / 60:.1f} min. Shared machine: figures are noisy.\n"
-    )
-    for table in tables:
-        print(table.text() + "\n")
+    print_report(results, tables)
     for problem in broken:
         print(f"FAILED RUN: {problem}", file=sys.stderr)
 

@@ -93,6 +93,11 @@ def test_a_long_job_costs_fewer_than_half_the_requests_of_a_one_second_poller():
         assert waited.lag <= PollSchedule().dense + ROUND_TRIP
 
 
+def test_a_job_learned_to_take_a_second_is_polled_once_at_its_expected_finish():
+    waited = simulate(0.0, 1.0, learned_from([(0.0, 1.0)] * 3))
+    assert len(waited.polls) == 1 and waited.lag < 0.05
+
+
 def test_a_job_much_quicker_than_learned_is_still_seen_within_about_half_its_duration():
     history = learned_from([(0.5, 2.0)] * 5)
     waited = simulate(0.17, 0.67, history)

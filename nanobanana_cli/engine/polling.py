@@ -10,9 +10,10 @@ finish (times in seconds since the submit was answered):
 - History (see `Expectation`): earlier jobs give a window in which this one should finish: its
   start (as seen by polling) plus the learned run time, narrowed to the learned whole durations when
   those vary less than the run time is known to. Before the window polls climb a ladder (each gap
-  the time elapsed, at least 0.5 s), so a job much quicker than learned is seen within about half its
-  duration; while queued, when queue waits vary, polls are also sqrt(mean queue wait x dense) apart,
-  the spacing that best trades polls now against a narrower window later. Inside the window polls
+  the time elapsed, at least 0.5 s, none when the window is within two of them), so a job much
+  quicker than learned is seen within about its duration again; while queued, when queue waits
+  vary, polls are also sqrt(mean queue wait x dense) apart, the spacing that best trades polls now
+  against a narrower window later. Inside the window polls
   are `dense` apart and end exactly at its close; past it the job is slower than learned and gaps
   widen to `overdue_cap`. A job queued far longer than any before is unlike them: no dense window.
 """
@@ -200,8 +201,9 @@ class Plan:
         step = max(s.ladder_floor, now)  # each gap at most the time elapsed: a quicker job waits at most half again
         if self.running_from is None:
             step = min(step, self._queue_gap(now))
-        # a step that would land just short of the window lands on it instead
-        return first_dense - now if now + 1.5 * step >= first_dense else step
+        # a step that would land less than another step short of the window's opening lands on the
+        # window instead (so a job learned to take a second is polled once, at its expected finish)
+        return first_dense - now if first_dense < math.inf and now + 2 * step >= low else step
 
     def _unlike_the_others(self) -> bool:
         """Queued well past every earlier job's start: what they took says little about this one, so
