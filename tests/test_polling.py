@@ -114,10 +114,38 @@ def test_a_job_slower_than_learned_is_polled_no_more_than_half_a_second_apart_on
     assert len(waited.polls) <= 1.5 * (7.5 + 2)
 
 
-def test_the_older_single_duration_still_plans_the_wait():
-    waited = simulate(0.3, 0.9, Expectation.from_seconds(1.2))
-    assert len(waited.polls) <= 3 and waited.lag < 0.05
-    assert Expectation.from_seconds(None) == Expectation() and not Expectation.from_seconds(0)
+def test_generate_records_each_jobs_queue_and_run_and_plans_the_next_from_them(start_sandbox, cli, monkeypatch):
+    monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real plan
+    sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.6)
+    for _ in range(2):
+        assert cli("generate", "a fox", "-o", "out").exit_code == 0
+    rows = History().timings(sandbox.base_url)
+    assert len(rows) == 2
+    for row in rows:  # the job began running between the last answer saying in_queue and the first saying otherwise
+        assert 0 < row["queued_after"] <= 0.3 + 0.05 and 0.3 - 0.05 <= row["running_by"] <= row["total"]
+    before = len(sandbox.stats.requests)
+    assert cli("generate", "a fox", "-o", "out").exit_code == 0
+    polls = [r for r in sandbox.stats.requests[before:] if r.listener == "api" and r.method == "GET" and "/requests/" in r.path]
+    # with no history the same job takes 4 polls (0.25, 0.65, 1.05 s...); learned, a look while queued and one at the finish
+    assert 1 <= len(polls) <= 3, [r.path for r in polls]
+
+
+def test_only_a_job_just_submitted_is_planned_from_earlier_jobs_timings(sandbox, cli, monkeypatch):
+    from nanobanana_cli.engine import lifecycle
+
+    plans: list[Expectation | None] = []
+
+    def spy(*args, expectation=None, **kwargs):
+        plans.append(expectation)
+        return wait_for_result(*args, expectation=expectation, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "wait_for_result", spy)
+    for _ in range(2):
+        assert cli("generate", "a fox", "-o", "out").exit_code == 0
+    request_id = cli("generate", "a fox", "--no-wait", "--quiet").stdout.strip()
+    # timings count from a submit: for a job another command submitted they would mislead the plan
+    assert cli("watch", request_id, "-o", "out").exit_code == 0
+    assert not plans[0] and len(plans[1].jobs) == 1 and plans[2] is None
 
 
 def test_the_poll_interval_override_caps_every_gap(monkeypatch):

@@ -227,7 +227,7 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
             output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
-            return jobs.outcome_of(submission.request_id, generation, expected_seconds=jobs.expected_seconds())
+            return jobs.outcome_of(submission.request_id, generation, just_submitted=True)
 
 
 # -- a run of several jobs: a prompt matrix, or more than four images ---------------------------------

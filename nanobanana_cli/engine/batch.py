@@ -341,7 +341,7 @@ def run_batch(
     for path, problem in manifest.problems:
         if warn:
             warn(f"{path}:{problem.number}: {problem.message}")
-    runner = _LineRunner(jobs, manifest, reporter, jobs.expected_seconds(), resubmit_uncertain)
+    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain)
     try:
         yield from run_concurrently(lines, runner.run, max_workers=concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
@@ -355,12 +355,11 @@ class _LineRunner:
     """One batch line from its manifest state to an outcome: skip, re-attach, refuse, or submit."""
 
     def __init__(
-        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, expected: float | None, resubmit_uncertain: bool
+        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool
     ) -> None:
         self.jobs = jobs
         self.manifest = manifest
         self.reporter = reporter
-        self.expected = expected
         self.resubmit_uncertain = resubmit_uncertain
 
     def run(self, line: BatchLine) -> LineOutcome:
@@ -383,15 +382,15 @@ class _LineRunner:
             outcome = JobOutcome(state.get("request_id") or "", SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
         request_id = state.get("request_id")
-        expected = None
+        just_submitted = False
         if request_id and state.get("status") not in (FAILED, CANCELLED):
             self.reporter.line_started(line, "re-attached", request_id)
         elif state.get("status") == UNCERTAIN and not self.resubmit_uncertain:
             return self._finished(line, JobOutcome("", UNCERTAIN, line.generation, error=_uncertain_error()))
         else:
             request_id = self._submit(line)
-            expected = self.expected
-        return self._finished(line, _finish_line(self.jobs, self.manifest, line, request_id, expected))
+            just_submitted = True
+        return self._finished(line, _finish_line(self.jobs, self.manifest, line, request_id, just_submitted))
 
     def _submit(self, line: BatchLine) -> str:
         """Submit at most once: the fsynced `submitting` record comes first, so a crash at any
@@ -420,10 +419,10 @@ def _uncertain_error() -> SubmitUncertainError:
     )
 
 
-def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, expected: float | None) -> JobOutcome:
+def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(request_id, line.generation, file_stem=line.stem or line.name, expected_seconds=expected)
+        outcome = jobs.finish(request_id, line.generation, file_stem=line.stem or line.name, just_submitted=just_submitted)
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:

@@ -21,7 +21,7 @@ from ..api.models import CANCELLED, COMPLETED, FAILED, CancelOutcome, Generation
 from ..api.schema import MODEL_ID
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, UsageError, WaitTimeoutError
 from .downloads import DEFAULT_MAX_BYTES, PARTIAL_FILES, SavedFile, download_all
-from .polling import PollSchedule, wait_for_result
+from .polling import IN_QUEUE, Expectation, PollSchedule, wait_for_result
 from .workers import run_concurrently
 
 if TYPE_CHECKING:
@@ -262,6 +262,8 @@ class Jobs:
         self.resume_base_url = resume_base_url
         self._finished: set[str] = set()
         self._submitted_at: dict[str, str] = {}
+        # What earlier jobs took, by number of images: read once per command (a batch of 500 asks once)
+        self._learned: dict[int | None, Expectation] = {}
 
     # -- naming the job whatever happens ----------------------------------------------------------
 
@@ -311,8 +313,12 @@ class Jobs:
                 self.history.record_submission(submission.request_id, generation, self.client.base_url)
         return submission
 
-    def expected_seconds(self) -> float | None:
-        return self.history.typical_duration(self.client.base_url) if self.history is not None else None
+    def expectation(self, generation: GenerationInput | None) -> Expectation:
+        """How long earlier jobs like this one queued and ran on this API (nothing without a history)."""
+        num_images = generation.num_images if generation is not None else None
+        if num_images not in self._learned:
+            self._learned[num_images] = Expectation.from_history(self.history, self.client.base_url, num_images)
+        return self._learned[num_images]
 
     def _known(self, request_id: str) -> tuple[GenerationInput | None, str | None]:
         """The job's input and submission time, as far as this process or the history knows them."""
@@ -335,14 +341,19 @@ class Jobs:
         generation: GenerationInput | None,
         *,
         file_stem: str | None = None,
-        expected_seconds: float | None = None,
+        just_submitted: bool = False,
     ) -> JobOutcome:
-        """Wait for the job, then save its images; a failed or cancelled job raises `JobFailedError`."""
+        """Wait for the job, then save its images; a failed or cancelled job raises `JobFailedError`.
+
+        Polls of a job `just_submitted` are planned from what earlier jobs took; those timings count
+        from a submit, so they say nothing about a job submitted by an earlier command.
+        """
+        expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
         with self.resumable([request_id]):
             result = wait_for_result(
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
-                schedule=self.schedule, stop=self.stop, expected_seconds=expected_seconds,
+                schedule=self.schedule, stop=self.stop, expectation=expectation,
             )
             outcome = self._complete(result, generation, file_stem)
         outcome.elapsed_seconds = time.monotonic() - started
@@ -350,14 +361,21 @@ class Jobs:
         return outcome
 
     def _listening(self, request_id: str) -> Callable[[JobStatus, float], None]:
-        """The reporter's updates, plus the moment the job was first seen running (its queue wait ends there)."""
+        """The reporter's updates, plus when the job began running: after the last answer that said it
+        was queued and by the first that said otherwise. The next jobs' polls are planned from both
+        (`History.timings`)."""
+        queued_until: str | None = None
         seen_running = False
 
         def update(status: JobStatus, elapsed: float) -> None:
-            nonlocal seen_running
-            if not seen_running and status.status == "in_progress":
+            nonlocal queued_until, seen_running
+            if status.status == IN_QUEUE:
+                queued_until = _iso_now()
+            elif not seen_running:
                 seen_running = True
                 self._record(request_id, started_at=_iso_now())
+                if self.history is not None and queued_until is not None:
+                    self.history.add_event(request_id, "running", queued_until=queued_until)
             self.reporter.job_update(status, elapsed)
 
         return update

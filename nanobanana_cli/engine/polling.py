@@ -53,11 +53,6 @@ class Expectation(NamedTuple):
     jobs: tuple[PastJob, ...] = ()
 
     @classmethod
-    def from_seconds(cls, seconds: float | None) -> Expectation:
-        """The older interface: one typical duration, queue and run not told apart."""
-        return cls((PastJob(seconds),)) if seconds is not None and seconds > 0 else cls()
-
-    @classmethod
     def from_history(cls, history: Any, base_url: str, num_images: int | None = None) -> Expectation:
         """From `History.timings`: the latest succeeded jobs on this API, those with `num_images` if
         there are two or more (the run time grows with the images), else all of them."""
@@ -287,16 +282,14 @@ def wait_for_result(
     on_update: UpdateListener | None = None,
     schedule: PollSchedule | None = None,
     stop: threading.Event | None = None,
-    expected_seconds: float | None = None,
     expectation: Expectation | None = None,
 ) -> JobResult:
     """Poll until the job is finished and return `/result`'s answer (succeeded, failed or cancelled).
 
     `timeout` bounds the whole wait, retries and Retry-After included. `expectation` (learned queue
-    and run times, see `Expectation.from_history`) plans the polls; `expected_seconds`, one typical
-    duration, is the older, coarser way to say the same.
+    and run times, see `Expectation.from_history`) plans the polls.
     """
-    plan = Plan(expectation or Expectation.from_seconds(expected_seconds), schedule or PollSchedule.from_env())
+    plan = Plan(expectation, schedule or PollSchedule.from_env())
     waiter = _Waiter(client, request_id, timeout, plan)
     stop = stop or threading.Event()
     while True:

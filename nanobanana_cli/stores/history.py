@@ -54,7 +54,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
-TYPICAL_OF_LAST = 10
 WAL_SWITCH_SECONDS = 5.0
 
 SUBMITTING = "submitting"  # the POST is (or was) in flight and no answer has been recorded
@@ -389,22 +388,6 @@ class History:
                 row = cursor.fetchone()
                 return self._entry(dict(zip([c[0] for c in cursor.description], row))) if row else None
         return None
-
-    def typical_duration(self, base_url: str) -> float | None:
-        """The median duration of the latest succeeded jobs on this API, if there are any."""
-        rows = []
-        with self._db() as db:
-            if db is not None:
-                rows = db.execute(
-                    "SELECT duration_seconds FROM jobs WHERE base_url = ? AND status = 'succeeded'"
-                    " AND duration_seconds IS NOT NULL ORDER BY submitted_at DESC LIMIT ?",
-                    (base_url, TYPICAL_OF_LAST),
-                ).fetchall()
-        if not rows:
-            return None
-        import statistics
-
-        return statistics.median(row[0] for row in rows)
 
     def last(self, base_url: str) -> HistoryEntry | None:
         """The newest job sent to this API: a job from another base URL (or a past sandbox) is not it,
