@@ -233,27 +233,19 @@ def download_file(
     def attempt() -> SavedFile:
         if stop.is_set():  # another file of the job failed, or the command is ending: no new attempt
             raise KeyboardInterrupt
-        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        temp_path = Path(temp_name)
+        fd, temp_path = _partial_file(target, stop)
         try:
-            PARTIAL_FILES.add(temp_path, owner=stop)
-        except KeyboardInterrupt:
-            os.close(fd)
-            raise
-        try:
-            # mkstemp makes the file 0600; a saved image should get the user's normal mode.
-            os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as handle, watching(DOWNLOAD_TOTAL_SECONDS):
                 digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
             if stop.is_set():
                 raise KeyboardInterrupt
             delivered = digest
-            embedded = provenance is not None and metadata == "embed" and _embed(temp_path, provenance)
-            if embedded:
-                digest, size = _sha256(temp_path), temp_path.stat().st_size
+            sealed = _embed(temp_path, provenance, stop) if provenance is not None and metadata == "embed" else None
+            if sealed is not None:
+                digest, size = sealed
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
-            place = _sidecar(placed, provenance, metadata, embedded)
+            place = _sidecar(placed, provenance, metadata, sealed is not None)
             return SavedFile(url, str(placed.resolve()), size, digest, delivered, place)
         except CallTimedOut as exc:
             raise UnavailableError(f"download of {url}: {exc}; stopped", hint=_fetch_again(request_id)) from None
@@ -267,22 +259,39 @@ def download_file(
     return call_with_retries(attempt, what="download", policy=client.retry, clock=client.clock, on_retry=client.on_retry)
 
 
-# Provenance is embedded in memory; past this size an image gets a sidecar instead.
-EMBED_MAX_BYTES = 256 * 1024 * 1024
-
-
-def _embed(temp_path: Path, provenance: dict[str, Any]) -> bool:
-    from .provenance import NotEmbeddable, image_data_sha256, with_provenance
-
-    if temp_path.stat().st_size > EMBED_MAX_BYTES:
-        return False
-    data = temp_path.read_bytes()
+def _partial_file(target: Path, stop: threading.Event) -> tuple[int, Path]:
+    """A new temporary `.part` file beside `target`, registered for clean-up: its descriptor and path."""
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        sealed = with_provenance(data, {**provenance, "image_data_sha256": image_data_sha256(data)})
+        PARTIAL_FILES.add(Path(temp_name), owner=stop)
+        # mkstemp makes the file 0600; a saved image should get the user's normal mode.
+        os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        PARTIAL_FILES.discard(Path(temp_name))
+        raise
+    return fd, Path(temp_name)
+
+
+def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -> tuple[str, int] | None:
+    """Embed provenance into a finished download: the sealed file's sha256 and size, or None when
+    embedding is unsafe and the image gets a sidecar instead.
+
+    Streamed into a second temporary file that then replaces the first, so memory stays bounded
+    whatever the image's size.
+    """
+    from .provenance import NotEmbeddable, embed, image_data_sha256
+
+    fd, sealed_path = _partial_file(temp_path, stop)
+    try:
+        with os.fdopen(fd, "wb") as sealed, temp_path.open("rb") as source:
+            written = embed(source, sealed, {**provenance, "image_data_sha256": image_data_sha256(temp_path)})
+        os.replace(sealed_path, temp_path)
+        return written
     except NotEmbeddable:
-        return False
-    temp_path.write_bytes(sealed)
-    return True
+        return None
+    finally:
+        PARTIAL_FILES.discard(sealed_path)
 
 
 def _sidecar(placed: Path, provenance: dict[str, Any] | None, metadata: str, embedded: bool) -> str | None:

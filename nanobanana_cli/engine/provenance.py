@@ -5,6 +5,9 @@ segment, WebP an `XMP ` chunk (the file becomes extended WebP, `VP8X`, if it was
 data bytes are copied unchanged. No well-kept library does this without re-encoding (Pillow
 rewrites the pixels when it saves; piexif writes EXIF only), so the few container rules are here.
 
+Files are walked by their chunk and segment headers and copied or hashed in blocks, never read
+whole: memory stays the same for a 50 KB and a 500 MB image.
+
 A file that carries a C2PA / Content Credentials manifest is never touched, since any write
 would break its signed hash; it gets a sidecar `NAME.json` instead. So does any file we cannot
 parse with confidence.
@@ -12,21 +15,33 @@ parse with confidence.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Union
 from xml.sax.saxutils import escape
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_KEYWORD = b"nanobanana"
+# keyword, NUL, uncompressed flag and method, empty language tag and translated keyword; then UTF-8 text
+PNG_PREFIX = PNG_KEYWORD + b"\0\0\0\0\0"
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 XMP_NAMESPACE = "https://github.com/nanobanana-cli/provenance/1.0/"
 JPEG_MAX_SEGMENT = 65533
 SIDECAR_SUFFIX = ".json"
+BLOCK_SIZE = 1024 * 1024
+# Metadata is read whole; a chunk bigger than this is nothing we wrote, and skipping it keeps memory bounded.
+METADATA_MAX_BYTES = 16 * 1024 * 1024
+
+Source = Union[bytes, "os.PathLike[str]"]
+Part = tuple[Any, int, int]  # (chunk type or marker, start, end) within the file
 
 
 class NotEmbeddable(Exception):
@@ -36,52 +51,89 @@ class NotEmbeddable(Exception):
 # -- reading the container ------------------------------------------------------------------------
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+@contextmanager
+def _opened(source: Source) -> Iterator[BinaryIO]:
+    """Image bytes already in memory, or a file opened for reading at whatever offset is asked."""
+    if isinstance(source, (bytes, bytearray)):
+        yield io.BytesIO(source)
+    else:
+        with open(source, "rb") as handle:
+            yield handle
+
+
+def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(max(0, size))
+
+
+def _size(handle: BinaryIO) -> int:
+    return handle.seek(0, os.SEEK_END)
+
+
+def _blocks(handle: BinaryIO, start: int, end: int | None = None) -> Iterator[bytes]:
+    """The bytes from `start` to `end` (or to the end of the file), at most `BLOCK_SIZE` at a time."""
+    position = start
+    while end is None or position < end:
+        block = _read_at(handle, position, BLOCK_SIZE if end is None else min(BLOCK_SIZE, end - position))
+        if not block:
+            return
+        position += len(block)
+        yield block
+
+
+def _png_chunks(handle: BinaryIO) -> Iterator[Part]:
     """(type, start of the chunk, end of the chunk) for every chunk, or NotEmbeddable."""
-    if not data.startswith(PNG_SIGNATURE):
+    if _read_at(handle, 0, len(PNG_SIGNATURE)) != PNG_SIGNATURE:
         raise NotEmbeddable("not a PNG")
-    chunks, offset = [], len(PNG_SIGNATURE)
-    while offset + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        kind = data[offset + 4:offset + 8]
+    size, offset = _size(handle), len(PNG_SIGNATURE)
+    while offset + 12 <= size:
+        length, kind = struct.unpack(">I4s", _read_at(handle, offset, 8))
         end = offset + 12 + length
-        if end > len(data):
+        if end > size:
             raise NotEmbeddable("truncated PNG chunk")
-        chunks.append((kind, offset, end))
+        yield kind, offset, end
         offset = end
         if kind == b"IEND":
-            return chunks
+            return
     raise NotEmbeddable("PNG without IEND")
 
 
-def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+def _jpeg_segments(handle: BinaryIO) -> Iterator[Part]:
     """(marker, start, end) of each segment before the image scan, or NotEmbeddable."""
-    if not data.startswith(b"\xff\xd8"):
+    if _read_at(handle, 0, 2) != b"\xff\xd8":
         raise NotEmbeddable("not a JPEG")
-    segments, offset = [], 2
-    while offset + 4 <= len(data) and data[offset] == 0xFF:
-        marker = data[offset + 1]
-        if marker == 0xDA:  # start of scan: the entropy-coded data follows
-            return segments
-        (length,) = struct.unpack(">H", data[offset + 2:offset + 4])
-        segments.append((marker, offset, offset + 2 + length))
+    offset = 2
+    while True:
+        header = _read_at(handle, offset, 4)
+        if len(header) < 4 or header[0] != 0xFF:
+            raise NotEmbeddable("JPEG without a scan")
+        if header[1] == 0xDA:  # start of scan: the entropy-coded data follows
+            return
+        (length,) = struct.unpack(">H", header[2:])
+        yield header[1], offset, offset + 2 + length
         offset += 2 + length
-    raise NotEmbeddable("JPEG without a scan")
 
 
-def _webp_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+def _webp_chunks(handle: BinaryIO) -> Iterator[Part]:
+    header = _read_at(handle, 0, 12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WEBP":
         raise NotEmbeddable("not a WebP")
-    chunks, offset = [], 12
-    while offset + 8 <= len(data):
-        kind = data[offset:offset + 4]
-        (length,) = struct.unpack("<I", data[offset + 4:offset + 8])
+    size, offset = _size(handle), 12
+    while offset + 8 <= size:
+        kind, length = struct.unpack("<4sI", _read_at(handle, offset, 8))
         end = offset + 8 + length + (length & 1)
-        if end > len(data):
+        if end > size:
             raise NotEmbeddable("truncated WebP chunk")
-        chunks.append((kind, offset, end))
+        yield kind, offset, end
         offset = end
-    return chunks
+
+
+def _checked(walk: Callable[[BinaryIO], Iterator[Part]], handle: BinaryIO) -> Iterator[Part]:
+    """The walk, started again once a first one reached the end without fault: a broken file is
+    refused whole, whichever of its parts a caller looks at (walking reads only the headers)."""
+    for _ in walk(handle):
+        pass
+    return walk(handle)
 
 
 def image_kind(data: bytes) -> str | None:
@@ -94,46 +146,62 @@ def image_kind(data: bytes) -> str | None:
     return None
 
 
-def has_c2pa(data: bytes) -> bool:
-    """Whether the file carries a C2PA manifest: PNG `caBX`, JPEG APP11 JUMBF, WebP `C2PA`."""
+def _kind(handle: BinaryIO) -> str | None:
+    return image_kind(_read_at(handle, 0, 12))
+
+
+def has_c2pa(source: Source) -> bool:
+    """Whether the image (its bytes, or its file) carries a C2PA manifest: PNG `caBX`, JPEG APP11 JUMBF, WebP `C2PA`."""
+    with _opened(source) as handle:
+        return _has_c2pa(handle)
+
+
+def _has_c2pa(handle: BinaryIO) -> bool:
     try:
-        kind = image_kind(data)
+        kind = _kind(handle)
         if kind == "png":
-            return any(chunk == b"caBX" for chunk, _, _ in _png_chunks(data))
+            return any(chunk == b"caBX" for chunk, _, _ in _checked(_png_chunks, handle))
         if kind == "jpeg":
-            return any(marker == 0xEB and b"jumb" in data[start:end] for marker, start, end in _jpeg_segments(data))
+            return any(marker == 0xEB and b"jumb" in _read_at(handle, start, end - start)
+                       for marker, start, end in _checked(_jpeg_segments, handle))
         if kind == "webp":
-            return any(chunk == b"C2PA" for chunk, _, _ in _webp_chunks(data))
+            return any(chunk == b"C2PA" for chunk, _, _ in _checked(_webp_chunks, handle))
     except NotEmbeddable:
         return False
     return False
 
 
-def image_data_sha256(data: bytes) -> str | None:
+def image_data_sha256(source: Source) -> str | None:
     """A hash of the image data alone (PNG IDAT, JPEG scan, WebP bitstream), which metadata never changes.
 
     It lets `inspect` tell whether the picture is intact on any machine, embedded or not.
     """
-    import hashlib
-
-    digest = hashlib.sha256()
-    try:
-        kind = image_kind(data)
-        if kind == "png":
-            for chunk, start, end in _png_chunks(data):
-                if chunk == b"IDAT":
-                    digest.update(data[start + 8:end - 4])
-        elif kind == "jpeg":
-            digest.update(data[_jpeg_segments(data)[-1][2] if _jpeg_segments(data) else 2:])
-        elif kind == "webp":
-            for chunk, start, end in _webp_chunks(data):
-                if chunk in (b"VP8 ", b"VP8L", b"ALPH", b"ANMF"):
-                    digest.update(data[start + 8:end])
-        else:
+    with _opened(source) as handle:
+        digest = hashlib.sha256()
+        try:
+            for start, end in _image_data(handle):
+                for block in _blocks(handle, start, end):
+                    digest.update(block)
+        except NotEmbeddable:
             return None
-    except NotEmbeddable:
-        return None
-    return digest.hexdigest()
+        return digest.hexdigest()
+
+
+def _image_data(handle: BinaryIO) -> Iterator[tuple[int, int | None]]:
+    """Where the image data lies: (start, end) spans, an end of None meaning the end of the file."""
+    kind = _kind(handle)
+    if kind == "png":
+        yield from ((start + 8, end - 4) for chunk, start, end in _checked(_png_chunks, handle) if chunk == b"IDAT")
+    elif kind == "jpeg":
+        scan = 2
+        for _, _, end in _checked(_jpeg_segments, handle):
+            scan = end
+        yield scan, None
+    elif kind == "webp":
+        bitstreams = (b"VP8 ", b"VP8L", b"ALPH", b"ANMF")
+        yield from ((start + 8, end) for chunk, start, end in _checked(_webp_chunks, handle) if chunk in bitstreams)
+    else:
+        raise NotEmbeddable("not a PNG, JPEG or WebP")
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -152,39 +220,40 @@ def _xmp_packet(provenance: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
-def _embed_png(data: bytes, provenance: dict[str, Any]) -> bytes:
-    chunks = _png_chunks(data)
-    if any(kind == b"iTXt" and data[start + 8:start + 8 + len(PNG_KEYWORD) + 1] == PNG_KEYWORD + b"\0"
-           for kind, start, _ in chunks):
-        raise NotEmbeddable("already has nanobanana provenance")
-    # keyword, NUL, uncompressed flag and method, empty language tag and translated keyword, UTF-8 text
-    payload = PNG_KEYWORD + b"\0\0\0\0\0" + json.dumps(provenance, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    chunk = struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
-    _, _, after_header = chunks[0]  # IHDR is always first
-    return data[:after_header] + chunk + data[after_header:]
+# Each embedder checks the whole file before its first piece, so a refusal never leaves half an output.
 
 
-def _embed_jpeg(data: bytes, provenance: dict[str, Any]) -> bytes:
-    segments = _jpeg_segments(data)
-    if any(marker == 0xE1 and data[start + 4:start + 4 + len(XMP_HEADER)] == XMP_HEADER for marker, start, _ in segments):
-        raise NotEmbeddable("already has an XMP packet")  # a JPEG holds one standard XMP packet
+def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+    after_header = None
+    for kind, start, end in _checked(_png_chunks, source):
+        after_header = end if after_header is None else after_header  # IHDR is always first
+        if kind == b"iTXt" and _read_at(source, start + 8, len(PNG_KEYWORD) + 1) == PNG_KEYWORD + b"\0":
+            raise NotEmbeddable("already has nanobanana provenance")
+    payload = PNG_PREFIX + json.dumps(provenance, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    yield from _blocks(source, 0, after_header)
+    yield struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
+    yield from _blocks(source, after_header)
+
+
+def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+    insert_at, leading = 2, True
+    for marker, start, end in _checked(_jpeg_segments, source):
+        if marker == 0xE1 and _read_at(source, start + 4, len(XMP_HEADER)) == XMP_HEADER:
+            raise NotEmbeddable("already has an XMP packet")  # a JPEG holds one standard XMP packet
+        # after SOI and the JFIF/EXIF application headers that readers expect first
+        leading = leading and marker in (0xE0, 0xE1)
+        insert_at = end if leading else insert_at
     body = XMP_HEADER + _xmp_packet(provenance)
     if len(body) > JPEG_MAX_SEGMENT:
         raise NotEmbeddable("provenance larger than one JPEG segment")
-    segment = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-    # after SOI and the JFIF/EXIF application headers that readers expect first
-    insert_at = 2
-    for marker, _, end in segments:
-        if marker in (0xE0, 0xE1):
-            insert_at = end
-        else:
-            break
-    return data[:insert_at] + segment + data[insert_at:]
+    yield from _blocks(source, 0, insert_at)
+    yield b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    yield from _blocks(source, insert_at)
 
 
-def _webp_canvas(data: bytes, kind: bytes, start: int) -> tuple[int, int, bool]:
+def _webp_canvas(source: BinaryIO, kind: bytes, start: int) -> tuple[int, int, bool]:
     """(width, height, has alpha) of a simple WebP's only image chunk."""
-    payload = data[start + 8:]
+    payload = _read_at(source, start + 8, 10)
     if kind == b"VP8 " and payload[3:6] == b"\x9d\x01\x2a":
         width, height = struct.unpack("<HH", payload[6:10])
         return width & 0x3FFF, height & 0x3FFF, False
@@ -198,46 +267,67 @@ def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
     return kind + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) & 1 else b"")
 
 
-def _embed_webp(data: bytes, provenance: dict[str, Any]) -> bytes:
-    chunks = _webp_chunks(data)
-    if any(kind == b"XMP " for kind, _, _ in chunks):
+def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+    if any(kind == b"XMP " for kind, _, _ in _checked(_webp_chunks, source)):
         raise NotEmbeddable("already has an XMP packet")
+    first, start, _ = next(_webp_chunks(source), (None, 0, 0))
+    if first is None:
+        raise NotEmbeddable("WebP without an image chunk")
     xmp = _riff_chunk(b"XMP ", _xmp_packet(provenance))
-    first, start, _ = chunks[0]
+    # the RIFF size comes first, so it is worked out from the sizes of what will follow
+    rest = _size(source) - 12 + len(xmp)
     if first == b"VP8X":
-        flags = data[start + 8] | 0x04  # the XMP bit
-        body = data[12:start + 8] + bytes([flags]) + data[start + 9:] + xmp
+        flags = _read_at(source, start + 8, 1)[0] | 0x04  # the XMP bit
+        yield b"RIFF" + struct.pack("<I", rest + 4) + b"WEBP"
+        yield from _blocks(source, 12, start + 8)
+        yield bytes([flags])
+        yield from _blocks(source, start + 9)
     else:
-        width, height, alpha = _webp_canvas(data, first, start)
+        width, height, alpha = _webp_canvas(source, first, start)
         header = bytes([0x04 | (0x10 if alpha else 0), 0, 0, 0])
-        header += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-        body = _riff_chunk(b"VP8X", header) + data[12:] + xmp
-    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+        vp8x = _riff_chunk(b"VP8X", header + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
+        yield b"RIFF" + struct.pack("<I", len(vp8x) + rest + 4) + b"WEBP" + vp8x
+        yield from _blocks(source, 12)
+    yield xmp
 
 
 EMBEDDERS = {"png": _embed_png, "jpeg": _embed_jpeg, "webp": _embed_webp}
 
 
-def with_provenance(data: bytes, provenance: dict[str, Any]) -> bytes:
-    """The same image with provenance in its container; `NotEmbeddable` when that would be unsafe."""
-    kind = image_kind(data)
+def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tuple[str, int]:
+    """Copy an image into `target` with provenance in its container, block by block: the sha256 and
+    size of what was written. `NotEmbeddable` (before anything is written) when that would be unsafe."""
+    kind = _kind(source)
     if kind is None:
         raise NotEmbeddable("not a PNG, JPEG or WebP")
-    if has_c2pa(data):
+    if _has_c2pa(source):
         raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
-    return EMBEDDERS[kind](data, provenance)
+    digest, size = hashlib.sha256(), 0
+    for piece in EMBEDDERS[kind](source, provenance):
+        target.write(piece)
+        digest.update(piece)
+        size += len(piece)
+    return digest.hexdigest(), size
+
+
+def with_provenance(data: bytes, provenance: dict[str, Any]) -> bytes:
+    """The same image with provenance in its container; `NotEmbeddable` when that would be unsafe."""
+    written = io.BytesIO()
+    embed(io.BytesIO(data), written, provenance)
+    return written.getvalue()
 
 
 def sidecar_path(image: Path) -> Path:
     return image.with_name(image.name + SIDECAR_SUFFIX)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _embed_in_place(path: Path, provenance: dict[str, Any]) -> None:
+    """Embed through a temporary file beside `path` that replaces it: the image is whole at every moment."""
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.fchmod(fd, os.stat(path).st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, "wb") as target, path.open("rb") as source:
+            embed(source, target, provenance)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -248,10 +338,10 @@ def record(image: Path, provenance: dict[str, Any], *, mode: str = "embed") -> s
     """Record provenance for a saved image: "embedded", "sidecar" or "none" says what was done."""
     if mode == "none":
         return "none"
-    provenance = {**provenance, "image_data_sha256": image_data_sha256(image.read_bytes())}
+    provenance = {**provenance, "image_data_sha256": image_data_sha256(image)}
     if mode == "embed":
         try:
-            _write_atomically(image, with_provenance(image.read_bytes(), provenance))
+            _embed_in_place(image, provenance)
             return "embedded"
         except NotEmbeddable:
             pass
@@ -276,32 +366,41 @@ def _from_xmp(packet: bytes) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def embedded(data: bytes) -> dict[str, Any] | None:
-    """The provenance inside an image's bytes, if any."""
-    try:
-        kind = image_kind(data)
-        if kind == "png":
-            for chunk, start, end in _png_chunks(data):
-                payload = data[start + 8:end - 4]
-                if chunk == b"iTXt" and payload.startswith(PNG_KEYWORD + b"\0\0\0\0\0"):
-                    found = json.loads(payload[len(PNG_KEYWORD) + 5:].decode("utf-8"))
-                    return found if isinstance(found, dict) else None
-        if kind == "jpeg":
-            for marker, start, end in _jpeg_segments(data):
-                if marker == 0xE1 and data[start + 4:start + 4 + len(XMP_HEADER)] == XMP_HEADER:
-                    return _from_xmp(data[start + 4 + len(XMP_HEADER):end])
-        if kind == "webp":
-            for chunk, start, end in _webp_chunks(data):
-                if chunk == b"XMP ":
-                    return _from_xmp(data[start + 8:end])
-    except (NotEmbeddable, ValueError):
-        return None
+def _metadata(handle: BinaryIO, start: int, end: int) -> bytes:
+    """A metadata payload, read whole; one too big to be ours is read as nothing."""
+    return b"" if end - start > METADATA_MAX_BYTES else _read_at(handle, start, end - start)
+
+
+def embedded(source: Source) -> dict[str, Any] | None:
+    """The provenance inside an image (its bytes, or its file), if any."""
+    with _opened(source) as handle:
+        try:
+            return _embedded(handle)
+        except (NotEmbeddable, ValueError):
+            return None
+
+
+def _embedded(handle: BinaryIO) -> dict[str, Any] | None:
+    kind = _kind(handle)
+    if kind == "png":
+        for chunk, start, end in _checked(_png_chunks, handle):
+            if chunk == b"iTXt" and _read_at(handle, start + 8, min(len(PNG_PREFIX), end - 12 - start)) == PNG_PREFIX:
+                found = json.loads(_metadata(handle, start + 8 + len(PNG_PREFIX), end - 4).decode("utf-8"))
+                return found if isinstance(found, dict) else None
+    if kind == "jpeg":
+        for marker, start, end in _checked(_jpeg_segments, handle):
+            if marker == 0xE1 and _read_at(handle, start + 4, len(XMP_HEADER)) == XMP_HEADER:
+                return _from_xmp(_metadata(handle, start + 4 + len(XMP_HEADER), end))
+    if kind == "webp":
+        for chunk, start, end in _checked(_webp_chunks, handle):
+            if chunk == b"XMP ":
+                return _from_xmp(_metadata(handle, start + 8, end))
     return None
 
 
 def read(image: Path) -> tuple[dict[str, Any] | None, str | None]:
     """(provenance, where it was found: "embedded" or "sidecar"), or (None, None)."""
-    found = embedded(image.read_bytes())
+    found = embedded(image)
     if found is not None:
         return found, "embedded"
     sidecar = sidecar_path(image)
