@@ -9,8 +9,11 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -67,7 +70,26 @@ def start_sandbox(monkeypatch) -> Iterator[Callable[..., Sandbox]]:
 
     yield start
     for server in started:
-        server.stop()
+        stop_promptly(server)
+
+
+def stop_promptly(server: Sandbox) -> None:
+    """`server.stop()`, without waiting out each listener's 50 ms poll: a connection wakes it.
+
+    A listener notices a shutdown request only when its select() returns; idle, that is at its
+    next poll, so stopping a sandbox's two listeners took about 80 ms, 20 s over the suite.
+    """
+    urls = {server.base_url, server.asset_base_url, server.plain_asset_base_url}
+    addresses = [(parts.hostname, parts.port) for parts in map(urlsplit, urls)]
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    while stopper.is_alive():
+        for address in addresses:
+            try:
+                socket.create_connection(address, timeout=1).close()
+            except OSError:
+                pass  # already closed: that listener is done
+        stopper.join(0.002)
 
 
 @pytest.fixture

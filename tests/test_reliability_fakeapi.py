@@ -84,7 +84,8 @@ class FakeAPI:
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> FakeAPI:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # serve_forever notices shutdown() only at its next poll: 0.5 s by default, at every exit
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
