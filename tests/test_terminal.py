@@ -162,13 +162,14 @@ def table_rows(text: str) -> dict[int, tuple[str, int]]:
 
 
 def test_batch_table_ticks_shows_queue_positions_and_leaves_only_paths(start_sandbox, terminal, tmp_path):
-    start_sandbox(queue_seconds=3.0, run_seconds=0.3)
+    sandbox = start_sandbox(queue_seconds=3.0, run_seconds=0.3)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(f"a fox in a batch {n}" for n in range(4)) + "\n")
     out = tmp_path / "out"
     screen = terminal("batch", prompts, "-j", "2", "-o", out)
     first = table_rows(screen.wait_for(lambda text: len(table_rows(text)) == 2 and "position" in text))
     assert any("position" in state for state, _ in first.values()), first
+    sandbox.queue_seconds = 0.0  # the first two jobs keep their 3 s in the queue; the last two need not wait
     time.sleep(1.6)
     later = table_rows(screen.text())
     ticked = [number for number in first if number in later and later[number][1] > first[number][1]]
