@@ -10,9 +10,11 @@ import io
 import os
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,6 +28,8 @@ from nanobanana_cli.stores.settings import SETTINGS
 from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS
 from nanobanana_cli.cli import main
 from nanobanana_cli.sandbox import Faults, Sandbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))  # for `import reference`
 
 SENTINEL_TOKEN = "nbtest-SENTINEL-token-7f3a9c2e1d"
 
@@ -51,6 +55,16 @@ def isolated_env(tmp_path, monkeypatch) -> None:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+
+
+@pytest.fixture(scope="session")
+def reference_files() -> dict[Path, str]:
+    """What `python scripts/reference.py` would write (completions, docs/cli.md, the man page),
+    generated once: it runs the CLI some 30 times, 3 s of CPU. Tests that use it share the xdist
+    group "reference", so that a parallel run generates it in one worker only."""
+    import reference  # scripts/reference.py
+
+    return reference.expected_files()
 
 
 @pytest.fixture

@@ -33,8 +33,9 @@ def shell_env(**extra: str) -> dict[str, str]:
 # -- generated files ----------------------------------------------------------------------------
 
 
-def test_committed_completions_and_cli_reference_are_current():
-    stale = [str(path.relative_to(ROOT)) for path, text in reference.expected_files().items()
+@pytest.mark.xdist_group("reference")
+def test_committed_completions_and_cli_reference_are_current(reference_files):
+    stale = [str(path.relative_to(ROOT)) for path, text in reference_files.items()
              if not path.exists() or path.read_text(encoding="utf-8") != text]
     assert stale == [], "regenerate with: python scripts/reference.py"
 
