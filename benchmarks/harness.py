@@ -54,6 +54,8 @@ class Finished:
     stdout: str
     stderr: str
     timed_out: bool = False
+    spawned_at: float = 0.0  # wall clock (time.time()), to set against the sandbox's own times
+    exited_at: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -68,7 +70,7 @@ def run(argv: Sequence[str], env: dict[str, str], *, timeout: float = 600.0) -> 
     """Run a child to completion with stdio in temp files (pipes could block a chatty child)."""
     argv = [str(part) for part in argv]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
+        started, spawned_at = time.perf_counter(), time.time()
         process = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
         )
@@ -87,7 +89,7 @@ def run(argv: Sequence[str], env: dict[str, str], *, timeout: float = 600.0) -> 
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
-        wall = time.perf_counter() - started
+        wall, exited_at = time.perf_counter() - started, time.time()
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; tell Popen
         out.seek(0)
         err.seek(0)
@@ -99,6 +101,8 @@ def run(argv: Sequence[str], env: dict[str, str], *, timeout: float = 600.0) -> 
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             expired.is_set(),
+            spawned_at,
+            exited_at,
         )
 
 

@@ -50,7 +50,7 @@ CONTENDER_NOTES = {
     "nanobanana": "`nanobanana generate PROMPT -n 4 -o DIR`",
 }
 NUM_IMAGES = 4
-METRICS = ("lag", "to_disk", "overhead", "wall", "requests", "status_requests", "result_requests", "cpu")
+METRICS = ("lag", "to_disk", "overhead", "to_submit", "after_files", "wall", "requests", "status_requests", "result_requests", "cpu")
 SCENARIO_KEYS = ("first", "learned", "faster", "slower", "varqueue", "long")
 
 
@@ -196,7 +196,10 @@ def one_run(
         "wall": done.wall,
         "overhead": done.wall - job_seconds,
         "cpu": done.cpu,
-        **{metric: math.nan for metric in ("lag", "to_disk", "requests", "status_requests", "result_requests")},
+        **{
+            metric: math.nan
+            for metric in ("lag", "to_disk", "to_submit", "after_files", "requests", "status_requests", "result_requests")
+        },
     }
     try:
         if not done.ok:
@@ -210,11 +213,15 @@ def one_run(
         finished = sandbox.job(trace.request_id)
         if finished is not None:
             trace.finished_at = finished.finished_at
+        # mtime = the last byte written; renaming into place afterwards takes microseconds
+        last_file = max(path.stat().st_mtime for path in files)
         sample.update(
             ok=True,
             lag=trace.detection_lag,
-            # mtime = the last byte written; renaming into place afterwards takes microseconds
-            to_disk=max(path.stat().st_mtime for path in files) - trace.finished_at,
+            to_disk=last_file - trace.finished_at,
+            # where the rest of the overhead goes: start-up before the submit, and work after the last file
+            to_submit=finished.created_at - done.spawned_at if finished is not None else math.nan,
+            after_files=done.exited_at - last_file,
             requests=trace.requests,
             status_requests=trace.status_requests,
             result_requests=trace.result_requests,
