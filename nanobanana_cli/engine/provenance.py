@@ -56,9 +56,11 @@ def _opened(source: Source) -> Iterator[BinaryIO]:
     """Image bytes already in memory, or a file opened for reading at whatever offset is asked."""
     if isinstance(source, (bytes, bytearray)):
         yield io.BytesIO(source)
-    else:
-        with open(source, "rb") as handle:
-            yield handle
+        return
+    with open(source, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        # a file of one block is read at once: a single read instead of one per header, in the same memory
+        yield io.BytesIO(handle.read(size)) if size <= BLOCK_SIZE else handle
 
 
 def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
