@@ -15,14 +15,18 @@ import json
 import os
 import re
 import struct
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..api.models import ASPECT_RATIOS
 from ..engine.downloads import sniff_image_format
+
+if TYPE_CHECKING:
+    from ..stores.history import HistoryEntry
 
 GALLERY_NAME = "index.html"
 DEFAULT_NAME_PATTERN = re.compile(r"^(?P<slug>.+)-(?P<id>[A-Za-z0-9]{8}|job)-(?P<index>\d+)(?:-\d+)?$")
@@ -185,19 +189,34 @@ def _parameters(made: dict[str, Any]) -> str | None:
     return " · ".join(shown) or None
 
 
-def _history_facts() -> dict[str, Facts]:
+def _history_facts(found: Collection[Known]) -> dict[str, Facts]:
+    """What the history knows about these files, by their real paths.
+
+    Their jobs are looked up by key (the ids their metadata and names carry), since reading a long
+    history whole would cost every gallery seconds; only files still unplaced after that (a `--name`
+    without `{id}` and `--metadata none`, say) cost a scan, of the rows that saved into their folders.
+    """
     from ..stores.history import History
 
-    known: dict[str, Facts] = {}
     with History() as history:
-        for entry in history.entries(limit=None):
-            submitted = entry.created_at or entry.submitted_at
-            timeline = timings(submitted, entry.started_at, entry.finished_at, entry.duration_seconds)
-            for index, path in enumerate(entry.paths, start=1):
-                known[os.path.realpath(path)] = Facts(
-                    entry.request_id, index, entry.input.get("prompt"), _parameters(entry.input), entry.submitted_at,
-                    entry.cost, timeline,
-                )
+        known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)))
+        unplaced = {os.path.dirname(real) for real, *_ in found if real not in known}
+        for real, facts in _facts_by_path(history.jobs_with_paths_in(unplaced)).items():
+            known.setdefault(real, facts)
+    return known
+
+
+def _facts_by_path(entries: list[HistoryEntry]) -> dict[str, Facts]:
+    """Each saved file's facts from its job, newest job first (so a path two jobs saved keeps the older's)."""
+    known: dict[str, Facts] = {}
+    for entry in entries:
+        submitted = entry.created_at or entry.submitted_at
+        timeline = timings(submitted, entry.started_at, entry.finished_at, entry.duration_seconds)
+        for index, path in enumerate(entry.paths, start=1):
+            known[os.path.realpath(path)] = Facts(
+                entry.request_id, index, entry.input.get("prompt"), _parameters(entry.input), entry.submitted_at,
+                entry.cost, timeline,
+            )
     return known
 
 
@@ -279,15 +298,36 @@ def _images(directory: Path) -> list[tuple[Path, bytes]]:
     return found
 
 
+# What is known of a file before the history is asked: (its real path, its job key, facts from its name
+# and header, from its provenance, from the directory's manifests).
+Known = tuple[str, str, Facts, Facts | None, Facts | None]
+
+
+def _job_ids(found: Iterable[Known]) -> tuple[set[str], set[str]]:
+    """Which jobs of the history the gallery needs: the whole request ids that the files' provenance and
+    manifests name, and the short ids that their names carry (our `{slug}-{id}-{i}` pattern)."""
+    request_ids, prefixes = set(), set()
+    for _, _, from_file, made, listed in found:
+        whole = {facts.request_id for facts in (made, listed) if facts and isinstance(facts.request_id, str)}
+        request_ids |= whole
+        # a file that names its job in full was saved by that job: its short id would find nothing more
+        if not whole and from_file.request_id not in (None, "job"):  # "job" stands for an id with no letter or digit
+            prefixes.add(from_file.request_id)
+    return request_ids, prefixes
+
+
 def collect_jobs(directory: Path) -> list[Job]:
     """Every image in DIR, grouped by job; jobs in submission order (else by their files' age)."""
-    history, manifests = _history_facts(), _manifest_facts(directory)
-    jobs: dict[str, Job] = {}
-    first_seen: dict[str, float] = {}
+    manifests = _manifest_facts(directory)
+    found: dict[Path, Known] = {}
     for path, head in _images(directory):
         real = os.path.realpath(path)
-        key, from_file = _from_file(path, head)
-        sources = (history.get(real), _provenance_facts(path), manifests.get(real))
+        found[path] = (real, *_from_file(path, head), _provenance_facts(path), manifests.get(real))
+    history = _history_facts(found.values())
+    jobs: dict[str, Job] = {}
+    first_seen: dict[str, float] = {}
+    for path, (real, key, from_file, made, listed) in found.items():
+        sources = (history.get(real), made, listed)
         facts = Facts()
         for source in (*sources, from_file):
             facts.fill(source)

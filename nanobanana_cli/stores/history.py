@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -486,3 +486,22 @@ class History:
                         entry = self._entry(dict(zip(names, row)))
                         found[entry.request_id] = entry
         return sorted(found.values(), key=lambda entry: entry.submitted_at, reverse=True)
+
+    def jobs_with_paths_in(self, directories: Iterable[str]) -> list[HistoryEntry]:
+        """The jobs that saved a file into one of these directories (as their recorded paths spell
+        them), newest first.
+
+        A scan of the whole history, since paths are not indexed: it is for the few files that neither
+        their names nor their metadata tie to a job (`jobs_with_ids` finds the others by key).
+        """
+        # recorded paths are stored as JSON text, so a directory is looked for as JSON spells it
+        terms = [json.dumps(os.path.join(directory, ""))[1:-1] for directory in set(directories)]
+        if not terms:
+            return []
+        with self._db() as db:
+            if db is not None:
+                where = " OR ".join("instr(paths, ?) > 0" for _ in terms)
+                cursor = db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at DESC, rowid DESC", terms)
+                names = [column[0] for column in cursor.description]
+                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+        return []
