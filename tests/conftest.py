@@ -7,6 +7,7 @@ stdout or stderr: the token must never be printed, whatever the path.
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -58,13 +59,23 @@ def isolated_env(tmp_path, monkeypatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def reference_files() -> dict[Path, str]:
+def reference_files(tmp_path_factory) -> dict[Path, str]:
     """What `python scripts/reference.py` would write (completions, docs/cli.md, the man page),
-    generated once: it runs the CLI some 30 times, 3 s of CPU. Tests that use it share the xdist
-    group "reference", so that a parallel run generates it in one worker only."""
+    generated once per run: it runs the CLI some 30 times, 3 s of CPU. Under pytest-xdist the
+    workers share one generation through a file in the run's common temporary directory."""
     import reference  # scripts/reference.py
 
-    return reference.expected_files()
+    if "PYTEST_XDIST_TESTRUNUID" not in os.environ:
+        return reference.expected_files()
+    import fcntl  # xdist runs here are POSIX ones
+
+    shared = tmp_path_factory.getbasetemp().parent / "reference-files.json"  # this run's, all workers'
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker generates, the others wait and read
+        if not shared.exists():
+            files = reference.expected_files()
+            shared.write_text(json.dumps({str(path): text for path, text in files.items()}), encoding="utf-8")
+        return {Path(path): text for path, text in json.loads(shared.read_text(encoding="utf-8")).items()}
 
 
 @pytest.fixture

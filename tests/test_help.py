@@ -72,7 +72,6 @@ def test_help_on_a_command_is_its_help_and_an_unknown_topic_is_a_usage_error(cli
     assert unknown.stderr.count("\n") == 1 and unknown.stderr.startswith("error: ") and "file-names" in unknown.stderr
 
 
-@pytest.mark.xdist_group("reference")
 def test_the_man_page_and_the_reference_share_one_source(reference_files):
     files = reference_files
     page = files[ROOT / "docs" / "nanobanana.1"]

@@ -33,7 +33,6 @@ def shell_env(**extra: str) -> dict[str, str]:
 # -- generated files ----------------------------------------------------------------------------
 
 
-@pytest.mark.xdist_group("reference")
 def test_committed_completions_and_cli_reference_are_current(reference_files):
     stale = [str(path.relative_to(ROOT)) for path, text in reference_files.items()
              if not path.exists() or path.read_text(encoding="utf-8") != text]
