@@ -133,3 +133,24 @@ def test_a_download_is_sealed_in_blocks_and_reports_what_it_wrote(big_image):
     assert provenance.embedded(written)["request_id"] == PROVENANCE["request_id"]
     assert [p.name for p in directory.iterdir() if p.name.endswith(".part")] == [part.name], "no second temporary left"
     assert peak < MEMORY_BUDGET, f"{peak / 2**20:.1f} MB traced to seal a {BIG / 2**20:.0f} MB download"
+
+
+def test_inspecting_a_big_image_reports_it_whole_within_a_few_megabytes(big_image):
+    from nanobanana_cli.engine.inspection import inspect_file
+
+    kind, original, directory = big_image
+    path = directory / f"inspected.{kind}"
+    path.write_bytes(original)
+    assert provenance.record(path, PROVENANCE) == "embedded"
+    written = path.read_bytes()
+    del original
+    tracemalloc.start()
+    try:
+        report = inspect_file(path, None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (report["format"], report["bytes"]) == (kind, len(written))
+    assert report["sha256"] == hashlib.sha256(written).hexdigest()
+    assert report["intact"] is True and report["provenance"]["request_id"] == PROVENANCE["request_id"]
+    assert peak < MEMORY_BUDGET, f"{peak / 2**20:.1f} MB traced to inspect a {BIG / 2**20:.0f} MB {kind}"

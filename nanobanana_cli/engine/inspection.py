@@ -18,21 +18,27 @@ INSPECT_SCHEMA_VERSION = 1
 def inspect_file(path: Path, history: History | None) -> dict[str, Any]:
     """One file's report. Works on a copy on another machine: the provenance travels with the file."""
     try:
-        data = path.read_bytes()
+        # in blocks, never whole: an image may be hundreds of megabytes
+        with path.open("rb") as handle:
+            kind = provenance.image_kind(handle.read(12))
+            handle.seek(0)
+            hashed = hashlib.sha256()
+            for block in iter(lambda: handle.read(provenance.BLOCK_SIZE), b""):
+                hashed.update(block)
+            digest, size = hashed.hexdigest(), handle.tell()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
     found, source = provenance.read(path)
-    digest = hashlib.sha256(data).hexdigest()
     job = history.find_file(digest) if history is not None else None
-    image_digest = provenance.image_data_sha256(data)
+    image_digest = provenance.image_data_sha256(path)
     recorded_digest = (found or {}).get("image_data_sha256")
     return {
         "schema_version": INSPECT_SCHEMA_VERSION,
         "path": str(path.resolve()),
-        "format": provenance.image_kind(data),
-        "bytes": len(data),
+        "format": kind,
+        "bytes": size,
         "sha256": digest,
-        "c2pa": provenance.has_c2pa(data),
+        "c2pa": provenance.has_c2pa(path),
         "provenance": found,
         "provenance_source": source,
         # intact: the image data hashes as it did when saved; None when nothing recorded a hash
