@@ -6,6 +6,8 @@ stdout or stderr: the token must never be printed, whatever the path.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -41,6 +43,94 @@ ISOLATED_VARIABLES = (
 )
 
 
+# -- under pytest-xdist, tests that measure time run apart from the others ----------------------
+
+TIMING_MARK = (
+    "timing: measures wall-clock time or counts the polls of a real wait; "
+    "under pytest-xdist it runs first, alongside other timing tests only"
+)
+
+# Timing tests in files being edited elsewhere: the mark belongs in the files themselves, and each
+# entry here should move there (as @pytest.mark.timing) when it can.
+TIMING_TESTS = {
+    "tests/test_polling.py::test_generate_records_each_jobs_queue_and_run_and_plans_the_next_from_them",
+    "tests/test_polling.py::test_a_real_wait_with_a_learned_duration_makes_few_requests_and_sees_the_finish_promptly",
+    "tests/test_polling.py::test_a_real_wait_without_history_tells_the_listener_of_each_state",
+    "tests/test_history_batch.py::test_a_learned_duration_lets_the_next_job_skip_useless_polls",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", TIMING_MARK)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("[")[0] in TIMING_TESTS:
+            item.add_marker(pytest.mark.timing)
+    if xdist_run_directory(config) is not None:  # every worker sorts alike, so their collections agree
+        items.sort(key=lambda item: item.get_closest_marker("timing") is None)  # stable: timing tests first
+
+
+def xdist_run_directory(config: pytest.Config) -> Path | None:
+    """The temporary directory all workers of this pytest-xdist run share; None outside xdist."""
+    if "PYTEST_XDIST_WORKER" not in os.environ or not config.option.basetemp:
+        return None
+    return Path(config.option.basetemp).parent  # each worker's basetemp is <the run's>/popen-gwN
+
+
+class Turnstile:
+    """Across the workers' processes, on two flock()ed files: timing tests run together, other
+    tests together, never one of each at once. Timing measurements need the CPU the rest takes.
+
+    A timing test holds `timing` shared, which keeps new other tests out (they pass through it
+    exclusively), then waits for `room`, which the other tests hold shared while they run, to be
+    free. Under xdist the timing tests are collected first and, with README's --maxschedchunk 2,
+    handed two by two to the workers: they run together at the start, with no other test to wait
+    for, and the rest follows."""
+
+    def __init__(self, directory: Path) -> None:
+        self._timing = open(directory / "turnstile-timing.lock", "a")  # noqa: SIM115 - held all session
+        self._room = open(directory / "turnstile-room.lock", "a")  # noqa: SIM115
+
+    @contextlib.contextmanager
+    def timing(self) -> Iterator[None]:
+        fcntl.flock(self._timing, fcntl.LOCK_SH)
+        try:
+            fcntl.flock(self._room, fcntl.LOCK_EX)  # the other tests still running end
+            fcntl.flock(self._room, fcntl.LOCK_UN)
+            yield
+        finally:
+            fcntl.flock(self._timing, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def other(self) -> Iterator[None]:
+        fcntl.flock(self._timing, fcntl.LOCK_EX)  # waits while any timing test runs
+        try:
+            fcntl.flock(self._room, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(self._timing, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._room, fcntl.LOCK_UN)
+
+
+_turnstile: Turnstile | None = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    global _turnstile
+    directory = xdist_run_directory(item.config)
+    if directory is None:
+        return (yield)
+    if _turnstile is None:
+        _turnstile = Turnstile(directory)
+    with _turnstile.timing() if item.get_closest_marker("timing") else _turnstile.other():
+        return (yield)
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch) -> None:
     """No test reads the developer's token, config or history, or writes outside tmp_path."""
@@ -59,17 +149,16 @@ def isolated_env(tmp_path, monkeypatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def reference_files(tmp_path_factory) -> dict[Path, str]:
+def reference_files(request) -> dict[Path, str]:
     """What `python scripts/reference.py` would write (completions, docs/cli.md, the man page),
     generated once per run: it runs the CLI some 30 times, 3 s of CPU. Under pytest-xdist the
     workers share one generation through a file in the run's common temporary directory."""
     import reference  # scripts/reference.py
 
-    if "PYTEST_XDIST_TESTRUNUID" not in os.environ:
+    directory = xdist_run_directory(request.config)
+    if directory is None:
         return reference.expected_files()
-    import fcntl  # xdist runs here are POSIX ones
-
-    shared = tmp_path_factory.getbasetemp().parent / "reference-files.json"  # this run's, all workers'
+    shared = directory / "reference-files.json"
     with open(shared.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker generates, the others wait and read
         if not shared.exists():
