@@ -53,7 +53,8 @@ def test_no_wait_status_watch_result_across_processes(sandbox_process, tmp_path)
     assert submitted.returncode == 0, submitted.stderr
     request_id = submitted.stdout.strip()
     status = nanobanana("status", request_id, "--json")
-    assert status.returncode == 0 and json.loads(status.stdout)["status"] in ("in_queue", "in_progress", "completed")
+    # a 0.6 s job may be done by the time a second python process asks, on a busy machine
+    assert status.returncode == 0 and json.loads(status.stdout)["status"] in ("in_queue", "in_progress", "succeeded")
     watched = nanobanana("watch", request_id, "-o", str(tmp_path), "--json")
     assert watched.returncode == 0, watched.stderr
     outputs = json.loads(watched.stdout)["outputs"]
