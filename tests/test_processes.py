@@ -40,7 +40,12 @@ def sandbox_process(monkeypatch):
         monkeypatch.setenv(name, value)
     yield exports
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:  # Ctrl-C did not stop it: the test fails, but leaves no sandbox behind
+            process.kill()
+            process.wait()
 
 
 def test_sandbox_prints_the_two_exports(sandbox_process):
