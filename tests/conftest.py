@@ -6,6 +6,7 @@ stdout or stderr: the token must never be printed, whatever the path.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import fcntl
 import io
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import nanobanana_cli
 from nanobanana_cli import debugging
 from nanobanana_cli.api.retry import SYSTEM_CLOCK
 from nanobanana_cli.debugging import DEBUG_ENV
@@ -62,6 +64,11 @@ TIMING_TESTS = {
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", TIMING_MARK)
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        # Byte-compile the package once, as `pip install` does for an installed one: where
+        # PYTHONDONTWRITEBYTECODE is set (as on CI) a checkout has no caches, and each of the
+        # suite's hundreds of CLI processes would compile its modules from source (~0.15 s).
+        compileall.compile_dir(Path(nanobanana_cli.__file__).parent, quiet=1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
