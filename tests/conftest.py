@@ -52,16 +52,6 @@ TIMING_MARK = (
     "under pytest-xdist it runs first, alongside other timing tests only"
 )
 
-# Timing tests in files being edited elsewhere: the mark belongs in the files themselves, and each
-# entry here should move there (as @pytest.mark.timing) when it can.
-TIMING_TESTS = {
-    "tests/test_polling.py::test_generate_records_each_jobs_queue_and_run_and_plans_the_next_from_them",
-    "tests/test_polling.py::test_a_real_wait_with_a_learned_duration_makes_few_requests_and_sees_the_finish_promptly",
-    "tests/test_polling.py::test_a_real_wait_without_history_tells_the_listener_of_each_state",
-    "tests/test_history_batch.py::test_a_learned_duration_lets_the_next_job_skip_useless_polls",
-}
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", TIMING_MARK)
     if "PYTEST_XDIST_WORKER" not in os.environ:
@@ -72,9 +62,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.split("[")[0] in TIMING_TESTS:
-            item.add_marker(pytest.mark.timing)
     if xdist_run_directory(config) is not None:  # every worker sorts alike, so their collections agree
         items.sort(key=lambda item: item.get_closest_marker("timing") is None)  # stable: timing tests first
 

@@ -256,6 +256,7 @@ def test_gallery_of_a_missing_directory(cli, tmp_path):
 # -- learning from the history --------------------------------------------------------------------
 
 
+@pytest.mark.timing
 def test_a_learned_duration_lets_the_next_job_skip_useless_polls(cli, start_sandbox, monkeypatch):
     monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real schedule, not the tests' fast one
     sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.9)

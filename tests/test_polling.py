@@ -114,6 +114,7 @@ def test_a_job_slower_than_learned_is_polled_no_more_than_half_a_second_apart_on
     assert len(waited.polls) <= 1.5 * (7.5 + 2)
 
 
+@pytest.mark.timing
 def test_generate_records_each_jobs_queue_and_run_and_plans_the_next_from_them(start_sandbox, cli, monkeypatch):
     monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real plan
     sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.6)
@@ -186,6 +187,7 @@ def _plus(iso: str, seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@pytest.mark.timing
 def test_a_real_wait_with_a_learned_duration_makes_few_requests_and_sees_the_finish_promptly(start_sandbox, monkeypatch):
     monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")  # the real plan, not the tests' fast one
     sandbox = start_sandbox(queue_seconds=0.2, run_seconds=0.8)
@@ -201,6 +203,7 @@ def test_a_real_wait_with_a_learned_duration_makes_few_requests_and_sees_the_fin
     assert seen - sandbox.job(request_id).finished_at < 0.5  # loose: a busy machine may be late
 
 
+@pytest.mark.timing
 def test_a_real_wait_without_history_tells_the_listener_of_each_state(start_sandbox, monkeypatch):
     monkeypatch.delenv("NANOBANANA_POLL_INTERVAL")
     sandbox = start_sandbox(queue_seconds=0.3, run_seconds=0.6)

@@ -99,7 +99,11 @@ def sandbox_serve(
         output.info(f"sandbox API on {server.base_url}, images on {server.asset_base_url}; Ctrl-C stops it")
         _note_missing_pillow(output)
         try:
-            threading.Event().wait()
+            # A wait without a timeout once missed a Ctrl-C under load; waking each second re-checks
+            # for a pending signal, so one Ctrl-C always stops it.
+            forever = threading.Event()
+            while not forever.wait(1.0):
+                pass
         except KeyboardInterrupt:
             output.info("sandbox stopped")
 
