@@ -10,6 +10,7 @@ but a real command does.
     python bare_typer_app.py REQUEST_ID --status      # one GET of /status, like `nanobanana status ID`
 """
 
+import gc
 import json
 import os
 
@@ -48,4 +49,7 @@ def main(
 
 
 if __name__ == "__main__":
-    app()
+    try:
+        app()
+    finally:
+        gc.freeze()  # the shutdown nanobanana's entry point has (no garbage collection at exit): a fair race

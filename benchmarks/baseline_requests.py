@@ -12,6 +12,7 @@ did not succeed. `baseline_requests_batch.py` reuses `run_job` for many prompts.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -82,4 +83,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    gc.freeze()  # the shutdown nanobanana's entry point has (no garbage collection at exit): a fair race
+    sys.exit(code)

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--long-seconds", type=float, default=30.0, help="duration of the long job (default 30)")
     parser.add_argument("--startup-runs", type=int, default=21, help="interleaved start-up rounds (default 21)")
     parser.add_argument(
-        "--batch-runs", type=int, default=3, help="interleaved runs per batch configuration (default 3)"
+        "--batch-runs", type=int, default=5, help="interleaved runs per batch configuration (default 5)"
     )
     parser.add_argument("--batch-sizes", default="40,200,500", help="prompts per batch (default 40,200,500)")
     parser.add_argument("--batch-concurrency", default="8,32", help="-j values (default 8,32)")
