@@ -163,8 +163,8 @@ def test_the_history_gives_the_poller_each_jobs_timeline(tmp_path):
             request_id = f"job-{number}"
             history.record_submission(request_id, GenerationInput("a fox", num_images=num_images), "http://api")
             submitted = history.get(request_id).submitted_at
-            history.update(request_id, status="succeeded", duration_seconds=3.0, started_at=_plus(submitted, 1.0))
-            history.add_event(request_id, "running", queued_until=_plus(submitted, 0.6))
+            history.update(request_id, status="succeeded", duration_seconds=3.0, started_at=_plus(submitted, 1.0),
+                           event=("running", {"queued_until": _plus(submitted, 0.6)}))
         history.record_submission("not-seen-running", GenerationInput("a fox", num_images=4), "http://api")
         history.update("not-seen-running", status="succeeded", duration_seconds=2.5)
         history.record_submission("elsewhere", GenerationInput("a fox"), "http://other")

@@ -373,9 +373,8 @@ class Jobs:
                 queued_until = _iso_now()
             elif not seen_running:
                 seen_running = True
-                self._record(request_id, started_at=_iso_now())
-                if self.history is not None and queued_until is not None:
-                    self.history.add_event(request_id, "running", queued_until=queued_until)
+                running = ("running", {"queued_until": queued_until}) if queued_until is not None else None
+                self._record(request_id, started_at=_iso_now(), event=running)
             self.reporter.job_update(status, elapsed)
 
         return update
@@ -448,9 +447,8 @@ class Jobs:
         # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
         entry = self.history.get(request_id) if self.history is not None else None
         files = list({item["path"]: item for item in [*(entry.files if entry else []), *(s.to_dict() for s in saved)]}.values())
-        self._record(request_id, paths=[item.path for item in saved], files=files)
-        if self.history is not None:
-            self.history.add_event(request_id, "downloaded", seconds=seconds, bytes=sum(item.bytes for item in saved))
+        downloaded = ("downloaded", {"seconds": seconds, "bytes": sum(item.bytes for item in saved)})
+        self._record(request_id, paths=[item.path for item in saved], files=files, event=downloaded)
         return saved
 
     def _provenance(self, result: JobResult, generation: GenerationInput | None, index: int, count: int) -> dict[str, Any]:
