@@ -44,6 +44,8 @@ from .options import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..engine.batch import BatchLine, LineOutcome, LineProblem
     from ..engine.lifecycle import DownloadPlan
     from ..engine.sharding import Shard
@@ -131,11 +133,18 @@ def batch_run(
     followups = Followups.of(output, settings)
     run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None)
     outcomes = run_lines(output, settings, plan, lines, run, lambda item: _emit(output, followups, item))
+    _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
+
+
+def _conclude(
+    output: Output, followups: Followups, outcomes: list[LineOutcome], gallery: Path | None, source: str, rerun: str
+) -> None:
+    """After the run: previews and hooks, the gallery when asked for, the summary and the exit code."""
     followups.show([saved.path for item in outcomes if not item.skipped for saved in item.outcome.saved or []])
-    if gallery:
+    if gallery is not None:
         from ..render.gallery import write_gallery
 
-        output.note(f"gallery: {write_gallery(plan.directory)}")
+        output.note(f"gallery: {write_gallery(gallery)}")
     followups.finished(f"batch {source}: {summary_of(outcomes, 'line')}")
     again = BatchRerun(f"to retry the failed lines: {rerun}", f"{rerun} --resubmit-uncertain")
     finish_lines(output, outcomes, "batch", "line", again)
