@@ -349,10 +349,15 @@ class History:
         with self._db() as db:
             if db is not None:
                 self._settle_orphans(db)
-                cursor = db.execute(query, params)
-                names = [column[0] for column in cursor.description]
-                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+                return self._fetch(db, query, params)
         return []
+
+    @classmethod
+    def _fetch(cls, db: Any, query: str, params: Any) -> list[HistoryEntry]:
+        """The jobs a `SELECT * FROM jobs …` finds, in its order."""
+        cursor = db.execute(query, params)
+        names = [column[0] for column in cursor.description]
+        return [cls._entry(dict(zip(names, row))) for row in cursor.fetchall()]
 
     @staticmethod
     def _entry(row: dict[str, Any]) -> HistoryEntry:
@@ -372,10 +377,8 @@ class History:
             return None
         with self._db() as db:
             if db is not None:
-                cursor = db.execute("SELECT * FROM jobs WHERE files LIKE ? ORDER BY submitted_at DESC", (f"%{sha256}%",))
-                names = [column[0] for column in cursor.description]
-                for row in cursor.fetchall():
-                    entry = self._entry(dict(zip(names, row)))
+                query = "SELECT * FROM jobs WHERE files LIKE ? ORDER BY submitted_at DESC"
+                for entry in self._fetch(db, query, (f"%{sha256}%",)):
                     for record in entry.files:
                         if sha256 in (record.get("sha256"), record.get("delivered_sha256")):
                             return entry, record
@@ -387,9 +390,8 @@ class History:
     def _one(self, query: str, params: tuple[Any, ...]) -> HistoryEntry | None:
         with self._db() as db:
             if db is not None:
-                cursor = db.execute(query, params)
-                row = cursor.fetchone()
-                return self._entry(dict(zip([c[0] for c in cursor.description], row))) if row else None
+                found = self._fetch(db, query, params)
+                return found[0] if found else None
         return None
 
     def last(self, base_url: str) -> HistoryEntry | None:
@@ -483,10 +485,7 @@ class History:
                 # a prefix is a key range: [prefix, prefix + the highest character)
                 lookups += [("request_id >= ? AND request_id < ?", (prefix, prefix + "\U0010ffff")) for prefix in set(prefixes)]
                 for where, params in lookups:
-                    cursor = db.execute(f"SELECT * FROM jobs WHERE {where}", params)
-                    names = [column[0] for column in cursor.description]
-                    for row in cursor.fetchall():
-                        entry = self._entry(dict(zip(names, row)))
+                    for entry in self._fetch(db, f"SELECT * FROM jobs WHERE {where}", params):
                         found[entry.request_id] = entry
         return sorted(found.values(), key=lambda entry: entry.submitted_at, reverse=True)
 
@@ -504,7 +503,5 @@ class History:
         with self._db() as db:
             if db is not None:
                 where = " OR ".join("instr(paths, ?) > 0" for _ in terms)
-                cursor = db.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at DESC, rowid DESC", terms)
-                names = [column[0] for column in cursor.description]
-                return [self._entry(dict(zip(names, row))) for row in cursor.fetchall()]
+                return self._fetch(db, f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at DESC, rowid DESC", terms)
         return []
