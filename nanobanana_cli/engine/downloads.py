@@ -109,7 +109,8 @@ def prepare_output_dir(directory: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read in blocks (an image may be hundreds of megabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(CHUNK_SIZE), b""):
@@ -129,12 +130,12 @@ def _place(temp_path: Path, target: Path, digest: str) -> Path:
         try:
             os.link(temp_path, candidate)
         except FileExistsError:
-            if candidate.is_file() and _sha256(candidate) == digest:
+            if candidate.is_file() and file_sha256(candidate) == digest:
                 return candidate
             continue
         except OSError:
             if candidate.exists():
-                if candidate.is_file() and _sha256(candidate) == digest:
+                if candidate.is_file() and file_sha256(candidate) == digest:
                     return candidate
                 continue
             os.replace(temp_path, candidate)  # no hard links here (e.g. some network filesystems)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from . import provenance
+from .downloads import file_sha256
 
 if TYPE_CHECKING:
     from ..stores.history import History
@@ -18,14 +18,9 @@ INSPECT_SCHEMA_VERSION = 1
 def inspect_file(path: Path, history: History | None) -> dict[str, Any]:
     """One file's report. Works on a copy on another machine: the provenance travels with the file."""
     try:
-        # in blocks, never whole: an image may be hundreds of megabytes
+        digest, size = file_sha256(path), path.stat().st_size
         with path.open("rb") as handle:
             kind = provenance.image_kind(handle.read(12))
-            handle.seek(0)
-            hashed = hashlib.sha256()
-            for block in iter(lambda: handle.read(provenance.BLOCK_SIZE), b""):
-                hashed.update(block)
-            digest, size = hashed.hexdigest(), handle.tell()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
     found, source = provenance.read(path)
