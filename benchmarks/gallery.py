@@ -50,7 +50,7 @@ def build(work: Path, images: int, rows: int) -> tuple[Path, Path, Path]:
 
     Each image carries its provenance, as `generate` saves it (the gallery reads it from every file).
     """
-    from nanobanana_cli.engine.provenance import with_provenance
+    from nanobanana_cli.engine.provenance import record
     from nanobanana_cli.sandbox.images import render_image
 
     folder = work / "images"
@@ -63,7 +63,8 @@ def build(work: Path, images: int, rows: int) -> tuple[Path, Path, Path]:
         for index in range(1, IMAGES_PER_JOB + 1):
             path = folder / f"a-fox-variation-{job}-{request_id[:8]}-{index}.png"
             made = {"request_id": request_id, "index": index, "prompt": f"a fox, variation {job}"}
-            path.write_bytes(with_provenance(picture, made))
+            path.write_bytes(picture)
+            record(path, made)
             paths.append(str(path))
         ours.append(_row(job, paths))
     elsewhere = [

@@ -53,9 +53,10 @@ def test_inspect_notices_a_changed_picture(cli, sandbox, tmp_path):
     buffer = io.BytesIO()
     edited.save(buffer, "PNG", pnginfo=None)
     # keep our provenance chunk, change only the pixels: re-embed the old provenance by hand
-    from nanobanana_cli.engine.provenance import with_provenance
+    from nanobanana_cli.engine.provenance import embed
 
-    path.write_bytes(with_provenance(buffer.getvalue(), report["provenance"]))
+    with path.open("wb") as target:
+        embed(io.BytesIO(buffer.getvalue()), target, report["provenance"])
     run = cli("inspect", path, "--json")
     assert run.exit_code == 1 and json.loads(run.stdout)["intact"] is False
 

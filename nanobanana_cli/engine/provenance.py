@@ -312,13 +312,6 @@ def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tup
     return digest.hexdigest(), size
 
 
-def with_provenance(data: bytes, provenance: dict[str, Any]) -> bytes:
-    """The same image with provenance in its container; `NotEmbeddable` when that would be unsafe."""
-    written = io.BytesIO()
-    embed(io.BytesIO(data), written, provenance)
-    return written.getvalue()
-
-
 def sidecar_path(image: Path) -> Path:
     return image.with_name(image.name + SIDECAR_SUFFIX)
 
