@@ -132,7 +132,7 @@ def test_generate_records_each_jobs_queue_and_run_and_plans_the_next_from_them(s
 
 
 def test_only_a_job_just_submitted_is_planned_from_earlier_jobs_timings(sandbox, cli, monkeypatch):
-    from nanobanana_cli.engine import lifecycle
+    from nanobanana_cli.engine import polling
 
     plans: list[Expectation | None] = []
 
@@ -140,7 +140,7 @@ def test_only_a_job_just_submitted_is_planned_from_earlier_jobs_timings(sandbox,
         plans.append(expectation)
         return wait_for_result(*args, expectation=expectation, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "wait_for_result", spy)
+    monkeypatch.setattr(polling, "wait_for_result", spy)
     for _ in range(2):
         assert cli("generate", "a fox", "-o", "out").exit_code == 0
     request_id = cli("generate", "a fox", "--no-wait", "--quiet").stdout.strip()

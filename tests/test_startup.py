@@ -69,6 +69,38 @@ def test_status_loads_sqlite_and_requests_because_it_uses_them_but_not_rich(sand
     assert command_modules(modules) == {"nanobanana_cli.commands.jobs", "nanobanana_cli.commands.options"}
 
 
+SUBMIT_PROBE = """
+import json, sys
+from nanobanana_cli.api import client
+from nanobanana_cli.cli import main
+real_submit = client.Client.submit
+def submit(self, *args, **kwargs):
+    print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+    return real_submit(self, *args, **kwargs)
+client.Client.submit = submit
+sys.exit(main(sys.argv[1:]))
+"""
+# Needed only once the job exists: loading them before the submit would delay the job itself.
+AFTER_SUBMIT = {
+    "nanobanana_cli.engine.polling", "nanobanana_cli.engine.downloads", "nanobanana_cli.engine.workers",
+    "nanobanana_cli.engine.hooks", "nanobanana_cli.engine.provenance",
+}
+
+
+def test_generate_submits_before_loading_what_waiting_and_saving_need(sandbox, tmp_path):
+    import os
+
+    proc = subprocess.run(
+        [sys.executable, "-c", SUBMIT_PROBE, "generate", "a fox", "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    at_submit = set(json.loads(next(line for line in proc.stderr.splitlines() if line.startswith('["'))))
+    assert "nanobanana_cli.stores.history" in at_submit  # the job is recorded before the POST
+    assert sorted(at_submit & AFTER_SUBMIT) == []
+    assert [path.suffix for path in (tmp_path / "out").iterdir()] == [".png"]  # and it still waited and saved
+
+
 def test_each_table_summary_is_the_commands_own_first_sentence():
     from typer.core import TyperCommand
 

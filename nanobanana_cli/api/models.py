@@ -28,6 +28,7 @@ SUCCEEDED = "succeeded"
 FAILED = "failed"
 CANCELLED = "cancelled"
 COMPLETED = "completed"
+IN_QUEUE = "in_queue"
 
 # C0 and C1 controls, DEL, line separators and bidi overrides: what lets a server's string move
 # the cursor, clear the screen, retitle the window or reorder what a terminal shows.

@@ -353,11 +353,13 @@ class Followups:
     @classmethod
     def of(cls, output: Output, settings: Settings) -> Followups:
         """From the settings; a bad --on-done template is refused here, before anything is paid for."""
-        from ..engine.hooks import Hook
-
         template = settings["on_done"]
         notify_after = settings["notify_after"] if settings["notify"] else None
-        return cls(output, bool(settings["preview"]), Hook(template) if template else None, notify_after)
+        if not template:
+            return cls(output, bool(settings["preview"]), None, notify_after)
+        from ..engine.hooks import Hook
+
+        return cls(output, bool(settings["preview"]), Hook(template), notify_after)
 
     @property
     def elapsed(self) -> float:

@@ -34,7 +34,7 @@ def merge_run(
 
       nanobanana merge artifacts/*/ -o all/ && nanobanana batch prompts.txt -o all/
     """
-    from ..engine.downloads import prepare_output_dir
+    from ..engine.lifecycle import prepare_output_dir
     from ..engine.sharding import merge_runs
 
     output = make_output(False, quiet)

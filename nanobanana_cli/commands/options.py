@@ -263,8 +263,7 @@ def command_settings(token: str | None = None, **flags: Any) -> Settings:
 
 def download_plan(settings: Settings) -> DownloadPlan:
     """Where, how large and how named: the output directory is created and proved writable before any submit."""
-    from ..engine.downloads import prepare_output_dir
-    from ..engine.lifecycle import DownloadPlan
+    from ..engine.lifecycle import DownloadPlan, prepare_output_dir
 
     directory = prepare_output_dir(settings["output_dir"])
     return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, _NAME_TEMPLATE.get(), settings["metadata"])

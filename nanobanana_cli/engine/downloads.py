@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from ..api.client import Client
 
 CHUNK_SIZE = 256 * 1024
-DEFAULT_MAX_BYTES = 2 * 1024**3
 MAX_PARALLEL_DOWNLOADS = 4
 # One attempt at one file, however the server paces it (a stall is cut sooner, by the client's read timeout).
 DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
@@ -90,23 +89,6 @@ def output_filename(prompt: str | None, request_id: str, index: int, output_form
     name_for = getattr(prompt, "file_name", None)
     stem = name_for(**fields) if callable(name_for) else "{slug}-{id}-{i}".format(**fields)
     return f"{stem}.{EXTENSIONS[output_format]}"
-
-
-def prepare_output_dir(directory: str | os.PathLike[str]) -> Path:
-    """Create the directory and prove it is writable, before anything billable happens."""
-    path = Path(directory).expanduser()
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"output directory {str(path)!r} is a file", hint="pass a directory with -o/--output-dir")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write to output directory {str(path)!r}: {exc.strerror or exc}",
-            hint="pass a writable directory with -o/--output-dir",
-        ) from None
-    return path
 
 
 def file_sha256(path: Path) -> str:
@@ -212,7 +194,7 @@ def download_file(
     target: Path,
     output_format: str,
     *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int,
     on_progress: ProgressListener | None = None,
     stop: threading.Event | None = None,
     request_id: str | None = None,
@@ -365,7 +347,7 @@ def download_all(
     prompt: str | None,
     request_id: str,
     output_format: str,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int,
     on_progress: ProgressListener | None = None,
     stop: threading.Event | None = None,
     provenance: Callable[[int], dict[str, Any]] | None = None,

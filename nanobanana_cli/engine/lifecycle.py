@@ -8,27 +8,31 @@ names the job (with the command that resumes it) before anything can interrupt i
 from __future__ import annotations
 
 import string
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..api.models import CANCELLED, COMPLETED, FAILED, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
+from ..api.models import CANCELLED, COMPLETED, FAILED, IN_QUEUE, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
 from ..api.schema import MODEL_ID
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, UsageError, WaitTimeoutError
-from .downloads import DEFAULT_MAX_BYTES, PARTIAL_FILES, SavedFile, download_all
-from .polling import IN_QUEUE, Expectation, PollSchedule, wait_for_result
-from .workers import run_concurrently
 
+# Waiting, downloading and the worker pool are imported by the steps that use them, not here:
+# everything imported before the submit delays it, and the job's own run hides what comes after.
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..stores.history import History
+    from .downloads import SavedFile
+    from .polling import Expectation, PollSchedule
 
 MAX_WATCHED_AT_ONCE = 16
+DEFAULT_MAX_BYTES = 2 * 1024**3  # per downloaded image
 # Bumped only when a field changes meaning or disappears; new optional fields keep the version.
 JOB_SCHEMA_VERSION = 1
 # Top-level fields of the job document (docs/schema/job.json); `--template` may name these.
@@ -146,6 +150,23 @@ class DownloadPlan:
     metadata: str = "embed"  # where provenance goes: into the file, a NAME.json beside it, or nowhere
 
 
+def prepare_output_dir(directory: str | PathLike[str]) -> Path:
+    """Create the directory and prove it is writable, before anything billable happens."""
+    path = Path(directory).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"output directory {str(path)!r} is a file", hint="pass a directory with -o/--output-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to output directory {str(path)!r}: {exc.strerror or exc}",
+            hint="pass a writable directory with -o/--output-dir",
+        ) from None
+    return path
+
+
 def _directory_flag(directory: Path | None) -> str:
     """` -o DIR` when the images belong somewhere other than the current directory."""
     if directory is None or Path(directory).resolve() == Path.cwd().resolve():
@@ -214,6 +235,12 @@ class JobOutcome:
         }
 
 
+def _load_downloads() -> None:
+    """Import the downloader, which the steps before a submit never need. Its import reads the umask
+    by setting it (downloads.FILE_MODE), so it must happen before worker threads create files."""
+    from . import downloads  # noqa: F401
+
+
 def failure_for(result: JobResult) -> JobFailedError | None:
     if result.succeeded:
         return None
@@ -278,6 +305,8 @@ class Jobs:
             yield
         except KeyboardInterrupt:
             self.stop.set()
+            from .downloads import PARTIAL_FILES
+
             PARTIAL_FILES.remove_all()  # workers blocked on a slow server are not waited for
             raise self._interrupted(request_ids, directory) from None
         except (InterruptedWaitError, WaitTimeoutError) as exc:
@@ -315,6 +344,8 @@ class Jobs:
 
     def expectation(self, generation: GenerationInput | None) -> Expectation:
         """How long earlier jobs like this one queued and ran on this API (nothing without a history)."""
+        from .polling import Expectation
+
         num_images = generation.num_images if generation is not None else None
         if num_images not in self._learned:
             self._learned[num_images] = Expectation.from_history(self.history, self.client.base_url, num_images)
@@ -348,6 +379,10 @@ class Jobs:
         Polls of a job `just_submitted` are planned from what earlier jobs took; those timings count
         from a submit, so they say nothing about a job submitted by an earlier command.
         """
+        from .polling import wait_for_result
+
+        if self.downloads is not None:
+            _load_downloads()  # while the job runs, not once it has finished
         expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
         with self.resumable([request_id]):
@@ -430,6 +465,8 @@ class Jobs:
         self, result: JobResult, generation: GenerationInput | None, file_stem: str | None
     ) -> list[SavedFile]:
         """Download every image with its provenance, and record both hashes of each file."""
+        from .downloads import download_all
+
         assert self.downloads is not None
         request_id = result.request_id
         self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
@@ -503,6 +540,10 @@ class Jobs:
         def one(job: tuple[str, GenerationInput | None]) -> JobOutcome:
             return self.outcome_of(*job)
 
+        from .workers import run_concurrently
+
+        if self.downloads is not None:
+            _load_downloads()  # here, before the workers start (see _load_downloads)
         pending = [request_id for request_id, _ in jobs]
         with self.resumable(pending):
             for outcome in run_concurrently(jobs, one, max_workers=MAX_WATCHED_AT_ONCE, stop=self.stop):

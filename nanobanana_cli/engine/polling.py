@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..api.models import COMPLETED, JobResult, JobStatus
+from ..api.models import COMPLETED, IN_QUEUE, JobResult, JobStatus
 from ..api.retry import DeadlineReached
 from ..errors import InterruptedWaitError, WaitTimeoutError
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ..api.client import Client
 
 POLL_INTERVAL_ENV = "NANOBANANA_POLL_INTERVAL"
-IN_QUEUE = "in_queue"
 
 
 # NamedTuples rather than dataclasses: every command that waits imports this module, and a dataclass
