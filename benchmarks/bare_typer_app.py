@@ -14,6 +14,8 @@ import gc
 import json
 import os
 
+gc.set_threshold(50_000, *gc.get_threshold()[1:])  # nanobanana's console script starts with this: a fair race
+
 import typer
 
 app = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False)

@@ -222,8 +222,9 @@ READING_NOTES = [
         "install; the benchmark compiles nanobanana's package first and lets children write caches)."
     ),
     (
-        "Every Python contender exits the way nanobanana's console script does, with the garbage collector "
-        "frozen before Python's shutdown (~25 ms saved with Typer and requests loaded)."
+        "Every Python contender starts and exits the way nanobanana's console script does: young garbage "
+        "collections every 50,000 allocations rather than 700 (none during start-up, ~10 ms saved with Typer "
+        "and requests), and the collector frozen before Python's shutdown (~25 ms saved)."
     ),
 ]
 
