@@ -1,6 +1,6 @@
-"""The job flow: `generate -n 4` (submit, wait, download four images) by four contenders, in
-several scenarios, interleaved run by run (A B C D, A B C D, ...) so that a busy moment on the
-machine hits every contender alike.
+"""The job flow: `generate -n 4` (submit, wait, download four images) by four contenders and a
+reference (the requests script as a Typer app), in several scenarios, interleaved run by run
+(A B C D E, A B C D E, ...) so that a busy moment on the machine hits every contender alike.
 
 Each scenario gets its own sandbox (so its image cache is freed afterwards) and, where nanobanana
 should have a history, a template data directory warmed by real `nanobanana generate` runs against
@@ -39,10 +39,16 @@ from harness import (
     summary,
 )
 
-CONTENDERS = ("curl flow", "requests script", "RunComfy CLI strategy", "nanobanana")
+# A reference, not a rival: the requests script started as a Typer CLI starts (see its docstring).
+TYPER_REFERENCE = "requests script as a Typer app"
+CONTENDERS = ("curl flow", "requests script", TYPER_REFERENCE, "RunComfy CLI strategy", "nanobanana")
 CONTENDER_NOTES = {
     "curl flow": "RunComfy's documented flow: curl + jq, /status every 1 s, /result, images in one curl --parallel",
     "requests script": "one requests Session, /result every 0.25 s, 4 images streamed concurrently",
+    TYPER_REFERENCE: (
+        "a reference, not a rival: the same script as a one-command Typer app configured like nanobanana "
+        "(what any Typer CLI pays before its first request)"
+    ),
     "RunComfy CLI strategy": (
         "the official `runcomfy run` strategy, in Python: /status at once and every 2 s, /result, "
         "images streamed one by one"
@@ -128,6 +134,16 @@ def command(contender: str, out: Path, settings: Settings) -> list[str]:
         return ["bash", str(HERE / "baseline_curl.sh"), PROMPT, str(NUM_IMAGES), str(out), seconds(1.0)]
     if contender == "requests script":
         return [PYTHON, str(HERE / "baseline_requests.py"), PROMPT, str(NUM_IMAGES), str(out), "--poll", seconds(0.25)]
+    if contender == TYPER_REFERENCE:
+        return [
+            PYTHON,
+            str(HERE / "baseline_typer_requests.py"),
+            PROMPT,
+            str(NUM_IMAGES),
+            str(out),
+            "--poll",
+            seconds(0.25),
+        ]
     if contender == "RunComfy CLI strategy":
         return [
             PYTHON,

@@ -8,6 +8,8 @@ Job-flow contenders (`generate -n 4`: submit, wait, download four images):
   3. RunComfy CLI    baseline_runcomfy_cli.py: the official Rust CLI's strategy (/status every 2 s,
                      sequential streamed downloads), reimplemented in Python
   4. nanobanana      nanobanana generate PROMPT -n 4 -o DIR
+  and, as a reference rather than a rival, the requests script as a one-command Typer app
+  (baseline_typer_requests.py): the start-up any Typer CLI pays before its first request
 
 Every contender runs interleaved (A B C D, A B C D, ...); figures are medians with min-max.
 

@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB_CONTENDERS = {"curl flow", "requests script", "RunComfy CLI strategy", "nanobanana"}
+JOB_REFERENCES = {"requests script as a Typer app"}  # a reference run beside the contenders
 BATCH_CONTENDERS = {"curl flow (xargs -P)", "requests script (threads)", "nanobanana batch"}
 
 
@@ -68,7 +69,7 @@ def test_benchmark_tiny_configuration_reports_every_section(tmp_path):
     scenarios = results["jobs"]["scenarios"]
     assert scenarios, "no job-flow scenario ran"
     for name, scenario in scenarios.items():
-        assert set(scenario["contenders"]) == JOB_CONTENDERS
+        assert set(scenario["contenders"]) == JOB_CONTENDERS | JOB_REFERENCES
         for contender, figures in scenario["contenders"].items():
             assert figures["failures"] == 0, figures["samples"]
             for metric in ("lag", "to_disk", "overhead", "requests", "cpu"):
