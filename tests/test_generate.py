@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -212,3 +214,16 @@ def test_second_identical_download_is_a_no_op_and_a_different_file_is_never_over
     fourth = cli("result", request_id, "--download", "-q", "-o", tmp_path / "again").stdout.split()[0]
     assert fourth == third
     assert not [p for p in (tmp_path / "again").iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_saved_images_get_the_mode_the_users_umask_gives_new_files(cli, sandbox, tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        run = cli("generate", "a fox", "-n", "2", "-q", "-o", tmp_path / "out")
+    finally:
+        os.umask(previous)
+    assert run.exit_code == 0, run.stderr
+    saved = [Path(line) for line in run.stdout.split()]
+    assert len(saved) == 2 and {stat.S_IMODE(path.stat().st_mode) for path in saved} == {mode}
+    assert [path.name for path in (tmp_path / "out").iterdir() if path.name.endswith(".part")] == []

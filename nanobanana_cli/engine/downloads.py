@@ -6,7 +6,6 @@ import errno
 import hashlib
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -29,14 +28,8 @@ DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
 SLUG_LENGTH = 40
 SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` or NANOBANANA_MAX_DOWNLOAD_MB"
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Read once, at import, while no download threads exist (os.umask is process-wide).
-FILE_MODE = 0o666 & ~_current_umask()
+# A new file only: never one that exists, never through a symbolic link.
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 ProgressListener = Callable[[str, int, "int | None"], None]
 
@@ -243,17 +236,26 @@ def download_file(
 
 
 def _partial_file(target: Path, stop: threading.Event) -> tuple[int, Path]:
-    """A new temporary `.part` file beside `target`, registered for clean-up: its descriptor and path."""
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        PARTIAL_FILES.add(Path(temp_name), owner=stop)
-        # mkstemp makes the file 0600; a saved image should get the user's normal mode.
-        os.fchmod(fd, FILE_MODE)
-    except BaseException:
-        os.close(fd)
-        PARTIAL_FILES.discard(Path(temp_name))
-        raise
-    return fd, Path(temp_name)
+    """A new temporary `.part` file beside `target`, registered for clean-up: its descriptor and path.
+
+    Created with mode 0666 for the kernel to reduce by the umask, so a saved image gets the user's
+    normal mode. (tempfile makes 0600 files, and learning the umask to widen them means setting it,
+    for every thread of the process at once.)
+    """
+    for _ in range(100):
+        temp_path = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
+        try:
+            fd = os.open(temp_path, _CREATE_NEW, 0o666)
+        except FileExistsError:  # another download drew the same name: draw again
+            continue
+        try:
+            PARTIAL_FILES.add(temp_path, owner=stop)
+        except BaseException:
+            os.close(fd)
+            temp_path.unlink(missing_ok=True)
+            raise
+        return fd, temp_path
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
 def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -> tuple[str, int] | None:

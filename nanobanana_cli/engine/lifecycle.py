@@ -235,12 +235,6 @@ class JobOutcome:
         }
 
 
-def _load_downloads() -> None:
-    """Import the downloader, which the steps before a submit never need. Its import reads the umask
-    by setting it (downloads.FILE_MODE), so it must happen before worker threads create files."""
-    from . import downloads  # noqa: F401
-
-
 def failure_for(result: JobResult) -> JobFailedError | None:
     if result.succeeded:
         return None
@@ -382,7 +376,7 @@ class Jobs:
         from .polling import wait_for_result
 
         if self.downloads is not None:
-            _load_downloads()  # while the job runs, not once it has finished
+            from . import downloads  # noqa: F401 -- loaded while the job runs, not once it has finished
         expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
         with self.resumable([request_id]):
@@ -542,8 +536,6 @@ class Jobs:
 
         from .workers import run_concurrently
 
-        if self.downloads is not None:
-            _load_downloads()  # here, before the workers start (see _load_downloads)
         pending = [request_id for request_id, _ in jobs]
         with self.resumable(pending):
             for outcome in run_concurrently(jobs, one, max_workers=MAX_WATCHED_AT_ONCE, stop=self.stop):
