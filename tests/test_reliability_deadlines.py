@@ -184,3 +184,29 @@ def test_absurdly_deep_json_is_a_clean_exit_7(cli, monkeypatch):
         run = cli("status", "abc", "--retries", "0")
     assert run.exit_code == 7 and "not a JSON object" in run.stderr, run.stderr
     assert "Recursion" not in run.stderr and "unexpected" not in run.stderr
+
+
+@pytest.mark.timing
+def test_a_shorter_deadline_cuts_on_time_while_the_watchdog_sleeps_until_a_longer_one():
+    import socket
+    import threading
+
+    from nanobanana_cli.api import deadline
+
+    ours, peer = socket.socketpair()
+    waited: list[float] = []
+
+    def short_exchange() -> None:
+        with deadline.watching(0.3):
+            deadline._adopt(ours)
+            started = time.monotonic()
+            ours.recv(1)  # no byte ever comes: only the cut ends this read
+            waited.append(time.monotonic() - started)
+
+    with deadline.watching(60):  # the watchdog now sleeps until this one's deadline
+        worker = threading.Thread(target=short_exchange)
+        worker.start()
+        worker.join(5)
+    ours.close()
+    peer.close()
+    assert waited and 0.2 < waited[0] < 1.5, waited

@@ -10,6 +10,7 @@ which wakes the blocked read at once. The exchange's own code then fails however
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -54,6 +55,7 @@ class _Watchdog:
         self._condition = threading.Condition()
         self._watches: set[_Watch] = set()
         self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread's current sleep ends
 
     def add(self, watch: _Watch) -> None:
         with self._condition:
@@ -61,7 +63,10 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="nanobanana-deadlines", daemon=True)
                 self._thread.start()
-            self._condition.notify()
+            elif watch.deadline < self._wakes_at:
+                # Only an earlier deadline needs the thread awake: most exchanges end later than one
+                # already watched (a batch runs 32 at once), and waking it for each costs CPU.
+                self._condition.notify()
 
     def remove(self, watch: _Watch) -> None:
         with self._condition:
@@ -83,8 +88,9 @@ class _Watchdog:
                     self._watches.discard(watch)
                     for sock in watch.sockets:
                         _cut(sock)
-                earliest = min((w.deadline for w in self._watches), default=None)
-                self._condition.wait(None if earliest is None else max(0.0, earliest - now))
+                earliest = min((w.deadline for w in self._watches), default=math.inf)
+                self._wakes_at = earliest
+                self._condition.wait(None if earliest == math.inf else max(0.0, earliest - now))
 
 
 _WATCHDOG = _Watchdog()
