@@ -13,9 +13,9 @@ finish (times in seconds since the submit was answered):
   the time elapsed, at least 0.5 s, none when the window is within two of them), so a job much
   quicker than learned is seen within about its duration again; while queued, when queue waits
   vary, polls are also sqrt(mean queue wait x dense) apart, the spacing that best trades polls now
-  against a narrower window later. Inside the window polls
-  are `dense` apart and end exactly at its close; past it the job is slower than learned and gaps
-  widen to `overdue_cap`. A job queued far longer than any before is unlike them: no dense window.
+  against a narrower window later. Inside the window polls are `dense` apart and end exactly at its
+  close; past it the job is slower than learned and gaps widen to `overdue_cap`. A job queued far
+  longer than any before is unlike them: no dense window.
 """
 
 from __future__ import annotations
