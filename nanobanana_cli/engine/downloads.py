@@ -371,8 +371,6 @@ def download_all(
 
     items = [(index, url, target) for index, (url, target) in enumerate(zip(urls, targets), start=1)]
     try:
-        if len(items) == 1:  # nothing to overlap: no thread to start and hand the file back
-            return [fetch(items[0])]
         return list(run_concurrently(items, fetch, max_workers=MAX_PARALLEL_DOWNLOADS, stop=stop, in_order=True))
     except KeyboardInterrupt:
         PARTIAL_FILES.remove_all()  # the process is ending: workers blocked on a slow server never tidy up

@@ -31,9 +31,16 @@ def run_concurrently(
 
     An exception raised by `work` is re-raised here, in the consuming thread. If the consumer is
     interrupted (or stops iterating), `stop` is set, queued items are never started and the
-    running ones are left to notice `stop` on their own.
+    running ones are left to notice `stop` on their own. A single item runs in the consuming thread.
     """
     if not items:
+        return
+    if len(items) == 1:  # nothing to overlap: run it here, with no thread to start and hand the result back
+        try:
+            yield work(items[0])
+        except BaseException:
+            stop.set()
+            raise
         return
     pending: queue.SimpleQueue[tuple[int, Item]] = queue.SimpleQueue()
     for position, item in enumerate(items):
