@@ -355,11 +355,12 @@ class Followups:
         """From the settings; a bad --on-done template is refused here, before anything is paid for."""
         template = settings["on_done"]
         notify_after = settings["notify_after"] if settings["notify"] else None
-        if not template:
-            return cls(output, bool(settings["preview"]), None, notify_after)
-        from ..engine.hooks import Hook
+        hook = None
+        if template:
+            from ..engine.hooks import Hook
 
-        return cls(output, bool(settings["preview"]), Hook(template), notify_after)
+            hook = Hook(template)
+        return cls(output, bool(settings["preview"]), hook, notify_after)
 
     @property
     def elapsed(self) -> float:
