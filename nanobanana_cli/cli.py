@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Optional
 
@@ -87,13 +87,14 @@ COMMANDS = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def build_app(*, lazy: bool = False) -> "typer.Typer":
     """The root app. `lazy` (what `main` runs) imports a command's module only when that command runs,
     so every command starts as fast as a one-command app; the eager app registers them all, for tools
     that read `registered_commands` (scripts/reference.py)."""
     import typer
 
+    lazy_group: dict[str, Any] = {"cls": _lazy_group()} if lazy else {}
     app = typer.Typer(
         name="nanobanana",
         help="Generate images with Google's nano-banana model on RunComfy, from your terminal.\n\n"
@@ -105,7 +106,7 @@ def build_app(*, lazy: bool = False) -> "typer.Typer":
         # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
-        **({"cls": _lazy_group()} if lazy else {}),
+        **lazy_group,
     )
 
     def show_version(value: bool) -> None:
@@ -138,7 +139,8 @@ def command_from(entry: CommandEntry) -> Any:
     entry.register(holder)
     built = typer.main.get_command(holder)
     # one group registered: the holder is a group around it; one function: the command itself
-    return built.commands[entry.name] if entry.name in getattr(built, "commands", {}) else built
+    commands = getattr(built, "commands", {})
+    return commands[entry.name] if entry.name in commands else built
 
 
 @lru_cache(maxsize=1)

@@ -26,13 +26,13 @@ import pytest
 import nanobanana_cli
 from nanobanana_cli import debugging
 from nanobanana_cli.api.retry import SYSTEM_CLOCK
+from nanobanana_cli.cli import main
 from nanobanana_cli.debugging import DEBUG_ENV
 from nanobanana_cli.engine.polling import POLL_INTERVAL_ENV
+from nanobanana_cli.sandbox import Faults, Sandbox
 from nanobanana_cli.stores.paths import CONFIG_DIR_ENV, DATA_DIR_ENV
 from nanobanana_cli.stores.settings import SETTINGS
 from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS
-from nanobanana_cli.cli import main
-from nanobanana_cli.sandbox import Faults, Sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))  # for `import reference`
 

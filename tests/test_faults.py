@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from nanobanana_cli.api.client import Client
-from nanobanana_cli.errors import SubmitUncertainError
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.api.retry import RetryPolicy
+from nanobanana_cli.errors import SubmitUncertainError
 from nanobanana_cli.sandbox import Faults
 
 from .conftest import SENTINEL_TOKEN

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from nanobanana_cli.errors import BadResponseError, InvalidInputError
 from nanobanana_cli.api.models import (
     ASPECT_RATIOS,
     GenerationInput,
@@ -15,6 +14,7 @@ from nanobanana_cli.api.models import (
     parse_status,
     validate_request_id,
 )
+from nanobanana_cli.errors import BadResponseError, InvalidInputError
 
 
 def test_defaults_follow_the_published_schema():

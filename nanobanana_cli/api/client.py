@@ -25,7 +25,6 @@ from ..errors import (
 from .deadline import CallTimedOut, WatchedAdapter, watching
 from .models import (
     DEFAULT_BASE_URL,
-    MODEL_ID,
     REQUEST_ID_PATTERN,
     CancelOutcome,
     GenerationInput,
@@ -51,6 +50,7 @@ from .retry import (
     RetryPolicy,
     call_with_retries,
 )
+from .schema import MODEL_ID
 from .urls import EXCERPT_LENGTH, check_asset_url, check_base_url, same_origin
 
 T = TypeVar("T")

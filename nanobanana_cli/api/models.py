@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
-from .schema import MODEL_ID, TEXT_TO_IMAGE
+from .schema import TEXT_TO_IMAGE
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 ASPECT_RATIOS: tuple[str, ...] = TEXT_TO_IMAGE["aspect_ratio"].choices

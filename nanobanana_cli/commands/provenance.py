@@ -30,7 +30,6 @@ from .options import (
     open_history,
 )
 
-
 FilesArg = Annotated[list[Path], typer.Argument(help="Images nanobanana saved (here or on another machine).", show_default=False)]
 
 

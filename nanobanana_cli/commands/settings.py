@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..stores.settings import SETTINGS
 from ..render.output import Output
+from ..stores.settings import SETTINGS
 from .options import JsonOpt, make_output
 
 KEYS_HELP = ", ".join(SETTINGS)

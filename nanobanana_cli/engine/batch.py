@@ -75,7 +75,7 @@ def parse_batch(text: str, defaults: dict[str, Any]) -> tuple[list[BatchLine], l
         if stripped.startswith("{"):
             try:
                 data = json.loads(stripped)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 problems.append(LineProblem(number, f"invalid JSON ({exc.msg} at column {exc.colno})"))
                 continue
             unknown = sorted(set(data) - set(JSON_FIELDS)) if isinstance(data, dict) else []

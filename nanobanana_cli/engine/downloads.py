@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..api.retry import RETRYABLE_STATUSES, Retryable, call_with_retries
-from ..errors import APIError, BadResponseError, NanobananaError, SaveFailedError, UnavailableError, UsageError
 from ..api.schema import EXTENSIONS
+from ..errors import APIError, BadResponseError, NanobananaError, SaveFailedError, UnavailableError, UsageError
 from .workers import run_concurrently
 
 if TYPE_CHECKING:

@@ -19,9 +19,26 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..api.models import CANCELLED, COMPLETED, FAILED, IN_QUEUE, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
+from ..api.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    IN_QUEUE,
+    CancelOutcome,
+    GenerationInput,
+    JobResult,
+    JobStatus,
+    Submission,
+)
 from ..api.schema import MODEL_ID
-from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, UsageError, WaitTimeoutError
+from ..errors import (
+    InterruptedWaitError,
+    JobFailedError,
+    NanobananaError,
+    NotFinishedError,
+    UsageError,
+    WaitTimeoutError,
+)
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from ..api.client import Client
 
 POLL_INTERVAL_ENV = "NANOBANANA_POLL_INTERVAL"
+# Hears each answer while the job is waited on: its status and the seconds since the wait began.
+UpdateListener = Callable[[JobStatus, float], None]
 
 
 # NamedTuples rather than dataclasses: every command that waits imports this module, and a dataclass
@@ -109,22 +111,22 @@ class Learned:
     """Earlier jobs reduced to spans of seconds: whole durations, queue waits, and run times."""
 
     def __init__(self, expectation: Expectation) -> None:
-        seen = [job for job in expectation.jobs if job.running_by is not None]
+        seen = [(job, job.running_by) for job in expectation.jobs if job.running_by is not None]
         self.total = _span([job.total for job in expectation.jobs])
         # when each job began running, as well as it is known: the middle of its bounds
-        self.starts = sorted((job.queued_after + job.running_by) / 2 for job in seen)  # type: ignore[operator]
-        self.latest_start = max((job.running_by for job in seen), default=0.0)  # type: ignore[type-var]
+        self.starts = sorted((job.queued_after + running_by) / 2 for job, running_by in seen)
+        self.latest_start: float = max((running_by for _, running_by in seen), default=0.0)
         self.run = self._run_time(seen)
 
     @staticmethod
-    def _run_time(seen: list[PastJob]) -> Span | None:
+    def _run_time(seen: list[tuple[PastJob, float]]) -> Span | None:
         """Each job bounds its run time between total - running_by and total - queued_after. When the
         bounds of all jobs overlap, one run time explains them all and lies in the overlap (a narrow
         span, however coarsely each start was seen); otherwise run times vary, over the bounds' spread."""
         if not seen:
             return None
-        lows = sorted(job.total - job.running_by for job in seen)  # type: ignore[operator]
-        highs = sorted(job.total - job.queued_after for job in seen)
+        lows = sorted(job.total - running_by for job, running_by in seen)
+        highs = sorted(job.total - job.queued_after for job, _ in seen)
         if lows[-1] <= highs[0]:
             return lows[-1], highs[0]
         trim = 1 if len(seen) >= 8 else 0  # as `_span`: one odd job does not widen the span

@@ -219,7 +219,7 @@ def _xmp_packet(provenance: dict[str, Any]) -> bytes:
         f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{prompt}</rdf:li></rdf:Alt></dc:description>'
         f"<nb:provenance>{document}</nb:provenance>"
         '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 # Each embedder checks the whole file before its first piece, so a refusal never leaves half an output.
@@ -232,6 +232,8 @@ def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
         if kind == b"iTXt" and _read_at(source, start + 8, len(PNG_KEYWORD) + 1) == PNG_KEYWORD + b"\0":
             raise NotEmbeddable("already has nanobanana provenance")
     payload = PNG_PREFIX + json.dumps(provenance, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    if after_header is None:
+        raise NotEmbeddable("PNG without chunks")
     yield from _blocks(source, 0, after_header)
     yield struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
     yield from _blocks(source, after_header)

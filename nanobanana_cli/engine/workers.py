@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -89,7 +89,7 @@ def _next_finished(finished: queue.SimpleQueue[tuple[int, bool, object]]) -> tup
             continue
 
 
-def _unwrap(ok: bool, value: object) -> Result:
+def _unwrap(ok: bool, value: Any) -> Any:
     if not ok:
-        raise value  # type: ignore[misc]
-    return value  # type: ignore[return-value]
+        raise value
+    return value

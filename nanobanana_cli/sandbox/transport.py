@@ -127,7 +127,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def begin(self) -> None:
         self.endpoint, self.job, self.payload, self.asset, self.trickle_interval = None, None, None, None, None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # requests are recorded (and optionally logged) by Sandbox.record
 
     def bearer_token(self) -> str:

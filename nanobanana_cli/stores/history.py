@@ -18,8 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..api.models import GenerationInput
+from ..api.schema import MODEL_ID
 from .paths import data_dir
-from ..api.models import MODEL_ID, GenerationInput
 
 DB_NAME = "history.sqlite3"
 # Each version's statements, applied in order under a write lock (several processes may open at once).
@@ -327,7 +328,8 @@ class History:
         base_url: str | None = None,
         since: datetime | None = None,
     ) -> list[HistoryEntry]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if since is not None:
             clauses.append("submitted_at >= ?")
             params.append(since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
@@ -481,7 +483,7 @@ class History:
         found: dict[str, HistoryEntry] = {}
         with self._db() as db:
             if db is not None:
-                lookups = [("request_id = ?", (request_id,)) for request_id in set(request_ids)]
+                lookups: list[tuple[str, tuple[str, ...]]] = [("request_id = ?", (request_id,)) for request_id in set(request_ids)]
                 # a prefix is a key range: [prefix, prefix + the highest character)
                 lookups += [("request_id >= ? AND request_id < ?", (prefix, prefix + "\U0010ffff")) for prefix in set(prefixes)]
                 for where, params in lookups:
