@@ -140,7 +140,7 @@ def command_from(entry: CommandEntry) -> Any:
     built = typer.main.get_command(holder)
     # one group registered: the holder is a group around it; one function: the command itself
     commands = getattr(built, "commands", {})
-    return commands[entry.name] if entry.name in commands else built
+    return commands.get(entry.name, built)
 
 
 @lru_cache(maxsize=1)

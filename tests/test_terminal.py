@@ -180,3 +180,18 @@ def test_batch_table_ticks_shows_queue_positions_and_leaves_only_paths(start_san
     assert sorted(line for line in lines if line.startswith("/")) == saved and len(saved) == 4
     assert not any(line.split()[:2] == ["line", "job"] for line in lines), "a table header was left behind"
     assert lines[-1].startswith("batch: 4 line(s)")
+
+
+def test_batch_table_counts_a_failed_line_as_done_and_stops_showing_it(start_sandbox, terminal, tmp_path):
+    from nanobanana_cli.sandbox.server import FAIL_MARKER
+
+    # The failing line ends at once; the other stays queued until the test interrupts the run.
+    start_sandbox(durations=lambda job_input: (0.0, 0.0) if FAIL_MARKER in job_input["prompt"] else (3600.0, 0.0))
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(f"a fox that fails {FAIL_MARKER}\na fox that waits\n")
+    screen = terminal("batch", prompts, "-j", "2", "-o", tmp_path / "out")
+    text = screen.wait_for(lambda text: "1/2 done" in text and "position" in text)
+    rows = table_rows(text)
+    assert list(rows) == [2], f"only the waiting line is still shown as running: {rows}"
+    screen.send("\x03")
+    assert screen.wait_exit() == 130

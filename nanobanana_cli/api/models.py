@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
+from ..states import RUNNING_WORDS, JobState
 from .schema import TEXT_TO_IMAGE
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
@@ -23,12 +24,6 @@ PROMPT_MAX_LENGTH: int = TEXT_TO_IMAGE["prompt"].max_length or 0
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
-RUNNING_STATES = frozenset({"in_queue", "in_progress", "pending", "starting", "processing", "queued", "running"})
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-COMPLETED = "completed"
-IN_QUEUE = "in_queue"
 
 # C0 and C1 controls, DEL, line separators and bidi overrides: what lets a server's string move
 # the cursor, clear the screen, retitle the window or reorder what a terminal shows.
@@ -58,7 +53,7 @@ def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LEN
 def normalise_status(raw: Any, *, secret: str | None = None) -> str:
     """Lower-case, trimmed, with the one-l spelling folded in; unknown values pass through, escaped."""
     text = printable(str(raw or "").strip().lower(), secret=secret, limit=STATUS_MAX_LENGTH)
-    return CANCELLED if text == "canceled" else text
+    return JobState.CANCELLED if text == "canceled" else text
 
 
 def validate_request_id(request_id: str) -> str:
@@ -129,7 +124,7 @@ class JobStatus:
 
     @property
     def is_running(self) -> bool:
-        return self.status in RUNNING_STATES
+        return self.status in RUNNING_WORDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"request_id": self.request_id, "status": self.status, "queue_position": self.queue_position}
@@ -150,11 +145,11 @@ class JobResult:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (SUCCEEDED, FAILED, CANCELLED)
+        return self.status in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == SUCCEEDED
+        return self.status == JobState.SUCCEEDED
 
     @property
     def server_duration(self) -> float | None:
@@ -190,7 +185,7 @@ class CancelOutcome:
 
     @property
     def cancelled(self) -> bool:
-        return normalise_status(self.outcome) == CANCELLED
+        return normalise_status(self.outcome) == JobState.CANCELLED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -289,18 +284,18 @@ def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     if "status" not in data:
         raise BadResponseError("the API's result answer has no 'status' field")
     status = normalise_status(data.get("status"), secret=secret)
-    if status == COMPLETED:
+    if status == JobState.COMPLETED:
         # /status's word turning up in /result: decide by what the record holds, or we would poll forever
-        status = SUCCEEDED if collect_output_urls(data.get("output")) else FAILED if data.get("error") else status
-    urls = collect_output_urls(data.get("output")) if status == SUCCEEDED else ()
-    if status == SUCCEEDED and not urls:
+        status = JobState.SUCCEEDED if collect_output_urls(data.get("output")) else JobState.FAILED if data.get("error") else status
+    urls = collect_output_urls(data.get("output")) if status == JobState.SUCCEEDED else ()
+    if status == JobState.SUCCEEDED and not urls:
         raise BadResponseError("the job succeeded but the API listed no output files")
     cost = data.get("cost")
     return JobResult(
         request_id=request_id,
         status=status,
         output_urls=urls,
-        error=describe_error(data.get("error"), secret=secret) if status == FAILED else None,
+        error=describe_error(data.get("error"), secret=secret) if status == JobState.FAILED else None,
         created_at=_optional_text(data.get("created_at"), secret),
         finished_at=_optional_text(data.get("finished_at"), secret),
         cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,

@@ -256,13 +256,13 @@ def summary_of(outcomes: list[LineOutcome], unit: str) -> str:
 
 def finish_lines(output: Output, outcomes: list[LineOutcome], what: str, unit: str, rerun: BatchRerun) -> None:
     """The summary on stderr; with failures, how to go on, and the exit code of the worst of them."""
-    from ..engine.batch import UNCERTAIN
+    from ..states import JobState
 
     output.note(f"{what}: {summary_of(outcomes, unit)}")
     errors: list[NanobananaError] = [o.outcome.error for o in outcomes if o.outcome.error is not None]
     if not errors:
         return
-    uncertain = sorted(o.line.number for o in outcomes if o.outcome.status == UNCERTAIN)
+    uncertain = sorted(o.line.number for o in outcomes if o.outcome.status == JobState.UNCERTAIN)
     if len(uncertain) < len(errors):
         output.note(rerun.retry)
     if uncertain:

@@ -69,13 +69,13 @@ def history_list(
 
 def _checked_status(status: str | None) -> str | None:
     from ..api.models import normalise_status
-    from ..stores.history import STATES
+    from ..states import RECORDED_STATES
 
     if status is None:
         return None
     wanted = normalise_status(status)
-    if wanted not in STATES:
-        raise UsageError(f"unknown status {status!r}: choose one of {', '.join(STATES)}")
+    if wanted not in RECORDED_STATES:
+        raise UsageError(f"unknown status {status!r}: choose one of {', '.join(RECORDED_STATES)}")
     return wanted
 
 
@@ -86,9 +86,9 @@ def _refresh(output: Output, settings: Settings, history: History, entries: list
     """
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
-    from ..stores.history import FINISHED_STATES, SUBMITTING, UNCERTAIN
+    from ..states import FINISHED_STATES, JobState
 
-    unfinished = [e for e in entries if e.status not in FINISHED_STATES | {SUBMITTING, UNCERTAIN}]
+    unfinished = [e for e in entries if e.status not in FINISHED_STATES | {JobState.SUBMITTING, JobState.UNCERTAIN}]
     here = [e for e in unfinished if e.base_url == settings.base_url]
     if len(here) < len(unfinished):
         output.note(f"{len(unfinished) - len(here)} unfinished job(s) were sent to another API; not refreshed (see --base-url)")

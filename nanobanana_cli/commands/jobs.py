@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..api.models import FAILED, SUCCEEDED
 from ..errors import NanobananaError
 from ..render.output import Output
+from ..states import JobState
 from .options import (
     BaseUrlOpt,
     JsonOpt,
@@ -97,7 +97,7 @@ RequestIdArg = Annotated[
 
 
 def _status_line(outcome: JobOutcome) -> str:
-    text = f"completed: {outcome.status}" if outcome.status in (SUCCEEDED, FAILED) else outcome.status
+    text = f"completed: {outcome.status}" if outcome.status in (JobState.SUCCEEDED, JobState.FAILED) else outcome.status
     if outcome.queue_position is not None:
         text += f" (position {outcome.queue_position})"
     return text

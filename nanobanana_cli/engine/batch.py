@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.client import UNCERTAIN_SUBMIT_HINT
-from ..api.models import CANCELLED, FAILED, REQUEST_ID_PATTERN, SUCCEEDED, GenerationInput
+from ..api.models import REQUEST_ID_PATTERN, GenerationInput
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError, UsageError
+from ..states import JobState
 from .downloads import SavedFile
 from .lifecycle import JobOutcome, Jobs, Reporter
 from .workers import run_concurrently
@@ -119,10 +120,6 @@ def planned_lines(jobs: list[PlannedJob], names: FileNames) -> list[BatchLine]:
     return lines
 
 
-SUBMITTING = "submitting"  # written, fsynced, before the POST: the line may be billed from here on
-SUBMITTED = "submitted"
-UNCERTAIN = "uncertain"  # submitted (maybe) without an id we know: never sent again without a flag
-NOT_SENT = "not_sent"  # the submit was refused, or never left this machine: nothing was billed
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -258,13 +255,13 @@ def _load_records(
         problems.append((path, LineProblem(number, f"{problem}; skipped")))
         if isinstance(record, dict) and isinstance(record.get("key"), str):
             entry = state.setdefault(record["key"], {})
-            entry.update(status=UNCERTAIN, error=f"manifest {path.name} line {number} is unreadable")
+            entry.update(status=JobState.UNCERTAIN, error=f"manifest {path.name} line {number} is unreadable")
 
 
 def _settle_submitting(state: dict[str, dict[str, Any]]) -> None:
     for entry in state.values():
-        if entry.get("status") == SUBMITTING:  # its process died with the POST in flight (or is sending it now)
-            entry["status"] = UNCERTAIN
+        if entry.get("status") == JobState.SUBMITTING:  # its process died with the POST in flight (or is sending it now)
+            entry["status"] = JobState.UNCERTAIN
 
 
 def read_manifests(directory: Path) -> dict[str, dict[str, Any]]:
@@ -304,7 +301,7 @@ def saved_files_present(state: dict[str, Any], directory: Path) -> list[SavedFil
     """A finished line's files, each where the manifest says or else beside it in `directory` (the
     directory was moved, or copied from another machine), all of their recorded size; else None."""
     files = state.get("outputs")
-    if state.get("status") != SUCCEEDED or not files:
+    if state.get("status") != JobState.SUCCEEDED or not files:
         return None
     saved = []
     for record in files:
@@ -368,7 +365,7 @@ class _LineRunner:
         except InterruptedWaitError:
             raise
         except NanobananaError as exc:  # a submit that failed: nothing to wait for
-            status = UNCERTAIN if isinstance(exc, SubmitUncertainError) else "error"
+            status = JobState.UNCERTAIN if isinstance(exc, SubmitUncertainError) else JobState.ERROR
             return self._finished(line, JobOutcome("", status, line.generation, error=exc))
 
     def _finished(self, line: BatchLine, outcome: JobOutcome, skipped: bool = False) -> LineOutcome:
@@ -379,14 +376,14 @@ class _LineRunner:
         state = self.manifest.get(line.key)
         saved = saved_files_present(state, self.manifest.path.parent)
         if saved is not None:
-            outcome = JobOutcome(state.get("request_id") or "", SUCCEEDED, line.generation, [s.url for s in saved], saved)
+            outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
         request_id = state.get("request_id")
         just_submitted = False
-        if request_id and state.get("status") not in (FAILED, CANCELLED):
+        if request_id and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
             self.reporter.line_started(line, "re-attached", request_id)
-        elif state.get("status") == UNCERTAIN and not self.resubmit_uncertain:
-            return self._finished(line, JobOutcome("", UNCERTAIN, line.generation, error=_uncertain_error()))
+        elif state.get("status") == JobState.UNCERTAIN and not self.resubmit_uncertain:
+            return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error()))
         else:
             request_id = self._submit(line)
             just_submitted = True
@@ -398,16 +395,16 @@ class _LineRunner:
         if self.jobs.stop.is_set():
             raise InterruptedWaitError("interrupted before this line was submitted")
         matrix = {"vars": line.values} if line.values else {}  # what the gallery groups a matrix's images by
-        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=SUBMITTING, **matrix)
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING, **matrix)
         try:
             request_id = self.jobs.submit(line.generation).request_id
         except SubmitUncertainError as exc:
-            self.manifest.record(line.key, durable=True, status=UNCERTAIN, error=str(exc))
+            self.manifest.record(line.key, durable=True, status=JobState.UNCERTAIN, error=str(exc))
             raise
         except NanobananaError as exc:
-            self.manifest.record(line.key, status=NOT_SENT, error=str(exc))
+            self.manifest.record(line.key, status=JobState.NOT_SENT, error=str(exc))
             raise
-        self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=SUBMITTED)
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
 
@@ -426,8 +423,8 @@ def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: st
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:
-        status = exc.status if isinstance(exc, JobFailedError) else "error"
+        status = exc.status if isinstance(exc, JobFailedError) else JobState.ERROR
         manifest.record(line.key, status=status, error=str(exc))
         return JobOutcome(request_id, status, line.generation, elapsed_seconds=time.monotonic() - started, error=exc)
-    manifest.record(line.key, status=SUCCEEDED, outputs=[item.to_dict() for item in outcome.saved or []])
+    manifest.record(line.key, status=JobState.SUCCEEDED, outputs=[item.to_dict() for item in outcome.saved or []])
     return outcome

@@ -20,10 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.models import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    IN_QUEUE,
     CancelOutcome,
     GenerationInput,
     JobResult,
@@ -39,6 +35,7 @@ from ..errors import (
     UsageError,
     WaitTimeoutError,
 )
+from ..states import JobState
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.
@@ -255,7 +252,7 @@ class JobOutcome:
 def failure_for(result: JobResult) -> JobFailedError | None:
     if result.succeeded:
         return None
-    if result.status == CANCELLED:
+    if result.status == JobState.CANCELLED:
         return JobFailedError(f"job {result.request_id} was cancelled", request_id=result.request_id, status=result.status)
     reason = result.error or "no reason given"
     return JobFailedError(
@@ -415,7 +412,7 @@ class Jobs:
 
         def update(status: JobStatus, elapsed: float) -> None:
             nonlocal queued_until, seen_running
-            if status.status == IN_QUEUE:
+            if status.status == JobState.IN_QUEUE:
                 queued_until = _iso_now()
             elif not seen_running:
                 seen_running = True
@@ -523,20 +520,20 @@ class Jobs:
     def status(self, request_id: str) -> JobOutcome:
         """The live state; for a completed job, its outcome and URLs instead ("completed" alone is not success)."""
         status = self.client.status(request_id)
-        if status.status != COMPLETED:
+        if status.status != JobState.COMPLETED:
             self._record(request_id, status=status.status)
             return self.describe(request_id, status.status, queue_position=status.queue_position)
         result = self.client.result(request_id, include_cost=True)
         self._record(request_id, status=result.status)
         return self.describe(
             request_id, result.status, output_urls=list(result.output_urls), finished_at=result.finished_at,
-            job_error=result.error if result.status == FAILED else None,
+            job_error=result.error if result.status == JobState.FAILED else None,
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:
         outcome = self.client.cancel(request_id)
         if outcome.cancelled:
-            self._record(request_id, status=CANCELLED)
+            self._record(request_id, status=JobState.CANCELLED)
         return outcome
 
     def _record(self, request_id: str, **changes: Any) -> None:

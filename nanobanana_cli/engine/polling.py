@@ -26,9 +26,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..api.models import COMPLETED, IN_QUEUE, JobResult, JobStatus
+from ..api.models import JobResult, JobStatus
 from ..api.retry import DeadlineReached
 from ..errors import InterruptedWaitError, WaitTimeoutError
+from ..states import JobState
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -148,7 +149,7 @@ class Plan:
 
     def observe(self, at: float, state: str | None) -> None:
         self.polls += 1
-        if state == IN_QUEUE and self.running_from is None:
+        if state == JobState.IN_QUEUE and self.running_from is None:
             self.queued_until = at
         elif state is not None and self.running_from is None:
             self.running_from = at
@@ -249,16 +250,16 @@ class _Waiter:
         window = self.plan.window()
         may_be_done = window is not None and self.elapsed() >= window[0]
         try:
-            if self.last_state in (None, IN_QUEUE) and not may_be_done:
+            if self.last_state in (None, JobState.IN_QUEUE) and not may_be_done:
                 status = self.client.status(self.request_id, deadline=self.deadline)
                 result = self.client.result(self.request_id, include_cost=True, deadline=self.deadline) if not status.is_running else None
             else:
                 result = self.client.result(self.request_id, include_cost=True, deadline=self.deadline)
-                status = JobStatus(self.request_id, COMPLETED if result.is_finished else result.status, result.queue_position)
+                status = JobStatus(self.request_id, JobState.COMPLETED if result.is_finished else result.status, result.queue_position)
         except DeadlineReached:
             raise self.timed_out(self.last_state) from None
         self.last_state = status.status
-        if status.status == COMPLETED and result is not None and not result.is_finished:
+        if status.status == JobState.COMPLETED and result is not None and not result.is_finished:
             # /status and /result disagree for a moment around completion; poll /result next.
             self.last_state = result.status
         self.plan.observe(self.elapsed(), self.last_state)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..api.models import SUCCEEDED
 from ..errors import UsageError
+from ..states import JobState
 
 SHARD_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 COPY_CHUNK = 1024 * 1024
@@ -89,7 +89,7 @@ def merge_runs(sources: list[Path], destination: Path) -> MergeReport:
 
 
 def _merge_line(target: Manifest, key: str, state: dict[str, Any], source: Path, report: MergeReport) -> None:
-    from .batch import SUBMITTED, saved_files_present
+    from .batch import saved_files_present
 
     destination = target.path.parent
     present = saved_files_present(target.get(key), destination)
@@ -105,12 +105,12 @@ def _merge_line(target: Manifest, key: str, state: dict[str, Any], source: Path,
         record["outputs"] = [item.to_dict() for item in copied if item]
         report.done.add(key)
         report.files += [item.path for item in copied if item]
-    elif state.get("status") == SUCCEEDED:
+    elif state.get("status") == JobState.SUCCEEDED:
         report.problems.append(
             f"{source}: line {state.get('line')}: its images are missing or changed; `nanobanana batch FILE -o "
             f"{destination}` downloads them again"
         )
-        record.update(status=SUBMITTED, outputs=None)
+        record.update(status=JobState.SUBMITTED, outputs=None)
     target.record(key, durable=True, **record)
 
 

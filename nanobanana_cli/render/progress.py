@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from ..api.models import JobStatus
     from .output import Output
 
-FINISHED_STATES = ("succeeded", "skipped")
 # Rows the batch table leaves for its header, caption and the line the cursor sits on.
 TABLE_CHROME_LINES = 4
 
@@ -102,6 +101,7 @@ class BatchProgress:
         self.output = output
         self.total = total
         self._rows: dict[int, list[str]] = {}  # line number -> [short id, label, state]
+        self._ended: set[int] = set()  # lines with an outcome, whatever it was: they no longer run
         self._line_of_job: dict[str, int] = {}
         self._started: dict[int, float] = {}
         self._live: Any = None
@@ -136,8 +136,9 @@ class BatchProgress:
         with self._lock:
             rows = {number: list(row) for number, row in self._rows.items()}
             started = dict(self._started)
-        done = sum(1 for row in rows.values() if row[2] in FINISHED_STATES)
-        active = sorted(number for number, row in rows.items() if row[2] not in FINISHED_STATES)
+            ended = set(self._ended)
+        done = len(ended)
+        active = sorted(number for number in rows if number not in ended)
         shown = active[: max(1, height - TABLE_CHROME_LINES)]  # taller than the screen, it could not be erased
         now = time.monotonic()
         for number in shown:
@@ -172,6 +173,7 @@ class BatchProgress:
         state = "skipped" if skipped else outcome.status
         with self._lock:
             self._rows[line.number] = [outcome.request_id[:8], line.label, state]
+            self._ended.add(line.number)
         if outcome.error is not None:
             self.output.error(f"line {line.number}: {outcome.error}")
         elif skipped:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..api.models import GenerationInput
 from ..api.schema import MODEL_ID
+from ..states import JobState
 from .paths import data_dir
 
 DB_NAME = "history.sqlite3"
@@ -57,10 +58,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
 
-SUBMITTING = "submitting"  # the POST is (or was) in flight and no answer has been recorded
-UNCERTAIN = "uncertain"  # the POST may have created a job whose id we never learned
-STATES = (SUBMITTING, UNCERTAIN, "in_queue", "in_progress", "succeeded", "failed", "cancelled")
-FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
 # Rows of a submit in flight are named by a key no request id can match (ids never hold ':').
 LOCAL_KEY_PREFIX = "local:"
 ORPHAN_REASON = "the process submitting it ended before the answer arrived"
@@ -256,7 +253,7 @@ class History:
                     "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status,"
                     " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ticket, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
-                     SUBMITTING, os.getpid()),
+                     JobState.SUBMITTING, os.getpid()),
                 )
         return ticket
 
@@ -266,7 +263,7 @@ class History:
 
     def uncertain(self, ticket: str, reason: str) -> None:
         self._execute("UPDATE jobs SET status = ?, error = ?, owner_pid = NULL, updated_at = ? WHERE request_id = ?",
-                      (UNCERTAIN, reason, _now(), ticket))
+                      (JobState.UNCERTAIN, reason, _now(), ticket))
 
     def not_sent(self, ticket: str) -> None:
         self._execute("DELETE FROM jobs WHERE request_id = ?", (ticket,))
@@ -278,12 +275,12 @@ class History:
 
     def _settle_orphans(self, db: Any) -> None:
         """`submitting` rows whose process is gone will never hear their answer: they are uncertain."""
-        rows = db.execute("SELECT request_id, owner_pid FROM jobs WHERE status = ?", (SUBMITTING,)).fetchall()
+        rows = db.execute("SELECT request_id, owner_pid FROM jobs WHERE status = ?", (JobState.SUBMITTING,)).fetchall()
         for key, pid in rows:
             if pid is None or not _process_alive(int(pid)):
                 db.execute(
                     "UPDATE jobs SET status = ?, error = ?, owner_pid = NULL WHERE request_id = ? AND status = ?",
-                    (UNCERTAIN, ORPHAN_REASON, key, SUBMITTING),
+                    (JobState.UNCERTAIN, ORPHAN_REASON, key, JobState.SUBMITTING),
                 )
 
     def update(
@@ -401,7 +398,7 @@ class History:
         nor a submit whose id we never learned."""
         return self._one(
             "SELECT * FROM jobs WHERE base_url = ? AND status NOT IN (?, ?) ORDER BY submitted_at DESC, rowid DESC LIMIT 1",
-            (base_url, SUBMITTING, UNCERTAIN),
+            (base_url, JobState.SUBMITTING, JobState.UNCERTAIN),
         )
 
     def count(self) -> int:

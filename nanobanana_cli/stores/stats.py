@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from .history import FINISHED_STATES, HistoryEntry
+from ..states import FINISHED_STATES
+from .history import HistoryEntry
 
 
 def _moment(text: str | None) -> datetime | None:
