@@ -154,15 +154,9 @@ class JobResult:
     @property
     def server_duration(self) -> float | None:
         """Seconds from creation to finish by the server's own clock, when it says both."""
-        from datetime import datetime
+        from ..times import seconds_between
 
-        try:
-            started = datetime.fromisoformat(str(self.created_at).replace("Z", "+00:00"))
-            finished = datetime.fromisoformat(str(self.finished_at).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        seconds = (finished - started).total_seconds()
-        return seconds if seconds >= 0 else None
+        return seconds_between(self.created_at, self.finished_at)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

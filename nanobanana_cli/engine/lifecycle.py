@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,6 +36,7 @@ from ..errors import (
     WaitTimeoutError,
 )
 from ..states import JobState
+from ..times import parse_utc, utc_now
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.
@@ -77,10 +78,6 @@ class SilentReporter:
 NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
 DEFAULT_NAME = "{slug}-{id}-{i}"
 MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
-
-
-def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -146,7 +143,7 @@ def job_name_fields(generation: GenerationInput | None, count: int, submitted_at
     """The `--name` fields that belong to the whole job (the slug, id and index come per file)."""
     when = datetime.now().astimezone()
     if submitted_at:
-        when = datetime.fromisoformat(submitted_at.replace("Z", "+00:00")).astimezone()
+        when = (parse_utc(submitted_at) or when).astimezone()
     return {
         "n": count,
         "aspect": (generation.aspect_ratio if generation else "").replace(":", "x"),  # ':' is not portable in names
@@ -344,7 +341,7 @@ class Jobs:
         """Submit once and record the job before anything else can happen to it."""
         with submitting():
             submission = self.client.submit(generation)
-        self._submitted_at[submission.request_id] = _iso_now()
+        self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):
             if self.history is not None:
                 self.history.record_submission(submission.request_id, generation, self.client.base_url)
@@ -400,24 +397,25 @@ class Jobs:
             )
             outcome = self._complete(result, generation, file_stem)
         outcome.elapsed_seconds = time.monotonic() - started
-        outcome.finished_at = outcome.finished_at or _iso_now()  # seen finishing while we waited
+        outcome.finished_at = outcome.finished_at or utc_now()  # seen finishing while we waited
         return outcome
 
     def _listening(self, request_id: str) -> Callable[[JobStatus, float], None]:
         """The reporter's updates, plus when the job began running: after the last answer that said it
-        was queued and by the first that said otherwise. The next jobs' polls are planned from both
-        (`History.timings`)."""
+        was queued and by the first that said it runs. The next jobs' polls are planned from both
+        (`History.timings`). A job first seen finished was never seen running: its start stays unknown
+        rather than being recorded after its finish (`times.timeline`)."""
         queued_until: str | None = None
         seen_running = False
 
         def update(status: JobStatus, elapsed: float) -> None:
             nonlocal queued_until, seen_running
             if status.status == JobState.IN_QUEUE:
-                queued_until = _iso_now()
-            elif not seen_running:
+                queued_until = utc_now()
+            elif status.status == JobState.IN_PROGRESS and not seen_running:
                 seen_running = True
                 running = ("running", {"queued_until": queued_until}) if queued_until is not None else None
-                self._record(request_id, started_at=_iso_now(), event=running)
+                self._record(request_id, started_at=utc_now(), event=running)
             self.reporter.job_update(status, elapsed)
 
         return update
@@ -431,7 +429,7 @@ class Jobs:
             raise
         except NanobananaError as exc:
             status = getattr(exc, "status", None) or ("timeout" if isinstance(exc, WaitTimeoutError) else "error")
-            finished_at = _iso_now() if isinstance(exc, JobFailedError) else None
+            finished_at = utc_now() if isinstance(exc, JobFailedError) else None
             return self.describe(
                 request_id, status, generation, elapsed_seconds=time.monotonic() - started, error=exc, finished_at=finished_at
             )

@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..stores.history import HistoryEntry
-from ..stores.stats import seconds_between
+from ..times import timeline
 
 EXPLAIN_SCHEMA_VERSION = 1
 
 
 def explain(entry: HistoryEntry) -> dict[str, Any]:
-    """The timeline document. Queue wait runs from our submit to the first time we saw it running;
-    run time from then to the server's finish; total is the server's own created → finished."""
-    queue_wait = seconds_between(entry.submitted_at, entry.started_at)
-    run = seconds_between(entry.started_at, entry.finished_at)
-    total = seconds_between(entry.created_at, entry.finished_at) or entry.duration_seconds
+    """The timeline document: spans as `times.timeline` reads them, None where nobody observed them."""
+    queue_wait, run, total = timeline(
+        entry.submitted_at, entry.started_at, entry.created_at, entry.finished_at, entry.duration_seconds
+    )
     return {
         "schema_version": EXPLAIN_SCHEMA_VERSION,
         "request_id": entry.request_id,

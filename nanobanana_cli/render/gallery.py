@@ -17,7 +17,6 @@ import re
 import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -161,26 +160,18 @@ class Job:
     images: list[tuple[int, Path, Facts]] = field(default_factory=list)  # (index in the job, file, its facts)
 
 
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        begun, ended = (datetime.fromisoformat(moment.replace("Z", "+00:00")) for moment in (start, end))
-        return max(0.0, (ended - begun).total_seconds())
-    except (TypeError, ValueError):  # a time written by another tool, or naive against aware
-        return None
+def timings(
+    submitted: str | None, started: str | None, finished: str | None, duration: float | None = None,
+    created: str | None = None,
+) -> str | None:
+    """`queued 1.2 s · ran 3.4 s · 4.6 s in all`, as far as the timeline is known (`times.timeline`)."""
+    from ..times import timeline
 
-
-def timings(submitted: str | None, started: str | None, finished: str | None, duration: float | None = None) -> str | None:
-    """`queued 1.2 s · ran 3.4 s · 4.6 s in all`, as far as the timeline is known."""
-    parts = []
-    for label, seconds in (("queued", _seconds_between(submitted, started)),
-                           ("ran", _seconds_between(started, finished) if started else duration)):
-        if seconds is not None:
-            parts.append(f"{label} {seconds:.1f} s")
-    total = _seconds_between(submitted, finished)
-    if total is not None:
-        parts.append(f"{total:.1f} s in all")
+    spans = timeline(submitted, started, created, finished, duration)
+    parts = [f"{label} {seconds:.1f} s" for label, seconds in (("queued", spans.queue_wait), ("ran", spans.run))
+             if seconds is not None]
+    if spans.total is not None:
+        parts.append(f"{spans.total:.1f} s in all")
     return " · ".join(parts) or None
 
 
@@ -210,8 +201,8 @@ def _facts_by_path(entries: list[HistoryEntry]) -> dict[str, Facts]:
     """Each saved file's facts from its job, newest job first (so a path two jobs saved keeps the older's)."""
     known: dict[str, Facts] = {}
     for entry in entries:
-        submitted = entry.created_at or entry.submitted_at
-        timeline = timings(submitted, entry.started_at, entry.finished_at, entry.duration_seconds)
+        timeline = timings(entry.submitted_at, entry.started_at, entry.finished_at, entry.duration_seconds,
+                           entry.created_at)
         for index, path in enumerate(entry.paths, start=1):
             known[os.path.realpath(path)] = Facts(
                 entry.request_id, index, entry.input.get("prompt"), _parameters(entry.input), entry.submitted_at,

@@ -14,13 +14,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..api.models import GenerationInput
 from ..api.schema import MODEL_ID
 from ..states import JobState
+from ..times import parse_utc, utc_now, utc_text
 from .paths import data_dir
 
 DB_NAME = "history.sqlite3"
@@ -76,16 +77,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # Appends the JSON object bound to it to the job's `events` array.
 APPEND_EVENT = "events = json_insert(events, '$[#]', json_extract(?, '$[0]'))"
 
 
 def _event_json(kind: str, details: dict[str, Any]) -> str:
-    return json.dumps([{"at": _now(), "event": kind, **details}])
+    return json.dumps([{"at": utc_now(), "event": kind, **details}])
 
 
 @dataclass
@@ -229,7 +226,7 @@ class History:
         """The job exists; its row may already be there, written by the submit journal below."""
         with self._db() as db:
             if db is not None:
-                now = _now()
+                now = utc_now()
                 db.execute(
                     "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue')"
@@ -248,7 +245,7 @@ class History:
         ticket = LOCAL_KEY_PREFIX + secrets.token_hex(6)
         with self._db() as db:
             if db is not None:
-                now = _now()
+                now = utc_now()
                 db.execute(
                     "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status,"
                     " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -259,11 +256,11 @@ class History:
 
     def submitted(self, ticket: str, request_id: str) -> None:
         self._execute("UPDATE OR REPLACE jobs SET request_id = ?, status = 'in_queue', owner_pid = NULL,"
-                      " updated_at = ? WHERE request_id = ?", (request_id, _now(), ticket))
+                      " updated_at = ? WHERE request_id = ?", (request_id, utc_now(), ticket))
 
     def uncertain(self, ticket: str, reason: str) -> None:
         self._execute("UPDATE jobs SET status = ?, error = ?, owner_pid = NULL, updated_at = ? WHERE request_id = ?",
-                      (JobState.UNCERTAIN, reason, _now(), ticket))
+                      (JobState.UNCERTAIN, reason, utc_now(), ticket))
 
     def not_sent(self, ticket: str) -> None:
         self._execute("DELETE FROM jobs WHERE request_id = ?", (ticket,))
@@ -305,6 +302,8 @@ class History:
             "cost": cost, "files": files, "created_at": created_at, "started_at": started_at, "finished_at": finished_at,
         }
         changes = {f"{k} = ?": (json.dumps(v) if isinstance(v, list) else v) for k, v in assignments.items() if v is not None}
+        if started_at is not None:  # the first sighting of the job running is its start; a later one is not
+            changes["started_at = COALESCE(started_at, ?)"] = changes.pop("started_at = ?")
         if event is not None:
             changes[APPEND_EVENT] = _event_json(*event)
         if not changes:
@@ -313,7 +312,7 @@ class History:
             if db is not None:
                 db.execute(
                     f"UPDATE jobs SET {', '.join(changes)}, updated_at = ? WHERE request_id = ?",  # ours, not input
-                    (*changes.values(), _now(), request_id),
+                    (*changes.values(), utc_now(), request_id),
                 )
 
     def entries(
@@ -329,7 +328,7 @@ class History:
         params: list[Any] = []
         if since is not None:
             clauses.append("submitted_at >= ?")
-            params.append(since.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+            params.append(utc_text(since))
         if status:
             clauses.append("status = ?")
             params.append(status)
@@ -419,7 +418,7 @@ class History:
 
     def remove_before(self, moment: datetime) -> int:
         """Forget every job submitted before `moment`; returns how many."""
-        cutoff = moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cutoff = utc_text(moment)
         with self._db() as db:
             if db is not None:
                 return int(db.execute("DELETE FROM jobs WHERE submitted_at < ?", (cutoff,)).rowcount)
@@ -449,11 +448,8 @@ class History:
         """One row of `timings`; start bounds that contradict the duration (clock trouble) are left out."""
 
         def since_submit(moment: str | None) -> float | None:
-            try:
-                return (datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
-                        - datetime.fromisoformat(submitted_at.replace("Z", "+00:00"))).total_seconds()
-            except ValueError:
-                return None
+            begun, then = parse_utc(submitted_at), parse_utc(moment)
+            return (then - begun).total_seconds() if begun is not None and then is not None else None
 
         timing: dict[str, Any] = {"total": float(total), "num_images": num_images, "running_by": None, "queued_after": None}
         running_by = since_submit(started_at) if started_at else None

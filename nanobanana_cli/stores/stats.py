@@ -5,27 +5,11 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from ..states import FINISHED_STATES
+from ..times import timeline
 from .history import HistoryEntry
-
-
-def _moment(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    first, last = _moment(start), _moment(end)
-    if first is None or last is None or last < first:
-        return None
-    return (last - first).total_seconds()
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
@@ -41,8 +25,9 @@ def summarise(entries: Iterable[HistoryEntry]) -> dict[str, Any]:
     jobs = list(entries)
     states = Counter(entry.status for entry in jobs)
     finished = sum(states[state] for state in FINISHED_STATES)
-    queue_waits = [w for e in jobs if (w := seconds_between(e.submitted_at, e.started_at)) is not None]
-    run_times = [r for e in jobs if (r := seconds_between(e.started_at, e.finished_at) or e.duration_seconds) is not None]
+    spans = [timeline(e.submitted_at, e.started_at, e.created_at, e.finished_at, e.duration_seconds) for e in jobs]
+    queue_waits = [span.queue_wait for span in spans if span.queue_wait is not None]
+    run_times = [span.run for span in spans if span.run is not None]
     images_per_day: dict[str, int] = defaultdict(int)
     spend_per_day: dict[str, float] = defaultdict(float)
     for entry in jobs:
