@@ -263,7 +263,7 @@ def test_a_name_that_could_leave_the_output_directory_is_refused_before_submitti
 
 
 def test_a_nul_in_a_name_is_refused():
-    from nanobanana_cli.engine.lifecycle import NameTemplate
+    from nanobanana_cli.engine.naming import NameTemplate
     from nanobanana_cli.errors import UsageError
 
     with pytest.raises(UsageError, match="NUL"):

@@ -105,9 +105,10 @@ def test_a_huge_matrix_is_refused_before_it_is_built():
 
 
 def test_matrix_values_in_file_names_are_slugs_so_none_leads_out_of_the_directory():
-    from nanobanana_cli.engine.downloads import output_filename
-    from nanobanana_cli.engine.matrix import FileNames, plan_jobs
+    from nanobanana_cli.engine.matrix import plan_jobs
+    from nanobanana_cli.engine.naming import FileNamer, NameTemplate
 
     job = plan_jobs("a fox {../../etc,x}", {}, 1, DEFAULTS)[0]
-    name = output_filename(FileNames("{var.1}-{i:02d}", job.values).stem(job), "abc12345", 1, "png")
-    assert name == "etc-01.png"
+    template = NameTemplate.parse("{var.1}-{i:02d}", job.values)
+    namer = FileNamer.for_job(template, job.generation, values=job.values, first=job.first, total=job.total)
+    assert namer.names("abc12345", 1) == ["etc-01.png"]

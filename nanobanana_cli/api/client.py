@@ -153,7 +153,7 @@ class SubmitJournal(Protocol):
     then exactly one of the others runs (none if the process dies first). They must not raise.
     """
 
-    def submitting(self, generation: GenerationInput, base_url: str) -> str: ...
+    def submitting(self, generation: GenerationInput, base_url: str, intent: dict[str, Any] | None = None) -> str: ...
 
     def submitted(self, ticket: str, request_id: str) -> None: ...
 
@@ -173,7 +173,7 @@ def _parse_json(data: bytes) -> Any:
 class _NoJournal:
     """The journal of a client nobody asked to keep one: hears everything, keeps nothing."""
 
-    def submitting(self, generation: GenerationInput, base_url: str) -> str:
+    def submitting(self, generation: GenerationInput, base_url: str, intent: dict[str, Any] | None = None) -> str:
         return ""
 
     def submitted(self, ticket: str, request_id: str) -> None:
@@ -416,12 +416,13 @@ class Client:
 
     # -- API ------------------------------------------------------------------------------------
 
-    def submit(self, generation: GenerationInput) -> Submission:
+    def submit(self, generation: GenerationInput, intent: dict[str, Any] | None = None) -> Submission:
         """Queue one job. Never re-sent once it may have reached the server: every submit is billed.
 
-        The journal hears of the submit before the POST goes out, then of how it ended.
+        The journal hears of the submit, with the caller's `intent` for the job (where its images
+        go), before the POST goes out, then of how it ended.
         """
-        ticket = self.journal.submitting(generation, self.base_url)
+        ticket = self.journal.submitting(generation, self.base_url, intent)
         try:
             submission = self._call(
                 "POST", submit_url(self.base_url, self.model_id), self._parse_submission,

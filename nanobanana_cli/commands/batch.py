@@ -39,6 +39,7 @@ from .options import (
     download_plan,
     make_output,
     open_history,
+    parse_name,
     show_dry_run,
     within_budget,
 )
@@ -58,7 +59,7 @@ def batch_run(
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
-    name: NameOpt = None,  # applied by its option callback, through download_plan
+    name: NameOpt = None,
     metadata: MetadataOpt = None,
     concurrency: ConcurrencyOpt = 4,
     shard: Annotated[Optional[str], typer.Option(
@@ -113,6 +114,7 @@ def batch_run(
     from ..engine.sharding import parse_shard
 
     output = make_output(json_, quiet)
+    template = parse_name(name)
     part = None if shard is None else parse_shard(shard)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
@@ -127,7 +129,7 @@ def batch_run(
         return
     if not lines:
         return
-    plan = download_plan(settings)
+    plan = download_plan(settings, template)
     rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}"
     rerun += f" --shard {part}" if part else ""
     followups = Followups.of(output, settings)

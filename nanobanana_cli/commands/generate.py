@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -45,6 +46,7 @@ from .options import (
     make_output,
     open_history,
     open_in_viewer,
+    parse_name,
     show_dry_run,
     within_budget,
 )
@@ -54,7 +56,8 @@ if TYPE_CHECKING:
     from ..engine.batch import LineOutcome
     from ..engine.hooks import Hook
     from ..engine.lifecycle import JobOutcome
-    from ..engine.matrix import FileNames, PlannedJob
+    from ..engine.matrix import PlannedJob
+    from ..engine.naming import NameTemplate
     from ..stores.settings import Settings
 
 
@@ -88,7 +91,7 @@ def generate(
     image_format: FormatOpt = None,
     num_images: ManyImagesOpt = None,
     output_dir: OutputDirOpt = None,
-    name: GenerateNameOpt = None,  # applied by its option callback, through download_plan, or by the run's FileNames
+    name: GenerateNameOpt = None,
     metadata: MetadataOpt = None,
     variables: Annotated[Optional[list[str]], typer.Option(
         "--var", metavar="NAME=A,B", show_default=False,
@@ -143,7 +146,7 @@ def generate(
 
       nanobanana generate "a red fox" --dry-run --curl
     """
-    from ..engine.matrix import FileNames, parse_vars, plan_jobs
+    from ..engine.matrix import parse_vars, plan_jobs
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
@@ -156,12 +159,12 @@ def generate(
         read_prompt(prompt), parse_vars(variables or []), settings["num_images"], settings.generation_defaults(),
         literal=no_expand,
     )
-    names = FileNames(name, planned[0].values)  # checked for every run, whatever its size
-    choices = RunChoices(sandbox, not no_wait, not (no_wait or no_download), dry_run, curl, open_, max_cost)
+    names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
+    choices = RunChoices(sandbox, not no_wait, not (no_wait or no_download), dry_run, curl, open_, max_cost, names)
     if len(planned) == 1 and not planned[0].values:
         run_generation(output, settings, planned[0].generation, choices)
     else:
-        _run_many(output, settings, planned, names, ManyChoices(choices, concurrency, yes))
+        _run_many(output, settings, planned, ManyChoices(choices, concurrency, yes))
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ class RunChoices:
     curl: bool = False
     open_: bool = False
     max_cost: float | None = None
+    name: NameTemplate | None = None
 
 
 def run_generation(output: Output, settings: Settings, generation: GenerationInput, choices: RunChoices) -> None:
@@ -207,9 +211,12 @@ def _summary(outcome: JobOutcome) -> str:
 def _submit(output: Output, settings: Settings, generation: GenerationInput, choices: RunChoices) -> JobOutcome | None:
     """Submit the job and, unless told not to wait, its outcome (a failure carried in it)."""
     from ..engine.connect import open_client
-    from ..engine.lifecycle import Jobs
+    from ..engine.lifecycle import Jobs, resume_command
 
-    downloads = download_plan(settings) if choices.download else None
+    # The job's intent (directory, names) is recorded even when this command will not save: a later
+    # `watch` or `result --download` follows it.
+    plan = download_plan(settings, choices.name)
+    downloads = plan if choices.download else None
     with (
         open_history(output) as history,
         open_client(settings, notices=output, sandbox=choices.sandbox) as client,
@@ -220,9 +227,10 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
             client, history, reporter=progress, downloads=downloads, timeout=settings["timeout"],
             resume_base_url=base_url_flag(settings),
         )
-        submission = jobs.submit(generation)
+        submission = jobs.submit(generation, plan.intent(plan.namer(generation)))
         if not choices.wait:
-            output.submitted(jobs.describe(submission.request_id, "in_queue", generation), submission)
+            follow = resume_command([submission.request_id], plan.directory, base_url=base_url_flag(settings))
+            output.submitted(jobs.describe(submission.request_id, "in_queue", generation), submission, follow)
             return None
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
@@ -243,20 +251,20 @@ class ManyChoices:
 
 
 def _run_many(
-    output: Output, settings: Settings, planned: list[PlannedJob], names: FileNames, choices: ManyChoices
+    output: Output, settings: Settings, planned: list[PlannedJob], choices: ManyChoices
 ) -> None:
     """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result."""
     from ..engine.batch import planned_lines
     from .batch import BatchRerun, LineRun, finish_lines, run_lines, summary_of
 
-    lines = planned_lines(planned, names)
+    lines = planned_lines(planned, choices.single.name, datetime.now())
     _check_many(choices.single, len(lines))
     _show_run(output, planned)
     if choices.single.dry_run:
         show_dry_run(output, settings, [(line.number, line.generation) for line in lines], choices.single.curl)
         return
     _confirm(output, len(lines), settings["matrix_confirm_above"], choices.yes)
-    plan = replace(download_plan(settings), name=None)  # the run names its own files: FileNames, with {var.NAME}
+    plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -34,7 +35,7 @@ from .options import (
     make_output,
     open_history,
     open_in_viewer,
-    recorded_directory,
+    parse_name,
 )
 
 if TYPE_CHECKING:
@@ -62,11 +63,13 @@ def complete_request_id(incomplete: str) -> list[tuple[str, str]]:
 
 @contextmanager
 def job_session(
-    output: Output, request_ids: list[str] | None, last: bool, token: str | None, flags: dict[str, Any], *, download: bool = False
+    output: Output, request_ids: list[str] | None, last: bool, token: str | None, flags: dict[str, Any], *,
+    download: bool = False, name: str | None = None,
 ) -> Iterator[tuple[Jobs, list[str]]]:
     """The jobs to act on (given, or the latest) and a `Jobs` over the history and one client.
 
-    With `download`, images go where the jobs' images went before, unless -o says otherwise.
+    With `download`, each job's images go where it was submitted to save them (its recorded
+    intent), unless -o says otherwise; --name names them anew.
     """
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
@@ -75,16 +78,17 @@ def job_session(
         settings = command_settings(token, **flags)
         ids = job_ids_or_last(output, request_ids, last, settings, history)
         check_recorded_api(ids, settings, history)
-        recorded = recorded_directory(ids, history) if download and flags.get("output_dir") is None else None
-        if recorded is not None:
-            settings = command_settings(token, **{**flags, "output_dir": recorded})
-            output.note(f"saving into {recorded}, where these images were saved before (-o to change)")
-        plan = download_plan(settings) if download else None
+        plan = download_plan(settings, parse_name(name), fetching=True) if download else None
         with open_client(settings, notices=output, max_connections=len(ids) * 4) as client, output.progress() as progress:
-            yield Jobs(
+            jobs = Jobs(
                 client, history, reporter=progress, downloads=plan, timeout=settings["timeout"],
                 resume_base_url=base_url_flag(settings),
-            ), ids
+            )
+            if plan is not None and not plan.explicit_directory:
+                for directory in sorted({jobs.destination(request_id) for request_id in ids}):
+                    if directory.resolve() != Path.cwd().resolve():
+                        output.note(f"saving into {directory}, where the job was submitted to save its images (-o to change)")
+            yield jobs, ids
 
 
 RequestIdArg = Annotated[
@@ -137,7 +141,7 @@ def job_result(
     last: LastOpt = False,
     download: Annotated[bool, typer.Option("--download", help="Save the images instead of printing their URLs.")] = False,
     output_dir: OutputDirOpt = None,
-    name: NameOpt = None,  # applied by its option callback, through download_plan
+    name: NameOpt = None,
     metadata: MetadataOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
@@ -160,7 +164,7 @@ def job_result(
     output = make_output(json_, quiet, template)
     flags = {"base_url": base_url, "retries": retries, "output_dir": output_dir, "metadata": metadata}
     ids = None if request_id is None else [request_id]
-    with job_session(output, ids, last, token, flags, download=download) as (jobs, (only,)):
+    with job_session(output, ids, last, token, flags, download=download, name=name) as (jobs, (only,)):
         outcome = jobs.fetch(only)
     output.job(outcome)
     fail_with_first([outcome.error] if outcome.error else [], already_shown=False)
@@ -208,7 +212,7 @@ def job_watch(
     ] = None,
     last: LastOpt = False,
     output_dir: OutputDirOpt = None,
-    name: NameOpt = None,  # applied by its option callback, through download_plan
+    name: NameOpt = None,
     metadata: MetadataOpt = None,
     no_download: Annotated[bool, typer.Option("--no-download", help="Print the image URLs instead of saving.")] = False,
     timeout: TimeoutOpt = None,
@@ -235,7 +239,7 @@ def job_watch(
     flags = {"base_url": base_url, "retries": retries, "timeout": timeout, "output_dir": output_dir, "metadata": metadata}
     failures: list[NanobananaError] = []
     saved_paths: list[str] = []
-    with job_session(output, request_ids, last, token, flags, download=not no_download) as (jobs, ids):
+    with job_session(output, request_ids, last, token, flags, download=not no_download, name=name) as (jobs, ids):
         several = len(ids) > 1
         for outcome in jobs.watch([(request_id, jobs.generation_of(request_id)) for request_id in ids]):
             output.job(outcome, compact=several)

@@ -6,7 +6,7 @@ returns to the `Output`; errors propagate to `main()`.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -21,7 +21,8 @@ from ..stores.tokens import TOKEN_ENV_VARS
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.models import GenerationInput
-    from ..engine.lifecycle import DownloadPlan, NameTemplate
+    from ..engine.lifecycle import DownloadPlan
+    from ..engine.naming import NameTemplate
     from ..stores.history import History
     from ..stores.settings import Settings
 
@@ -164,44 +165,20 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate and print t
 CurlOpt = Annotated[bool, typer.Option("--curl", help="With --dry-run, print an equivalent curl command instead.")]
 OpenOpt = Annotated[bool, typer.Option("--open", help="Open the saved images with the system viewer when done.")]
 
-# The --name of the command being run. Its option callback sets it, so a command only has to declare
-# the option (batch does no more) for `download_plan` to apply it. Every command that downloads
-# declares it, so a value never outlives its command.
-_NAME_TEMPLATE: ContextVar[NameTemplate | None] = ContextVar("name_template", default=None)
-
-
-def _remember_name(value: Optional[str]) -> Optional[str]:
-    if value is None:  # the callback runs for every command that declares --name: no lifecycle import for it
-        _NAME_TEMPLATE.set(None)
-        return value
-    from ..engine.lifecycle import NameTemplate
-
-    _NAME_TEMPLATE.set(NameTemplate.parse(value))
-    return value
-
-
 NameOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--name", metavar="TEMPLATE", callback=_remember_name, show_default="{slug}-{id}-{i}",
+        "--name", metavar="TEMPLATE", show_default="{slug}-{id}-{i}",
         help="File names (extension added): {slug} {id} {i} {n} {aspect} {format} {date} {time}; "
         "see `nanobanana help file-names`.",
     ),
 ]
 
 
-def _remember_generate_name(value: Optional[str]) -> Optional[str]:
-    """generate's --name may also name matrix values ({vars}, {var.NAME}): those the run checks and applies itself."""
-    if value is not None and "{var" in value.replace("{{", ""):
-        _NAME_TEMPLATE.set(None)
-        return value
-    return _remember_name(value)
-
-
 GenerateNameOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--name", metavar="TEMPLATE", callback=_remember_generate_name, show_default="{slug}-{id}-{i}",
+        "--name", metavar="TEMPLATE", show_default="{slug}-{id}-{i}",
         help="File names (extension added): {slug} {id} {i} {n} {aspect} {format} {date} {time}, and with a prompt "
         "matrix {vars} or {var.NAME} ({var.1} for the first {a,b} group); see `nanobanana help file-names`.",
     ),
@@ -261,12 +238,27 @@ def command_settings(token: str | None = None, **flags: Any) -> Settings:
     return Settings(values, token_flag=token)
 
 
-def download_plan(settings: Settings) -> DownloadPlan:
-    """Where, how large and how named: the output directory is created and proved writable before any submit."""
+def parse_name(name: str | None, variables: Iterable[str] = ()) -> NameTemplate | None:
+    """--name, checked before anything else happens (a bad one is refused before any submit)."""
+    if name is None:
+        return None
+    from ..engine.naming import NameTemplate
+
+    return NameTemplate.parse(name, variables)
+
+
+def download_plan(settings: Settings, template: NameTemplate | None = None, *, fetching: bool = False) -> DownloadPlan:
+    """Where, how large and how named: the output directory is created and proved writable before any submit.
+
+    `fetching` (watch, result --download): the jobs were submitted earlier, with their own
+    directory and names; only an explicit -o or --name overrides those.
+    """
     from ..engine.lifecycle import DownloadPlan, prepare_output_dir
 
-    directory = prepare_output_dir(settings["output_dir"])
-    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, _NAME_TEMPLATE.get(), settings["metadata"])
+    explicit = not fetching or settings.resolved("output_dir").source == "flag"
+    directory = prepare_output_dir(settings["output_dir"]) if explicit else Path(settings["output_dir"]).expanduser()
+    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, template, settings["metadata"],
+                        explicit_directory=explicit, rename=fetching and template is not None)
 
 
 def base_url_flag(settings: Settings) -> str | None:
@@ -322,15 +314,6 @@ def check_recorded_api(ids: list[str], settings: Settings, history: History) -> 
                 f"job {request_id} belongs to {entry.base_url} (recorded in the history), not to {settings.base_url}",
                 hint=f"add --base-url {entry.base_url} and that API's token, if it is still running",
             )
-
-
-def recorded_directory(ids: list[str], history: History) -> Path | None:
-    """The directory these jobs' images were saved in before, if it is one that still exists."""
-    directories = {Path(path).parent for request_id in ids if (entry := history.get(request_id)) for path in entry.paths}
-    if len(directories) == 1:
-        (directory,) = directories
-        return directory if directory.is_dir() else None
-    return None
 
 
 def token_reference(settings: Settings) -> str:

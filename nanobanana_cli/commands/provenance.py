@@ -28,6 +28,7 @@ from .options import (
     command_settings,
     make_output,
     open_history,
+    parse_name,
 )
 
 FilesArg = Annotated[list[Path], typer.Argument(help="Images nanobanana saved (here or on another machine).", show_default=False)]
@@ -87,7 +88,7 @@ def regen(
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
-    name: NameOpt = None,  # applied by its option callback, through download_plan
+    name: NameOpt = None,
     metadata: MetadataOpt = None,
     timeout: TimeoutOpt = None,
     sandbox: SandboxOpt = False,
@@ -113,6 +114,7 @@ def regen(
     from .generate import RunChoices, run_generation
 
     output = make_output(json_, quiet)
+    template = parse_name(name)
     try:
         made, _ = provenance.read(file)
     except OSError as exc:
@@ -125,6 +127,6 @@ def regen(
         num_images=num_images or made.get("num_images"),
     )
     generation = GenerationInput(made["prompt"] + (prompt_append or ""), **settings.generation_defaults())
-    run_generation(output, settings, generation, RunChoices(sandbox=sandbox, dry_run=dry_run, curl=curl, max_cost=max_cost))
+    run_generation(output, settings, generation, RunChoices(sandbox=sandbox, dry_run=dry_run, curl=curl, max_cost=max_cost, name=template))
 
 

@@ -27,10 +27,14 @@ from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, Subm
 from ..states import JobState
 from .downloads import SavedFile
 from .lifecycle import JobOutcome, Jobs, Reporter
+from .naming import FileNamer
 from .workers import run_concurrently
 
 if TYPE_CHECKING:
-    from .matrix import FileNames, PlannedJob
+    from datetime import datetime
+
+    from .matrix import PlannedJob
+    from .naming import NameTemplate
 
 MANIFEST_NAME = "nanobanana-batch.jsonl"
 # Every manifest a directory may hold: the batch's own, each shard's, a generate run's (the same file).
@@ -45,7 +49,7 @@ class BatchLine:
     generation: GenerationInput
     name: str | None
     key: str
-    stem: str | None = None  # what names the files, when not `name` (a generate run's `FileStem`)
+    namer: FileNamer | None = None  # a generate run's names for this job; else the batch's --name and `name`
     values: dict[str, str] = field(default_factory=dict)  # a matrix's values, kept in the manifest
 
     @property
@@ -110,13 +114,17 @@ def _key(identity: dict[str, Any], seen: dict[str, int]) -> str:
     return f"{digest}-{seen[digest]}"
 
 
-def planned_lines(jobs: list[PlannedJob], names: FileNames) -> list[BatchLine]:
-    """A generate run's jobs as batch lines, numbered from 1; rerun alike, they get the same keys."""
+def planned_lines(jobs: list[PlannedJob], template: NameTemplate | None, started: datetime) -> list[BatchLine]:
+    """A generate run's jobs as batch lines, numbered from 1; rerun alike, they get the same keys.
+    Each job's files are numbered over its prompt's images (`-n 10`: 1 to 10), with one {date} and
+    {time} for the whole run."""
     seen: dict[str, int] = {}
     lines = []
     for number, job in enumerate(jobs, start=1):
         key = _key({**job.generation.to_payload(), "vars": job.values, "first": job.first}, seen)
-        lines.append(BatchLine(number, job.generation, None, key, stem=names.stem(job), values=job.values))
+        namer = FileNamer.for_job(template, job.generation, values=job.values, first=job.first, total=job.total,
+                                  when=started)
+        lines.append(BatchLine(number, job.generation, None, key, namer=namer, values=job.values))
     return lines
 
 
@@ -358,6 +366,8 @@ class _LineRunner:
         self.manifest = manifest
         self.reporter = reporter
         self.resubmit_uncertain = resubmit_uncertain
+        assert jobs.downloads is not None  # run_lines refuses a Jobs without one
+        self._plan = jobs.downloads
 
     def run(self, line: BatchLine) -> LineOutcome:
         try:
@@ -397,7 +407,7 @@ class _LineRunner:
         matrix = {"vars": line.values} if line.values else {}  # what the gallery groups a matrix's images by
         self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING, **matrix)
         try:
-            request_id = self.jobs.submit(line.generation).request_id
+            request_id = self.jobs.submit(line.generation, self._plan.intent(line_namer(self.jobs, line))).request_id
         except SubmitUncertainError as exc:
             self.manifest.record(line.key, durable=True, status=JobState.UNCERTAIN, error=str(exc))
             raise
@@ -407,6 +417,12 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
+
+
+def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:
+    """The line's names: a generate run's own, or the batch's --name with the line's `name` as its slug."""
+    assert jobs.downloads is not None
+    return line.namer or jobs.downloads.namer(line.generation, label=line.name)
 
 
 def _uncertain_error() -> SubmitUncertainError:
@@ -419,7 +435,7 @@ def _uncertain_error() -> SubmitUncertainError:
 def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(request_id, line.generation, file_stem=line.stem or line.name, just_submitted=just_submitted)
+        outcome = jobs.finish(request_id, line.generation, namer=line_namer(jobs, line), just_submitted=just_submitted)
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:

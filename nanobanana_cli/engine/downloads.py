@@ -5,9 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +23,6 @@ CHUNK_SIZE = 256 * 1024
 MAX_PARALLEL_DOWNLOADS = 4
 # One attempt at one file, however the server paces it (a stall is cut sooner, by the client's read timeout).
 DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
-SLUG_LENGTH = 40
 SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` or NANOBANANA_MAX_DOWNLOAD_MB"
 
 # A new file only: never one that exists, never through a symbolic link.
@@ -58,30 +55,6 @@ def sniff_image_format(head: bytes) -> str | None:
     if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     return None
-
-
-def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
-    """Letters and digits of any script, lower-cased, joined by '-'; emoji, symbols and punctuation dropped.
-
-    `日本の庭 🌸` gives `日本の庭`; combining marks stay (Devanagari and Thai words need them), and
-    compatibility forms fold (NFKC: full-width `ＡＢＣ` is `abc`).
-    """
-    kept = "".join(
-        char if unicodedata.category(char)[0] in "LMN" else "-" for char in unicodedata.normalize("NFKC", text).casefold()
-    )
-    slug = re.sub(r"-{2,}", "-", kept).strip("-")
-    return slug[:max_length].rstrip("-") or "image"
-
-
-def output_filename(prompt: str | None, request_id: str, index: int, output_format: str) -> str:
-    """Our own names, never the server's URL path: `{slug}-{id}-{i}` (slug, short id, 1-based index) and the extension.
-
-    A prompt that carries a `--name` template (`file_name`) renders the name itself from these fields.
-    """
-    fields = {"slug": slugify(prompt or "image"), "id": re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job", "i": index}
-    name_for = getattr(prompt, "file_name", None)
-    stem = name_for(**fields) if callable(name_for) else "{slug}-{id}-{i}".format(**fields)
-    return f"{stem}.{EXTENSIONS[output_format]}"
 
 
 def file_sha256(path: Path) -> str:
@@ -346,7 +319,7 @@ def download_all(
     urls: Sequence[str],
     directory: Path,
     *,
-    prompt: str | None,
+    names: Sequence[str],
     request_id: str,
     output_format: str,
     max_bytes: int,
@@ -355,11 +328,12 @@ def download_all(
     provenance: Callable[[int], dict[str, Any]] | None = None,
     metadata: str = "embed",
 ) -> list[SavedFile]:
-    """Download a job's outputs concurrently over the client's kept-alive connections, in URL order.
+    """Download a job's outputs concurrently over the client's kept-alive connections, in URL order,
+    each to `directory` under its name in `names` (`engine/naming.py` chose them).
 
     On a failure the other downloads stop at their next chunk; on Ctrl-C every temporary file is deleted at once.
     """
-    targets = [directory / output_filename(prompt, request_id, index, output_format) for index in range(1, len(urls) + 1)]
+    targets = [directory / name for name in names]
     stop = ChildStop(stop)
 
     def fetch(item: tuple[int, str, Path]) -> SavedFile:

@@ -7,14 +7,12 @@ names the job (with the command that resumes it) before anything can interrupt i
 
 from __future__ import annotations
 
-import string
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,11 +30,14 @@ from ..errors import (
     JobFailedError,
     NanobananaError,
     NotFinishedError,
+    SaveFailedError,
     UsageError,
     WaitTimeoutError,
 )
 from ..states import JobState
 from ..times import parse_utc, utc_now
+from .intent import JobIntent
+from .naming import FileNamer, NameTemplate
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.
@@ -75,90 +76,25 @@ class SilentReporter:
         pass
 
 
-NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
-DEFAULT_NAME = "{slug}-{id}-{i}"
-MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
-
-
-@dataclass(frozen=True)
-class NameTemplate:
-    """A `--name` pattern for saved files, checked so that no value can lead out of the output directory."""
-
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> NameTemplate:
-        def refuse(why: str) -> UsageError:
-            return UsageError(
-                f"invalid --name {text!r}: {why}",
-                hint=f"use fields {', '.join('{' + name + '}' for name in NAME_FIELDS)}, e.g. --name '{DEFAULT_NAME}'",
-            )
-
-        if not text.strip():
-            raise refuse("it is empty")
-        if "/" in text or "\\" in text or "\0" in text or ".." in text or text.startswith("."):
-            raise refuse("a file name inside the output directory has no '/', '\\', '..', NUL or leading '.'")
-        try:
-            parts = [(field, conversion) for _, field, _, conversion in string.Formatter().parse(text) if field is not None]
-        except ValueError as exc:
-            raise refuse(str(exc)) from None
-        unknown = [field or "{}" for field, _ in parts if field not in NAME_FIELDS]
-        if unknown:
-            raise refuse(f"unknown field {unknown[0]!r}")
-        if any(conversion for _, conversion in parts):
-            raise refuse("conversions such as !r are not allowed")
-        template = cls(text)
-        try:
-            sample = template.render(slug="a-red-fox", id="0a1b2c3d", i=1, n=4, aspect="16x9", format="png",
-                                     date="2026-01-31", time="235959")
-        except (ValueError, TypeError) as exc:
-            raise refuse(str(exc)) from None
-        # A format spec's fill character could still make a hidden name (`{i:.>3}`).
-        if sample.startswith(".") or len(sample) > MAX_NAME_LENGTH:
-            raise refuse(f"names must not start with '.' or exceed {MAX_NAME_LENGTH} characters")
-        return template
-
-    def render(self, **fields: Any) -> str:
-        return self.text.format_map(fields)
-
-
-class NamedPrompt(str):
-    """A prompt that names its job's files with a `--name` template; `output_filename` asks it for each name."""
-
-    template: NameTemplate
-    job_fields: dict[str, Any]
-
-    def __new__(cls, text: str, template: NameTemplate, job_fields: dict[str, Any]) -> NamedPrompt:
-        named = super().__new__(cls, text)
-        named.template = template
-        named.job_fields = job_fields
-        return named
-
-    def file_name(self, **file_fields: Any) -> str:
-        """The name (without extension) for one file, from `output_filename`'s slug, short id and index."""
-        return self.template.render(**self.job_fields, **file_fields)
-
-
-def job_name_fields(generation: GenerationInput | None, count: int, submitted_at: str | None) -> dict[str, Any]:
-    """The `--name` fields that belong to the whole job (the slug, id and index come per file)."""
-    when = datetime.now().astimezone()
-    if submitted_at:
-        when = (parse_utc(submitted_at) or when).astimezone()
-    return {
-        "n": count,
-        "aspect": (generation.aspect_ratio if generation else "").replace(":", "x"),  # ':' is not portable in names
-        "format": generation.output_format if generation else "png",
-        "date": when.strftime("%Y-%m-%d"),
-        "time": when.strftime("%H%M%S"),
-    }
-
-
 @dataclass(frozen=True)
 class DownloadPlan:
+    """Where and how this command saves images. A job that recorded its intent at submit keeps its
+    own directory and names, unless this command was given `-o` (`explicit_directory`) or was told
+    to name fetched jobs anew (`rename`: `watch` and `result --download` with `--name`)."""
+
     directory: Path
     max_bytes: int = DEFAULT_MAX_BYTES
-    name: NameTemplate | None = None
+    name: NameTemplate | None = None  # this command's --name
     metadata: str = "embed"  # where provenance goes: into the file, a NAME.json beside it, or nowhere
+    explicit_directory: bool = True
+    rename: bool = False
+
+    def intent(self, namer: FileNamer) -> JobIntent:
+        """What a job submitted by this command intends: this directory, these names, this metadata."""
+        return JobIntent(self.directory.resolve(), namer, self.metadata)
+
+    def namer(self, generation: GenerationInput | None, **job: Any) -> FileNamer:
+        return FileNamer.for_job(self.name, generation, **job)
 
 
 def prepare_output_dir(directory: str | PathLike[str]) -> Path:
@@ -337,14 +273,18 @@ class Jobs:
 
     # -- the steps -----------------------------------------------------------------------------
 
-    def submit(self, generation: GenerationInput) -> Submission:
-        """Submit once and record the job before anything else can happen to it."""
+    def submit(self, generation: GenerationInput, intent: JobIntent | None = None) -> Submission:
+        """Submit once, with the job's intent journaled before the POST, and record the job before
+        anything else can happen to it. Without an intent, this command's plan gives one."""
+        if intent is None and self.downloads is not None:
+            intent = self.downloads.intent(self.downloads.namer(generation))
+        record = intent.to_record() if intent is not None else None
         with submitting():
-            submission = self.client.submit(generation)
+            submission = self.client.submit(generation, record)
         self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):
             if self.history is not None:
-                self.history.record_submission(submission.request_id, generation, self.client.base_url)
+                self.history.record_submission(submission.request_id, generation, self.client.base_url, record)
         return submission
 
     def expectation(self, generation: GenerationInput | None) -> Expectation:
@@ -376,7 +316,7 @@ class Jobs:
         request_id: str,
         generation: GenerationInput | None,
         *,
-        file_stem: str | None = None,
+        namer: FileNamer | None = None,
         just_submitted: bool = False,
     ) -> JobOutcome:
         """Wait for the job, then save its images; a failed or cancelled job raises `JobFailedError`.
@@ -395,7 +335,7 @@ class Jobs:
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
                 schedule=self.schedule, stop=self.stop, expectation=expectation,
             )
-            outcome = self._complete(result, generation, file_stem)
+            outcome = self._complete(result, generation, namer)
         outcome.elapsed_seconds = time.monotonic() - started
         outcome.finished_at = outcome.finished_at or utc_now()  # seen finishing while we waited
         return outcome
@@ -452,7 +392,7 @@ class Jobs:
             except JobFailedError as exc:
                 return self.describe(request_id, exc.status, generation, error=exc, finished_at=result.finished_at)
 
-    def _complete(self, result: JobResult, generation: GenerationInput | None, file_stem: str | None) -> JobOutcome:
+    def _complete(self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None) -> JobOutcome:
         request_id = result.request_id
         self._finished.add(request_id)
         self._record(request_id, status=result.status, output_urls=list(result.output_urls) or None,
@@ -461,38 +401,74 @@ class Jobs:
         failure = failure_for(result)
         if failure:
             raise failure
-        saved = self._save(result, generation, file_stem) if self.downloads is not None else None
+        saved = self._save(result, generation, namer) if self.downloads is not None else None
         return self.describe(
             request_id, result.status, generation, output_urls=list(result.output_urls), saved=saved,
             finished_at=result.finished_at, cost=result.cost,
         )
 
-    def _save(
-        self, result: JobResult, generation: GenerationInput | None, file_stem: str | None
+    def _save(self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None) -> list[SavedFile]:
+        """Download every image with its provenance, and record both hashes of each file.
+
+        Where and under which names: as the job's recorded intent says, unless this command was
+        told otherwise (`-o`, `--name`); `namer` serves a job with no recorded intent."""
+
+        assert self.downloads is not None
+        request_id = result.request_id
+        entry = self.history.get(request_id) if self.history is not None else None
+        intended = JobIntent.from_record(entry.intent) if entry is not None else None
+        directory = self.destination(request_id)
+        if intended is not None and not self.downloads.rename:
+            namer = intended.namer
+        elif namer is None or self.downloads.rename:
+            when = parse_utc(self._known(request_id)[1])  # {date} and {time} are the job's submit
+            namer = self.downloads.namer(generation, when=when)
+        directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
+        started = time.monotonic()
+        try:
+            saved = self._download(result, generation, directory, namer)
+        except SaveFailedError as exc:  # the disk is full: once there is room, the same job is fetched again
+            exc.hint = (f"free some space (or raise the file-size limit), then fetch the images again: "
+                        f"{self._resume([request_id], directory, finished=True)}")
+            raise
+        seconds = round(time.monotonic() - started, 3)
+        # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
+        files = list({item["path"]: item for item in [*(entry.files if entry else []), *(s.to_dict() for s in saved)]}.values())
+        downloaded = ("downloaded", {"seconds": seconds, "bytes": sum(item.bytes for item in saved)})
+        self._record(request_id, paths=[item.path for item in saved], files=files, event=downloaded)
+        return saved
+
+    def _download(
+        self, result: JobResult, generation: GenerationInput | None, directory: Path, namer: FileNamer
     ) -> list[SavedFile]:
-        """Download every image with its provenance, and record both hashes of each file."""
         from .downloads import download_all
 
         assert self.downloads is not None
         request_id = result.request_id
-        self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
-        started = time.monotonic()
-        saved = download_all(
-            self.client, result.output_urls, self.downloads.directory,
-            prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
+        return download_all(
+            self.client, result.output_urls, directory,
+            names=namer.names(request_id, len(result.output_urls)),
             request_id=request_id,
             output_format=generation.output_format if generation else "png",
             max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
             provenance=lambda index: self._provenance(result, generation, index, len(result.output_urls)),
             metadata=self.downloads.metadata,
         )
-        seconds = round(time.monotonic() - started, 3)
-        # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
-        entry = self.history.get(request_id) if self.history is not None else None
-        files = list({item["path"]: item for item in [*(entry.files if entry else []), *(s.to_dict() for s in saved)]}.values())
-        downloaded = ("downloaded", {"seconds": seconds, "bytes": sum(item.bytes for item in saved)})
-        self._record(request_id, paths=[item.path for item in saved], files=files, event=downloaded)
-        return saved
+
+    def destination(self, request_id: str) -> Path:
+        """Where this command saves the job's images: -o if it was given, else where the job was
+        submitted to save them (its recorded intent; for jobs recorded before intents were, where
+        its images went), else the plan's directory."""
+        assert self.downloads is not None
+        if self.downloads.explicit_directory or self.history is None:
+            return self.downloads.directory
+        entry = self.history.get(request_id)
+        intended = JobIntent.from_record(entry.intent) if entry is not None else None
+        if intended is not None:
+            return intended.output_dir
+        if entry is not None and entry.paths:
+            return Path(entry.paths[0]).parent
+        return self.downloads.directory
 
     def _provenance(self, result: JobResult, generation: GenerationInput | None, index: int, count: int) -> dict[str, Any]:
         """What a saved image carries about itself: enough to make it again, never the token."""
@@ -507,13 +483,6 @@ class Jobs:
             "submitted_at": self._known(result.request_id)[1], "finished_at": result.finished_at,
             "tool": f"nanobanana-cli {__version__}",
         }
-
-    def _file_stem(self, stem: str | None, result: JobResult, generation: GenerationInput | None) -> str | None:
-        """What names the files: the prompt (or batch name), bound to this job's `--name` template if there is one."""
-        if self.downloads is None or self.downloads.name is None:
-            return stem
-        fields = job_name_fields(generation, len(result.output_urls), self._known(result.request_id)[1])
-        return NamedPrompt(stem or "image", self.downloads.name, fields)
 
     def status(self, request_id: str) -> JobOutcome:
         """The live state; for a completed job, its outcome and URLs instead ("completed" alone is not success)."""

@@ -5,18 +5,14 @@ given with `--var name=x,y`; `{{` and `}}` are literal braces. The first group v
 so the expansion reads like nested loops written left to right.
 
 `plan_jobs` turns one `generate` run into jobs: every prompt of the matrix, each split into jobs
-of at most four images (`-n 10` is 4 + 4 + 2), and `FileNames` names their files.
+of at most four images (`-n 10` is 4 + 4 + 2); `engine/naming.py` names their files.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-import string
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from types import SimpleNamespace
 from typing import Any
 
 from ..api.models import NUM_IMAGES_CHOICES, GenerationInput
@@ -92,7 +88,6 @@ def expand(prompt: str, variables: dict[str, list[str]] | None = None) -> list[E
 
 # A run past this many jobs is a typo (a group too many), not a plan: refused before anything is built.
 MAX_JOBS = 10_000
-VARIABLE_FIELD = re.compile(r"^var\.([A-Za-z0-9_]+)$")
 
 
 @dataclass(frozen=True)
@@ -148,81 +143,3 @@ def combinations(prompt: str, variables: dict[str, list[str]] | None = None) -> 
         if isinstance(piece, tuple):
             count *= len(piece[1])
     return count
-
-
-class FileNames:
-    """`--name` for the jobs of one generate run: the usual fields, plus `{vars}` (every matrix value)
-    and `{var.NAME}` (`{var.1}` for the first `{a,b}` group); `{i}` and `{n}` count over all of a
-    prompt's images, so `-n 10` makes files 1 to 10 whichever job made them.
-
-    Values are slugified like the prompt, so a value can never lead out of the output directory.
-    """
-
-    def __init__(self, text: str | None, variables: Iterable[str]) -> None:
-        from .lifecycle import DEFAULT_NAME, NameTemplate
-
-        known = set(variables)
-        # With a matrix, names lead with the values: a long prompt's slug is cut at 40 characters.
-        self.text = text or (f"{{vars}}-{DEFAULT_NAME}" if known else DEFAULT_NAME)
-        plain = self._as_plain(known)
-        try:
-            NameTemplate.parse(plain)  # every other rule of --name, with the values checked as a slug is
-        except UsageError as exc:
-            hint = f"{exc.hint}; and {{vars}} or {{var.NAME}} for the prompt's matrix values"
-            raise UsageError(str(exc).replace(repr(plain), repr(self.text)), hint=hint) from None
-        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")  # one {date} and {time} per run
-
-    def _as_plain(self, known: set[str]) -> str:
-        """The template with each value field as `{slug}`; unknown variables refused here."""
-        parts = []
-        try:
-            parsed = list(string.Formatter().parse(self.text))
-        except ValueError as exc:
-            hint = "braces that are text are written {{ and }}"
-            raise UsageError(f"invalid --name {self.text!r}: {exc}", hint=hint) from None
-        for literal, field, spec, conversion in parsed:
-            parts.append(literal.replace("{", "{{").replace("}", "}}"))
-            if field is None:
-                continue
-            match = VARIABLE_FIELD.match(field)
-            if field == "vars" and not known:
-                hint = "use {slug}, or give the prompt {a,b} groups or --var values"
-                raise UsageError("--name uses {vars} but the prompt has no matrix values", hint=hint)
-            if match and match[1] not in known:
-                raise UsageError(
-                    f"--name uses {{{field}}} but the prompt has no variable {match[1]!r}",
-                    hint=f"variables here: {', '.join(sorted(known)) or 'none'}; {{a,b}} groups are var.1, var.2, …",
-                )
-            field = "slug" if match or field == "vars" else field
-            parts.append("{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
-        return "".join(parts)
-
-    def stem(self, job: PlannedJob) -> FileStem:
-        from .downloads import slugify
-        from .lifecycle import job_name_fields
-
-        values = {name: slugify(value) for name, value in job.values.items()}
-        fields = {
-            **job_name_fields(job.generation, job.total, self.started),
-            "vars": "-".join(values.values()), "var": SimpleNamespace(**values),
-        }
-        return FileStem(job.generation.prompt, self.text, fields, job.first)
-
-
-class FileStem(str):
-    """One job's prompt, carrying how to name its files; `output_filename` calls `file_name` for each."""
-
-    template: str
-    fields: dict[str, Any]
-    first: int
-
-    def __new__(cls, prompt: str, template: str, fields: dict[str, Any], first: int) -> FileStem:
-        stem = super().__new__(cls, prompt)
-        stem.template, stem.fields, stem.first = template, fields, first
-        return stem
-
-    def file_name(self, **file_fields: Any) -> str:
-        from .lifecycle import MAX_NAME_LENGTH
-
-        numbered = {**file_fields, "i": file_fields["i"] + self.first - 1}
-        return self.template.format_map({**self.fields, **numbered})[:MAX_NAME_LENGTH]

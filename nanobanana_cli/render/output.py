@@ -251,11 +251,12 @@ class Output:
         waited = f", in {outcome.elapsed_seconds:.1f}s" if outcome.elapsed_seconds is not None else ""
         self.info(f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB{waited}")
 
-    def submitted(self, outcome: JobOutcome, submission: Submission) -> None:
-        """A job submitted without waiting: its id (or document, with the URLs to follow it), and how to follow it."""
+    def submitted(self, outcome: JobOutcome, submission: Submission, follow: str) -> None:
+        """A job submitted without waiting: its id (or document, with the URLs to follow it), and the
+        command that follows it (`follow`)."""
         urls = {key: value for key, value in submission.to_dict().items() if key.endswith("_url")}
         self.emit({**outcome.to_dict(), **urls}, [submission.request_id])
-        self.info(f"follow it with: nanobanana watch {submission.request_id}")
+        self.info(f"follow it with: {follow}")
 
     def sandbox_notice(self, base_url: str) -> None:
         self.info(f"sandbox: serving a local RunComfy API at {base_url} (no account, no credits)")

@@ -110,7 +110,7 @@ def _json() -> str:
 
 
 def _file_names() -> str:
-    from ..engine.lifecycle import DEFAULT_NAME, MAX_NAME_LENGTH
+    from ..engine.naming import DEFAULT_NAME, MAX_NAME_LENGTH
 
     return "\n".join([
         f"Saved images are named {DEFAULT_NAME}.EXT unless --name TEMPLATE (generate, watch, result,",
@@ -131,8 +131,10 @@ def _file_names() -> str:
         "",
         "A template names a file inside the output directory: '/', '\\', '..', NUL or a leading '.'",
         f"are refused (exit 2), as are unknown fields and names over {MAX_NAME_LENGTH} characters.",
-        "An existing file is never overwritten: an identical one is reused, a different one makes",
-        "NAME-2.EXT. `nanobanana gallery DIR` groups the images by job, in submission order.",
+        "A job's names (and its output directory) are recorded when it is submitted: watch, result",
+        "--download and a resumed run reuse them (unless given --name or -o), so fetching a job again",
+        "finds its files. An existing file is never overwritten: an identical one is reused, a",
+        "different one makes NAME-2.EXT. `nanobanana gallery DIR` groups the images by job.",
     ])
 
 

@@ -55,6 +55,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE jobs ADD COLUMN finished_at TEXT",
         "ALTER TABLE jobs ADD COLUMN events TEXT NOT NULL DEFAULT '[]'",
     ),
+    # a job's intent, written before its submit: output directory, file names, metadata (engine/intent.py)
+    5: ("ALTER TABLE jobs ADD COLUMN intent TEXT",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
@@ -81,6 +83,21 @@ def _process_alive(pid: int) -> bool:
 APPEND_EVENT = "events = json_insert(events, '$[#]', json_extract(?, '$[0]'))"
 
 
+def _json_or_none(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    """A JSON object column, or None when it is empty or not one (a row written by another program)."""
+    if not isinstance(text, str) or len(text) > 64 * 1024:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _event_json(kind: str, details: dict[str, Any]) -> str:
     return json.dumps([{"at": utc_now(), "event": kind, **details}])
 
@@ -104,6 +121,7 @@ class HistoryEntry:
     started_at: str | None = None
     finished_at: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    intent: dict[str, Any] | None = None  # as recorded; engine.intent.JobIntent.from_record checks it
 
     @property
     def generation(self) -> GenerationInput | None:
@@ -119,6 +137,7 @@ class HistoryEntry:
             "output_urls": self.output_urls, "paths": self.paths, "duration_seconds": self.duration_seconds,
             "error": self.error, "cost": self.cost, "files": self.files, "created_at": self.created_at,
             "started_at": self.started_at, "finished_at": self.finished_at, "events": self.events,
+            "intent": self.intent,
         }
 
 
@@ -222,21 +241,26 @@ class History:
             connection.execute("ROLLBACK")
             raise
 
-    def record_submission(self, request_id: str, generation: GenerationInput, base_url: str) -> None:
-        """The job exists; its row may already be there, written by the submit journal below."""
+    def record_submission(
+        self, request_id: str, generation: GenerationInput, base_url: str, intent: dict[str, Any] | None = None
+    ) -> None:
+        """The job exists; its row may already be there, written by the submit journal below (with
+        the same intent, unless that journal was another program's)."""
         with self._db() as db:
             if db is not None:
                 now = utc_now()
                 db.execute(
-                    "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue')"
-                    " ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at",
-                    (request_id, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload())),
+                    "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status, intent)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue', ?)"
+                    " ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at,"
+                    " intent = COALESCE(jobs.intent, excluded.intent)",
+                    (request_id, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
+                     _json_or_none(intent)),
                 )
 
     # -- the submit journal (api.client.SubmitJournal): a row before the POST, settled after ------
 
-    def submitting(self, generation: GenerationInput, base_url: str) -> str:
+    def submitting(self, generation: GenerationInput, base_url: str, intent: dict[str, Any] | None = None) -> str:
         """A `submitting` row under a local key, committed before the POST leaves this machine.
 
         Committed in WAL, it survives the process being killed. (Power loss may take it: the batch
@@ -248,9 +272,9 @@ class History:
                 now = utc_now()
                 db.execute(
                     "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status,"
-                    " owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " owner_pid, intent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ticket, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
-                     JobState.SUBMITTING, os.getpid()),
+                     JobState.SUBMITTING, os.getpid(), _json_or_none(intent)),
                 )
         return ticket
 
@@ -366,7 +390,7 @@ class History:
             duration_seconds=row.get("duration_seconds"), error=row.get("error"), cost=row.get("cost"),
             files=json.loads(row.get("files") or "[]"), created_at=row.get("created_at"),
             started_at=row.get("started_at"), finished_at=row.get("finished_at"),
-            events=json.loads(row.get("events") or "[]"),
+            events=json.loads(row.get("events") or "[]"), intent=_json_object(row.get("intent")),
         )
 
     def find_file(self, sha256: str) -> tuple[HistoryEntry, dict[str, Any]] | None:

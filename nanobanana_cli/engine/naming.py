@@ -1,0 +1,206 @@
+"""File names, in one place: the `--name` template, the slug, and the names one job's files get.
+
+A `FileNamer` is built for a job before its submit (from `--name` or a batch line's `name`, and,
+for a run of several jobs, the matrix values and the run's numbering), recorded with the job's
+intent in the history (`engine/intent.py`), and rebuilt from that record by every later `watch`,
+`result --download` and resume. So a job's files get the same names whichever command saves
+them, and fetching a job again finds its files already there.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from ..api.schema import EXTENSIONS
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..api.models import GenerationInput
+
+NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
+DEFAULT_NAME = "{slug}-{id}-{i}"
+# With a matrix, names lead with the values: a long prompt's slug is cut at SLUG_LENGTH characters.
+MATRIX_DEFAULT_NAME = "{vars}-" + DEFAULT_NAME
+MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
+SLUG_LENGTH = 40
+VARIABLE_FIELD = re.compile(r"^var\.([A-Za-z0-9_]+)$")
+MAX_RECORDED_VALUES = 64  # a recorded namer with more matrix values than this was not written by us
+
+
+def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
+    """Letters and digits of any script, lower-cased, joined by '-'; emoji, symbols and punctuation dropped.
+
+    `日本の庭 🌸` gives `日本の庭`; combining marks stay (Devanagari and Thai words need them), and
+    compatibility forms fold (NFKC: full-width `ＡＢＣ` is `abc`).
+    """
+    kept = "".join(
+        char if unicodedata.category(char)[0] in "LMN" else "-" for char in unicodedata.normalize("NFKC", text).casefold()
+    )
+    slug = re.sub(r"-{2,}", "-", kept).strip("-")
+    return slug[:max_length].rstrip("-") or "image"
+
+
+def short_id(request_id: str) -> str:
+    """The 8 characters of a request id that names carry (and `inspect` finds a job by)."""
+    return re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job"
+
+
+@dataclass(frozen=True)
+class NameTemplate:
+    """A `--name` pattern, checked so that no value can lead out of the output directory.
+
+    `variables` are the matrix values a run of several jobs may name: `{vars}` (all of them) and
+    `{var.NAME}` (`{var.1}` for the first `{a,b}` group). Values are slugified like the prompt.
+    """
+
+    text: str
+    variables: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str, variables: Iterable[str] = ()) -> NameTemplate:
+        known = tuple(variables)
+
+        def refuse(why: str, hint: str | None = None) -> UsageError:
+            fields = ", ".join("{" + name + "}" for name in NAME_FIELDS)
+            matrix = "; and {vars} or {var.NAME} for the prompt's matrix values" if known else ""
+            return UsageError(f"invalid --name {text!r}: {why}", hint=hint or f"use fields {fields}{matrix}, e.g. --name '{DEFAULT_NAME}'")
+
+        if not text.strip():
+            raise refuse("it is empty")
+        if "/" in text or "\\" in text or "\0" in text or ".." in text or text.startswith("."):
+            raise refuse("a file name inside the output directory has no '/', '\\', '..', NUL or leading '.'")
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise refuse(str(exc), hint="braces that are text are written {{ and }}") from None
+        for _, name, _, conversion in parsed:
+            if name is None:
+                continue
+            if conversion:
+                raise refuse("conversions such as !r are not allowed")
+            variable = VARIABLE_FIELD.match(name)
+            if name == "vars" and not known:
+                raise UsageError("--name uses {vars} but the prompt has no matrix values",
+                                 hint="use {slug}, or give the prompt {a,b} groups or --var values")
+            if variable and variable[1] not in known:
+                raise UsageError(
+                    f"--name uses {{{name}}} but the prompt has no variable {variable[1]!r}",
+                    hint=f"variables here: {', '.join(sorted(known)) or 'none'}; {{a,b}} groups are var.1, var.2, …",
+                )
+            if name not in NAME_FIELDS and not variable and name != "vars":
+                raise refuse(f"unknown field {name or '{}'!r}")
+        template = cls(text, known)
+        sample_values = dict.fromkeys(known, "a-red-fox")
+        try:
+            sample = template.render(
+                slug="a-red-fox", id="0a1b2c3d", i=1, n=4, aspect="16x9", format="png", date="2026-01-31",
+                time="235959", values=sample_values,
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise refuse(str(exc)) from None
+        # A format spec's fill character could still make a hidden name (`{i:.>3}`).
+        if sample.startswith(".") or len(sample) > MAX_NAME_LENGTH:
+            raise refuse(f"names must not start with '.' or exceed {MAX_NAME_LENGTH} characters")
+        return template
+
+    def render(self, *, values: Mapping[str, str], **fields: Any) -> str:
+        return self.text.format_map({**fields, "vars": "-".join(values.values()), "var": SimpleNamespace(**values)})
+
+
+@dataclass(frozen=True)
+class FileNamer:
+    """How one job's files are named: everything but the request id, fixed before the submit."""
+
+    template: str = DEFAULT_NAME
+    slug: str = "image"
+    aspect: str = ""
+    format: str = "png"
+    date: str = ""
+    time: str = ""
+    values: dict[str, str] = field(default_factory=dict)  # slugified matrix values, in the prompt's order
+    first: int = 1  # the number of this job's first image among its prompt's (`-n 10`: 1, 5, 9)
+    total: int | None = None  # {n}: the prompt's images over all its jobs; None: this job's
+
+    @classmethod
+    def for_job(
+        cls,
+        template: NameTemplate | None,
+        generation: GenerationInput | None,
+        *,
+        label: str | None = None,
+        values: Mapping[str, str] | None = None,
+        first: int = 1,
+        total: int | None = None,
+        when: datetime | None = None,
+    ) -> FileNamer:
+        """The namer of a job about to be submitted; `label` (a batch line's name) names it instead of the prompt."""
+        moment = (when or datetime.now()).astimezone()
+        slugged = {name: slugify(value) for name, value in (values or {}).items()}
+        text = template.text if template is not None else (MATRIX_DEFAULT_NAME if slugged else DEFAULT_NAME)
+        return cls(
+            template=text,
+            slug=slugify(label or (generation.prompt if generation else "") or "image"),
+            aspect=(generation.aspect_ratio if generation else "").replace(":", "x"),  # ':' is not portable in names
+            format=generation.output_format if generation else "png",
+            date=moment.strftime("%Y-%m-%d"),
+            time=moment.strftime("%H%M%S"),
+            values=slugged, first=first, total=total,
+        )
+
+    def names(self, request_id: str, count: int) -> list[str]:
+        """The file names (with extension) of the job's `count` images."""
+        template = NameTemplate(self.template, tuple(self.values))
+        extension = EXTENSIONS.get(self.format, self.format)
+        names = []
+        for index in range(1, count + 1):
+            stem = template.render(
+                values=self.values, slug=self.slug, id=short_id(request_id), i=self.first + index - 1,
+                n=self.total or count, aspect=self.aspect, format=self.format, date=self.date, time=self.time,
+            )
+            names.append(f"{stem[:MAX_NAME_LENGTH]}.{extension}")
+        return names
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "template": self.template, "slug": self.slug, "aspect": self.aspect, "format": self.format,
+            "date": self.date, "time": self.time, "values": dict(self.values), "first": self.first, "total": self.total,
+        }
+
+    @classmethod
+    def from_record(cls, record: Any) -> FileNamer | None:
+        """A namer read back from the history, or None when the record is not one we could have written."""
+        if not isinstance(record, dict):
+            return None
+        strings = ("template", "slug", "aspect", "format", "date", "time")
+        values = record.get("values")
+        if (
+            not all(isinstance(record.get(key), str) for key in strings)
+            or not isinstance(values, dict) or len(values) > MAX_RECORDED_VALUES
+            or not all(isinstance(k, str) and isinstance(v, str) and v == slugify(v) for k, v in values.items())
+            or not _is_count(record.get("first"), minimum=1)
+            or not (record.get("total") is None or _is_count(record.get("total"), minimum=1))
+            or record["slug"] != slugify(record["slug"])
+            or record["format"] not in EXTENSIONS
+            or not re.fullmatch(r"[0-9x]*", record["aspect"])
+            or not re.fullmatch(r"[0-9-]*", record["date"]) or not re.fullmatch(r"[0-9]*", record["time"])
+        ):
+            return None
+        try:
+            NameTemplate.parse(record["template"], values)
+        except UsageError:
+            return None
+        return cls(
+            template=record["template"], slug=record["slug"], aspect=record["aspect"], format=record["format"],
+            date=record["date"], time=record["time"], values=dict(values), first=record["first"], total=record["total"],
+        )
+
+
+def _is_count(value: Any, *, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= 10**6
