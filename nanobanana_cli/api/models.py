@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
+from ..sanitise import escape, is_safe
 from .schema import MODEL_ID, TEXT_TO_IMAGE
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
@@ -30,16 +31,13 @@ CANCELLED = "cancelled"
 COMPLETED = "completed"
 IN_QUEUE = "in_queue"
 
-# C0 and C1 controls, DEL, line separators and bidi overrides: what lets a server's string move
-# the cursor, clear the screen, retitle the window or reorder what a terminal shows.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 STATUS_MAX_LENGTH = 64
 TEXT_MAX_LENGTH = 1000
 QUEUE_POSITION_MAX = 10**9
 
 
 def has_unprintable(text: str) -> bool:
-    return _UNPRINTABLE.search(text) is not None
+    return not is_safe(text)
 
 
 def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LENGTH) -> str:
@@ -52,7 +50,7 @@ def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LEN
         text = text.replace(secret, "***")
     if len(text) > limit:
         text = text[:limit] + "…"
-    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+    return escape(text)
 
 
 def normalise_status(raw: Any, *, secret: str | None = None) -> str:

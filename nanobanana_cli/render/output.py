@@ -17,6 +17,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
+from ..sanitise import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from ..engine.lifecycle import JobOutcome
     from .progress import BatchProgress, JobProgress
 
+# What the output boundary leaves as it is (everything else a terminal acts on is shown escaped):
+# a result may be several lines, an event on stderr is one.
+RESULT_KEEPS = "\n\t"
+EVENT_KEEPS = "\t"
 PREVIEW_COLUMNS = 32  # a thumbnail: big enough to recognise, small enough to keep the scrollback readable
 
 
@@ -71,6 +76,10 @@ class _Lookup(string.Formatter):
             return None, field_name  # `{outputs[0][path]}` of a job without outputs
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        # A field's newline would split the document's one line in two: every field is escaped whole.
+        return escape(self._formatted(value, format_spec))
+
+    def _formatted(self, value: Any, format_spec: str) -> str:
         if value is None:
             return ""
         if isinstance(value, bool):
@@ -149,6 +158,8 @@ class Output:
     # -- stdout: results only -------------------------------------------------------------------
 
     def result_line(self, text: str) -> None:
+        # A result may span lines (a curl command, indented JSON); nothing else a terminal acts on passes.
+        text = escape(text, keep=RESULT_KEEPS)
         with self._lock:
             if self._live is not None and _same_terminal(self.stdout, self.stderr):
                 # Written to stdout between two redraws, the line would be overwritten by the next one.
@@ -169,9 +180,11 @@ class Output:
     # -- stderr: everything else ----------------------------------------------------------------
 
     def _stderr_line(self, text: str, style: str | None = None) -> None:
+        # One event, one line: a newline in a server's or a file's text cannot forge another.
+        text = escape(text, keep=EVENT_KEEPS)
         with self._lock:
             if self._console is not None or self.live:
-                self.console.print(text, style=style, markup=False)
+                self.console.print(text, style=style, markup=False, emoji=False, highlight=False)
             else:
                 self.stderr.write(text + "\n")
                 self.stderr.flush()
@@ -292,7 +305,7 @@ class Output:
     def confirm(self, question: str) -> bool:
         """Ask on the terminal (the question on stderr, stdout stays for results); no answer is no."""
         with self._lock:
-            self.stderr.write(f"{question} [y/N] ")
+            self.stderr.write(f"{escape(question, keep=EVENT_KEEPS)} [y/N] ")
             self.stderr.flush()
         answer = sys.stdin.readline()
         return answer.strip().lower() in ("y", "yes")
