@@ -22,7 +22,10 @@ FORMAT_ALIASES: dict[str, str] = TEXT_TO_IMAGE["output_format"].aliases
 NUM_IMAGES_CHOICES: tuple[int, ...] = TEXT_TO_IMAGE["num_images"].choices
 PROMPT_MAX_LENGTH: int = TEXT_TO_IMAGE["prompt"].max_length or 0
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# RunComfy's ids are `[A-Za-z0-9_-]{1,128}` (UUIDs in practice). One never starts with "-": an id
+# goes into hooks' argv and hints (`nanobanana watch ID`), where "--delete" would be an option.
+# \A and \Z, not ^ and $: "$" also matches before a trailing newline.
+REQUEST_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 
 RUNNING_STATES = frozenset({"in_queue", "in_progress", "pending", "starting", "processing", "queued", "running"})
 SUCCEEDED = "succeeded"
@@ -60,11 +63,11 @@ def normalise_status(raw: Any, *, secret: str | None = None) -> str:
 
 
 def validate_request_id(request_id: str) -> str:
-    """Reject ids that could change the URL path; RunComfy ids are `[A-Za-z0-9_-]{1,128}`."""
+    """Reject ids that could change the URL path or pass for an option; see REQUEST_ID_PATTERN."""
     candidate = request_id.strip()
     if not REQUEST_ID_PATTERN.match(candidate):
         raise InvalidInputError(
-            f"invalid request id {request_id!r}: expected 1-128 letters, digits, '-' or '_'",
+            f"invalid request id {request_id!r}: expected 1-128 letters, digits, '-' or '_', not starting with '-'",
             hint="copy the id that `nanobanana generate --no-wait` printed",
         )
     return candidate
