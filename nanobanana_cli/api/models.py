@@ -73,6 +73,17 @@ def validate_request_id(request_id: str) -> str:
     return candidate
 
 
+def _check_utf8(prompt: str) -> None:
+    """Undecodable bytes (from argv, stdin or a file) arrive as lone surrogates, which no request can carry."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"the prompt is not valid UTF-8 (an undecodable byte at character {exc.start + 1})",
+            hint="save or type the prompt as UTF-8 text",
+        ) from None
+
+
 @dataclass(frozen=True)
 class GenerationInput:
     """One text-to-image request, validated against the published schema on construction."""
@@ -83,7 +94,10 @@ class GenerationInput:
     num_images: int = TEXT_TO_IMAGE["num_images"].default
 
     def __post_init__(self) -> None:
-        prompt = (self.prompt or "").strip()
+        if not isinstance(self.prompt, str):
+            raise InvalidInputError(f"the prompt must be text, not {type(self.prompt).__name__}")
+        prompt = self.prompt.strip()
+        _check_utf8(prompt)
         if not prompt:
             raise InvalidInputError("the prompt is empty", hint='pass one: nanobanana generate "a red fox"')
         if len(prompt) > PROMPT_MAX_LENGTH:
@@ -100,7 +114,8 @@ class GenerationInput:
             raise InvalidInputError(
                 f"invalid format {self.output_format!r}: choose one of png, jpeg (or jpg), webp"
             )
-        if isinstance(self.num_images, bool) or self.num_images not in NUM_IMAGES_CHOICES:
+        # an int, not 2.0 nor True: both compare equal to a choice, and would be sent as they are
+        if type(self.num_images) is not int or self.num_images not in NUM_IMAGES_CHOICES:
             raise InvalidInputError(
                 f"invalid number of images {self.num_images!r}: choose {TEXT_TO_IMAGE['num_images'].choices_spoken}"
             )

@@ -230,15 +230,15 @@ def run_lines(
 
 
 def _read_source(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
     try:
+        if source == "-":
+            return sys.stdin.read()
         with open(source, encoding="utf-8") as handle:
             return handle.read()
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{source} is not UTF-8 text") from None
+        raise UsageError(f"{'stdin' if source == '-' else source} is not UTF-8 text") from None
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,10 @@ def read_prompt(prompt: str | None) -> str:
         return prompt
     if prompt is None and sys.stdin.isatty():
         raise UsageError("no prompt given", hint='pass one: nanobanana generate "a red fox in the snow", or pipe it in')
-    return sys.stdin.read()
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError:  # a strict UTF-8 stdin; a lenient one hands the bytes on, for GenerationInput to refuse
+        raise UsageError("the prompt on stdin is not valid UTF-8", hint="pipe in UTF-8 text") from None
 
 
 def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:

@@ -8,6 +8,7 @@ While a live display is on the terminal stdout is on, results are printed above 
 from __future__ import annotations
 
 import json
+import math
 import os
 import string
 import sys
@@ -174,8 +175,23 @@ class Output:
                 raise StdoutClosed() from None
 
     def result_json(self, data: Any, *, compact: bool = False) -> None:
-        text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
-        self.result_line(text)
+        """The one JSON emitter: ASCII-only (controls and bidi characters escaped), and strict JSON."""
+        data = self._finite(data, "")
+        separators = (",", ":") if compact else None
+        self.result_line(json.dumps(data, separators=separators, indent=None if compact else 2, allow_nan=False))
+
+    def _finite(self, value: Any, where: str) -> Any:
+        """`value` with every NaN or infinity (a server's cost, a file's provenance) as null, each named in a warning:
+        Python would write them as NaN and Infinity, which no JSON parser accepts."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raw = json.dumps(value)  # NaN, Infinity or -Infinity, as the server or the file spelled it
+            self.warn(f"{where or 'the document'} is {raw}, which JSON cannot carry; written as null")
+            return None
+        if isinstance(value, dict):
+            return {key: self._finite(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._finite(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return value
 
     # -- stderr: everything else ----------------------------------------------------------------
 
