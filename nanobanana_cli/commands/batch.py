@@ -21,6 +21,7 @@ from .options import (
     CurlOpt,
     DryRunOpt,
     FormatOpt,
+    HookTokenOpt,
     JsonOpt,
     MaxCostOpt,
     MetadataOpt,
@@ -80,6 +81,7 @@ def batch_run(
     max_cost: MaxCostOpt = None,
     preview: PreviewOpt = None,
     on_done: OnDoneOpt = None,
+    hook_env_token: HookTokenOpt = None,
     notify: NotifyOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
@@ -117,7 +119,7 @@ def batch_run(
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
-        preview=preview, on_done=on_done, notify=notify,
+        preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     lines = _lines(output, source, settings, skip_invalid, part)
     if curl and not dry_run:

@@ -24,6 +24,7 @@ from .options import (
     DryRunOpt,
     FormatOpt,
     GenerateNameOpt,
+    HookTokenOpt,
     JsonOpt,
     ManyImagesOpt,
     MaxCostOpt,
@@ -114,6 +115,7 @@ def generate(
     max_cost: MaxCostOpt = None,
     preview: PreviewOpt = None,
     on_done: OnDoneOpt = None,
+    hook_env_token: HookTokenOpt = None,
     notify: NotifyOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
@@ -153,7 +155,7 @@ def generate(
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
-        preview=preview, on_done=on_done, notify=notify,
+        preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     planned = plan_jobs(
         read_prompt(prompt), parse_vars(variables or []), settings["num_images"], settings.generation_defaults(),
@@ -362,7 +364,7 @@ class Followups:
         if template:
             from ..engine.hooks import Hook
 
-            hook = Hook(template)
+            hook = Hook(template, pass_token=bool(settings["hook_token"]))
         return cls(output, bool(settings["preview"]), hook, notify_after)
 
     @property
