@@ -245,11 +245,14 @@ def parse_status(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     )
 
 
-def collect_output_urls(output: Any) -> tuple[str, ...]:
+def collect_output_urls(output: Any, *, secret: str | None = None) -> tuple[str, ...]:
     """Every http(s) URL under `output`, in order, without duplicates.
 
-    Only `output` is scanned: the record around it also carries `status_url` and friends.
+    Only `output` is scanned: the record around it also carries `status_url` and friends. A URL
+    that holds our token is refused here, before it could be printed, recorded or fetched.
     """
+    from .urls import redacted
+
     found: list[str] = []
 
     def visit(node: Any) -> None:
@@ -257,8 +260,12 @@ def collect_output_urls(output: Any) -> tuple[str, ...]:
             if not node.startswith(("http://", "https://")):
                 return
             if has_unprintable(node) or " " in node:
-                shown = printable(node, limit=80)
+                shown = redacted(node, secret)
                 raise BadResponseError(f"the API listed an output URL with control characters or spaces ({shown}); refusing it")
+            if secret and secret in node:
+                raise BadResponseError(
+                    f"the API listed an output URL that contains the API token ({redacted(node, secret)}); refusing it"
+                )
             if node not in found:
                 found.append(node)
         elif isinstance(node, dict):
@@ -307,8 +314,8 @@ def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     status = normalise_status(data.get("status"), secret=secret)
     if status == COMPLETED:
         # /status's word turning up in /result: decide by what the record holds, or we would poll forever
-        status = SUCCEEDED if collect_output_urls(data.get("output")) else FAILED if data.get("error") else status
-    urls = collect_output_urls(data.get("output")) if status == SUCCEEDED else ()
+        status = SUCCEEDED if collect_output_urls(data.get("output"), secret=secret) else FAILED if data.get("error") else status
+    urls = collect_output_urls(data.get("output"), secret=secret) if status == SUCCEEDED else ()
     if status == SUCCEEDED and not urls:
         raise BadResponseError("the job succeeded but the API listed no output files")
     cost = data.get("cost")
