@@ -225,3 +225,29 @@ def test_an_error_quoting_a_file_name_is_shown_escaped(cli, tmp_path):
 def test_argv_echoed_in_errors_is_escaped(cli, args):
     run = cli(*args)
     assert_clean(run.stdout, run.stderr)
+
+
+def test_a_merged_files_name_with_a_newline_stays_on_its_line(cli, tmp_path):
+    import hashlib
+
+    shard = tmp_path / "shard-1"
+    shard.mkdir()
+    image = shard / "a\nfox\x1b[2J.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    record = {
+        "key": "k1", "line": 1, "status": "succeeded", "request_id": "abc",
+        "outputs": [{"url": "https://cdn.example/a.png", "path": str(image), "sha256": hashlib.sha256(image.read_bytes()).hexdigest(),
+                     "bytes": image.stat().st_size, "delivered_sha256": None, "provenance": None}],
+    }
+    (shard / "nanobanana-batch.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    run = cli("merge", shard, "-o", tmp_path / "all")
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.splitlines() == [f"{tmp_path / 'all'}/a\\nfox\\x1b[2J.png"]
+    assert (tmp_path / "all" / image.name).exists()  # the file keeps its real name
+
+
+def test_a_config_value_with_a_newline_stays_in_its_row(cli):
+    assert cli("config", "set", "on_done", "echo {path}\nmatrix_confirm_above  99  (default)").exit_code == 0
+    run = cli("config", "list")
+    assert run.exit_code == 0
+    assert len(run.stdout.splitlines()) == len(json.loads(cli("config", "list", "--json").stdout))
