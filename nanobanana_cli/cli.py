@@ -214,7 +214,11 @@ def _discard_stdout() -> None:
 
 
 def _report(message: str, hint: str | None) -> None:
-    sys.stderr.write(f"error: {message}" + (f"; {hint}" if hint else "") + "\n")
+    from .render.output import EVENT_KEEPS
+    from .sanitise import escape
+
+    # A message may quote a server, a file or argv: shown escaped, on one line, like every event.
+    sys.stderr.write(escape(f"error: {message}" + (f"; {hint}" if hint else ""), keep=EVENT_KEEPS) + "\n")
     sys.stderr.flush()
 
 

@@ -20,4 +20,6 @@ def enabled() -> bool:
 
 
 def log(message: str) -> None:
-    sys.stderr.write(f"debug: {message}\n")
+    from .sanitise import escape
+
+    sys.stderr.write(f"debug: {escape(message)}\n")  # an HTTP log quotes the server

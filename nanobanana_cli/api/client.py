@@ -503,7 +503,7 @@ class Client:
         may fix raises `Retryable`.
         """
         for _ in range(MAX_REDIRECTS + 1):
-            check_asset_url(url, self.base_url)
+            check_asset_url(url, self.base_url, secret=self._token)
             response = self._send_once("GET", url, billable=False, stream=True, timeout=ASSET_TIMEOUT, allow_redirects=False)
             if not response.is_redirect:
                 return response

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
+from ..sanitise import escape, is_safe
 from ..states import RUNNING_WORDS, JobState
 from .schema import TEXT_TO_IMAGE
 
@@ -22,19 +23,19 @@ FORMAT_ALIASES: dict[str, str] = TEXT_TO_IMAGE["output_format"].aliases
 NUM_IMAGES_CHOICES: tuple[int, ...] = TEXT_TO_IMAGE["num_images"].choices
 PROMPT_MAX_LENGTH: int = TEXT_TO_IMAGE["prompt"].max_length or 0
 
-REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# RunComfy's ids are `[A-Za-z0-9_-]{1,128}` (UUIDs in practice). One never starts with "-": an id
+# goes into hooks' argv and hints (`nanobanana watch ID`), where "--delete" would be an option.
+# \A and \Z, not ^ and $: "$" also matches before a trailing newline.
+REQUEST_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 
 
-# C0 and C1 controls, DEL, line separators and bidi overrides: what lets a server's string move
-# the cursor, clear the screen, retitle the window or reorder what a terminal shows.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 STATUS_MAX_LENGTH = 64
 TEXT_MAX_LENGTH = 1000
 QUEUE_POSITION_MAX = 10**9
 
 
 def has_unprintable(text: str) -> bool:
-    return _UNPRINTABLE.search(text) is not None
+    return not is_safe(text)
 
 
 def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LENGTH) -> str:
@@ -47,7 +48,7 @@ def printable(text: str, *, secret: str | None = None, limit: int = TEXT_MAX_LEN
         text = text.replace(secret, "***")
     if len(text) > limit:
         text = text[:limit] + "…"
-    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+    return escape(text)
 
 
 def normalise_status(raw: Any, *, secret: str | None = None) -> str:
@@ -57,14 +58,25 @@ def normalise_status(raw: Any, *, secret: str | None = None) -> str:
 
 
 def validate_request_id(request_id: str) -> str:
-    """Reject ids that could change the URL path; RunComfy ids are `[A-Za-z0-9_-]{1,128}`."""
+    """Reject ids that could change the URL path or pass for an option; see REQUEST_ID_PATTERN."""
     candidate = request_id.strip()
     if not REQUEST_ID_PATTERN.match(candidate):
         raise InvalidInputError(
-            f"invalid request id {request_id!r}: expected 1-128 letters, digits, '-' or '_'",
+            f"invalid request id {request_id!r}: expected 1-128 letters, digits, '-' or '_', not starting with '-'",
             hint="copy the id that `nanobanana generate --no-wait` printed",
         )
     return candidate
+
+
+def _check_utf8(prompt: str) -> None:
+    """Undecodable bytes (from argv, stdin or a file) arrive as lone surrogates, which no request can carry."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"the prompt is not valid UTF-8 (an undecodable byte at character {exc.start + 1})",
+            hint="save or type the prompt as UTF-8 text",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,10 @@ class GenerationInput:
     num_images: int = TEXT_TO_IMAGE["num_images"].default
 
     def __post_init__(self) -> None:
-        prompt = (self.prompt or "").strip()
+        if not isinstance(self.prompt, str):
+            raise InvalidInputError(f"the prompt must be text, not {type(self.prompt).__name__}")
+        prompt = self.prompt.strip()
+        _check_utf8(prompt)
         if not prompt:
             raise InvalidInputError("the prompt is empty", hint='pass one: nanobanana generate "a red fox"')
         if len(prompt) > PROMPT_MAX_LENGTH:
@@ -94,7 +109,8 @@ class GenerationInput:
             raise InvalidInputError(
                 f"invalid format {self.output_format!r}: choose one of png, jpeg (or jpg), webp"
             )
-        if isinstance(self.num_images, bool) or self.num_images not in NUM_IMAGES_CHOICES:
+        # an int, not 2.0 nor True: both compare equal to a choice, and would be sent as they are
+        if type(self.num_images) is not int or self.num_images not in NUM_IMAGES_CHOICES:
             raise InvalidInputError(
                 f"invalid number of images {self.num_images!r}: choose {TEXT_TO_IMAGE['num_images'].choices_spoken}"
             )
@@ -218,11 +234,14 @@ def parse_status(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     )
 
 
-def collect_output_urls(output: Any) -> tuple[str, ...]:
+def collect_output_urls(output: Any, *, secret: str | None = None) -> tuple[str, ...]:
     """Every http(s) URL under `output`, in order, without duplicates.
 
-    Only `output` is scanned: the record around it also carries `status_url` and friends.
+    Only `output` is scanned: the record around it also carries `status_url` and friends. A URL
+    that holds our token is refused here, before it could be printed, recorded or fetched.
     """
+    from .urls import redacted
+
     found: list[str] = []
 
     def visit(node: Any) -> None:
@@ -230,8 +249,12 @@ def collect_output_urls(output: Any) -> tuple[str, ...]:
             if not node.startswith(("http://", "https://")):
                 return
             if has_unprintable(node) or " " in node:
-                shown = printable(node, limit=80)
+                shown = redacted(node, secret)
                 raise BadResponseError(f"the API listed an output URL with control characters or spaces ({shown}); refusing it")
+            if secret and secret in node:
+                raise BadResponseError(
+                    f"the API listed an output URL that contains the API token ({redacted(node, secret)}); refusing it"
+                )
             if node not in found:
                 found.append(node)
         elif isinstance(node, dict):
@@ -280,8 +303,9 @@ def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     status = normalise_status(data.get("status"), secret=secret)
     if status == JobState.COMPLETED:
         # /status's word turning up in /result: decide by what the record holds, or we would poll forever
-        status = JobState.SUCCEEDED if collect_output_urls(data.get("output")) else JobState.FAILED if data.get("error") else status
-    urls = collect_output_urls(data.get("output")) if status == JobState.SUCCEEDED else ()
+        status = (JobState.SUCCEEDED if collect_output_urls(data.get("output"), secret=secret)
+                  else JobState.FAILED if data.get("error") else status)
+    urls = collect_output_urls(data.get("output"), secret=secret) if status == JobState.SUCCEEDED else ()
     if status == JobState.SUCCEEDED and not urls:
         raise BadResponseError("the job succeeded but the API listed no output files")
     cost = data.get("cost")

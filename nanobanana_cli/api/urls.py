@@ -9,11 +9,15 @@ userinfo, whitespace and control characters) outright.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import NamedTuple
 
 from ..errors import APIError, UsageError
+from ..sanitise import escape
 
 EXCERPT_LENGTH = 160
+# scheme://user:password@ : up to the last "@" before the path, as every parser reads the authority
+_USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
 
 
 class Origin(NamedTuple):
@@ -59,6 +63,21 @@ def parse_origin(url: str) -> Origin | None:
     return Origin(parsed.scheme, parsed.host.lower(), parsed.port)
 
 
+def has_userinfo(url: str) -> bool:
+    return _USERINFO.match(url) is not None
+
+
+def redacted(url: str, secret: str | None = None) -> str:
+    """A URL fit to show in a message: its user:password@ part and our token masked, escaped, cut short.
+
+    A server may hand our token back inside a URL (`http://TOKEN:x@host/`): a refusal must not print it.
+    """
+    if secret:
+        url = url.replace(secret, "***")
+    url = _USERINFO.sub(r"\1***@", url)
+    return escape(url[:EXCERPT_LENGTH] + ("…" if len(url) > EXCERPT_LENGTH else ""))
+
+
 def check_base_url(base_url: str) -> str:
     """The API root, refusing plain http off this machine so a token never travels in clear text."""
     url = base_url.strip().rstrip("/")
@@ -84,17 +103,24 @@ def same_origin(url: object, base_url: str) -> bool:
     return theirs is not None and theirs == parse_origin(base_url)
 
 
-def check_asset_url(url: str, api_base_url: str) -> str:
+def check_asset_url(url: str, api_base_url: str, *, secret: str | None = None) -> str:
     """An output file's URL (or a redirect hop) that may be fetched, without the token.
 
     https from anywhere; plain http only from loopback, and only when the API itself is a
     loopback http server (the sandbox): an https API never sends us to a clear-text host.
+    No user:password@ part, whatever the scheme: its host would be handed the credentials.
     """
+    if not isinstance(url, str):
+        raise APIError(f"refusing to download output from {url!r}: not a URL")
+    shown = redacted(url, secret)
+    if has_userinfo(url):
+        raise APIError(f"refusing to download output from '{shown}': the URL carries credentials (user:password@)")
     origin = parse_origin(url)
     api = parse_origin(api_base_url)
     if origin is not None and origin.scheme == "https":
         return url
     if origin is not None and api is not None and api.scheme == "http" and is_loopback_host(origin.host):
         return url
-    shown = url[:EXCERPT_LENGTH].encode("ascii", "backslashreplace").decode() if isinstance(url, str) else repr(url)
-    raise APIError(f"refusing to download output from {shown!r}: only https URLs are fetched")
+    reason = _ambiguity(url)
+    why = f"it contains {reason}" if reason else "only https URLs are fetched"
+    raise APIError(f"refusing to download output from '{shown}': {why}")

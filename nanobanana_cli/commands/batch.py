@@ -21,6 +21,7 @@ from .options import (
     CurlOpt,
     DryRunOpt,
     FormatOpt,
+    HookTokenOpt,
     JsonOpt,
     MaxCostOpt,
     MetadataOpt,
@@ -81,6 +82,7 @@ def batch_run(
     max_cost: MaxCostOpt = None,
     preview: PreviewOpt = None,
     on_done: OnDoneOpt = None,
+    hook_env_token: HookTokenOpt = None,
     notify: NotifyOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
@@ -119,7 +121,7 @@ def batch_run(
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
-        preview=preview, on_done=on_done, notify=notify,
+        preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     lines = _lines(output, source, settings, skip_invalid, part)
     if curl and not dry_run:
@@ -232,15 +234,15 @@ def run_lines(
 
 
 def _read_source(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
     try:
+        if source == "-":
+            return sys.stdin.read()
         with open(source, encoding="utf-8") as handle:
             return handle.read()
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{source} is not UTF-8 text") from None
+        raise UsageError(f"{'stdin' if source == '-' else source} is not UTF-8 text") from None
 
 
 @dataclass(frozen=True)

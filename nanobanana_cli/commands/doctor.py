@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import AlreadyReported, ExitCode
+from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, TokenOpt, command_settings, make_output
 
 
@@ -25,7 +26,7 @@ def doctor_run(token: TokenOpt = None, base_url: BaseUrlOpt = None, json_: JsonO
     width = max(len(check.name) for check in checks)
     lines = []
     for check in checks:
-        lines.append(f"{check.state:<4}  {check.name:<{width}}  {check.detail}")
+        lines.append(f"{check.state:<4}  {check.name:<{width}}  {shown(check.detail)}")  # a detail may quote the server
         if check.fix:
             lines.append(f"      {'':<{width}}  fix: {check.fix}")
     output.emit([check.to_dict() for check in checks], lines)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import NotFoundError, UsageError
+from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, LastOpt, RetriesOpt, TokenOpt, command_settings, make_output, open_history
 
 
@@ -49,19 +50,23 @@ def _explain_lines(document: dict[str, Any]) -> list[str]:
         return "unknown" if value is None else f"{value:.2f}s"
 
     cost = "unknown" if document["cost"] is None else f"${document['cost']:.4f}"
+    # the history's values (a prompt, a server's state, a file's path) each stay inside their own line
     lines = [
-        f"job {document['request_id']}: {document['status']}  ({document['input'].get('prompt', '')[:60]})",
-        f"  submitted   {document['submitted_at']}",
+        f"job {shown(document['request_id'])}: {shown(document['status'])}  ({shown(str(document['input'].get('prompt', ''))[:60])})",
+        f"  submitted   {shown(document['submitted_at'])}",
         f"  queue wait  {seconds(document['queue_wait_seconds'])}",
         f"  run time    {seconds(document['run_seconds'])}",
         f"  total       {seconds(document['total_seconds'])} (the server's created_at to finished_at)",
         f"  cost        {cost}",
     ]
     for event in document["timeline"]:
-        details = ", ".join(f"{key} {value}" for key, value in event.items() if key not in ("at", "event"))
-        lines.append(f"  {event['at']}  {event['event']}" + (f" ({details})" if details else ""))
+        details = ", ".join(f"{shown(key)} {shown(value)}" for key, value in event.items() if key not in ("at", "event"))
+        lines.append(f"  {shown(event['at'])}  {shown(event['event'])}" + (f" ({details})" if details else ""))
     for item in document["files"]:
-        lines.append(f"  file {item['path']}: {item['bytes']} bytes, sha256 {str(item['sha256'])[:16]}…, provenance {item.get('provenance')}")
+        lines.append(
+            f"  file {shown(item['path'])}: {shown(item['bytes'])} bytes, sha256 {shown(str(item['sha256'])[:16])}…, "
+            f"provenance {shown(item.get('provenance'))}"
+        )
     return lines
 
 
@@ -90,10 +95,11 @@ def model_show(
         info, source = model_info(client, CatalogCache(), refresh=refresh)
     document = {**info.to_dict(), "source": source, "base_url": settings.base_url}
     price = "unknown" if info.base_price_usd is None else f"${info.base_price_usd:.4f} per {info.price_unit or 'image'}"
-    lines = [f"{info.model_id}: {info.display_name or ''}", f"  price:   {price}"]
+    lines = [f"{shown(info.model_id)}: {shown(info.display_name or '')}", f"  price:   {price}"]
+    # the catalog's schema is the server's text: each name, type, choice and default is escaped
     for name, field in (info.input_schema or {}).get("properties", {}).items():
-        choices = f" one of {', '.join(map(str, field['enum']))}" if field.get("enum") else ""
-        default = f" (default {field['default']})" if "default" in field else ""
-        lines.append(f"  input:   {name}: {field.get('type', '?')}{choices}{default}")
+        choices = f" one of {', '.join(map(shown, field['enum']))}" if field.get("enum") else ""
+        default = f" (default {shown(field['default'])})" if "default" in field else ""
+        lines.append(f"  input:   {shown(name)}: {shown(field.get('type', '?'))}{choices}{default}")
     output.emit(document, lines)
     output.info(f"from the {'cache' if source == 'cache' else 'API'} ({settings.base_url})")

@@ -25,6 +25,7 @@ from .options import (
     DryRunOpt,
     FormatOpt,
     GenerateNameOpt,
+    HookTokenOpt,
     JsonOpt,
     ManyImagesOpt,
     MaxCostOpt,
@@ -67,7 +68,10 @@ def read_prompt(prompt: str | None) -> str:
         return prompt
     if prompt is None and sys.stdin.isatty():
         raise UsageError("no prompt given", hint='pass one: nanobanana generate "a red fox in the snow", or pipe it in')
-    return sys.stdin.read()
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError:  # a strict UTF-8 stdin; a lenient one hands the bytes on, for GenerationInput to refuse
+        raise UsageError("the prompt on stdin is not valid UTF-8", hint="pipe in UTF-8 text") from None
 
 
 def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:
@@ -114,6 +118,7 @@ def generate(
     max_cost: MaxCostOpt = None,
     preview: PreviewOpt = None,
     on_done: OnDoneOpt = None,
+    hook_env_token: HookTokenOpt = None,
     notify: NotifyOpt = None,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
@@ -153,7 +158,7 @@ def generate(
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
-        preview=preview, on_done=on_done, notify=notify,
+        preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     planned = plan_jobs(
         read_prompt(prompt), parse_vars(variables or []), settings["num_images"], settings.generation_defaults(),
@@ -367,7 +372,7 @@ class Followups:
         if template:
             from ..engine.hooks import Hook
 
-            hook = Hook(template)
+            hook = Hook(template, pass_token=bool(settings["hook_token"]))
         return cls(output, bool(settings["preview"]), hook, notify_after)
 
     @property

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..errors import NotFoundError, UsageError
+from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, open_history
 
 if TYPE_CHECKING:
@@ -104,11 +105,13 @@ def _refresh(output: Output, settings: Settings, history: History, entries: list
 
 
 def _row(entry: HistoryEntry) -> str:
-    when = entry.submitted_at.replace("T", " ")[:19]
-    shape = f"{entry.input.get('num_images', '?')}× {entry.input.get('aspect_ratio', '?')} {entry.input.get('output_format', '?')}"
-    prompt = entry.input.get("prompt", "")
-    prompt = prompt if len(prompt) <= 60 else prompt[:59] + "…"
-    return f"{when}  {entry.request_id}  {entry.status:<11}  {shape:<13}  {prompt}"
+    """One job, one row: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
+    when = shown(entry.submitted_at.replace("T", " ")[:19])
+    number, aspect, image_format = (shown(entry.input.get(key, "?")) for key in ("num_images", "aspect_ratio", "output_format"))
+    shape = f"{number}× {aspect} {image_format}"
+    prompt = str(entry.input.get("prompt", ""))
+    prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
+    return f"{when}  {shown(entry.request_id)}  {shown(entry.status):<11}  {shape:<13}  {prompt}"
 
 
 @history_app.command("rm")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..sanitise import shown
 from .options import OutputDirOpt, QuietOpt, command_settings, make_output
 
 
@@ -43,7 +44,7 @@ def merge_run(
     for problem in report.problems:
         output.warn(problem)
     for path in report.files:
-        output.result_line(path)
+        output.result_line(shown(path))  # one path a line: a shard's file name cannot add a line
     unfinished = len(report.lines) - len(report.done)
     output.note(
         f"merge: {len(report.lines)} line(s) from {len(sources)} director(ies) into {destination}: "

@@ -208,6 +208,14 @@ OnDoneOpt = Annotated[
         "each become one argument. A failing command is a warning. '' turns a configured one off.",
     ),
 ]
+HookTokenOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--hook-env-token/--no-hook-env-token", show_default=InEffect("hook_token"),
+        help="Let --on-done commands inherit the API token's variables (RUNCOMFY_API_TOKEN, YOUR_API_TOKEN, "
+        "RUNCOMFY_TOKEN); by default they are removed from a hook's environment.",
+    ),
+]
 NotifyOpt = Annotated[
     Optional[bool],
     typer.Option(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import AlreadyReported, ExitCode, UsageError
+from ..sanitise import shown
 from .options import (
     AspectOpt,
     BaseUrlOpt,
@@ -59,16 +60,22 @@ def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
 
 def _report_lines(report: dict[str, Any]) -> list[str]:
     made = report["provenance"] or {}
+
+    def field(name: str) -> str:
+        """A field the file says anything in: escaped whole, so it cannot forge a line (`intact: yes`)."""
+        value = made.get(name)
+        return "?" if value is None or value == "" else shown(value)
+
     intact = {True: "yes", False: "NO: the picture changed since it was saved", None: "unknown (no hash recorded)"}
-    lines = [report["path"], f"  format:     {report['format'] or 'not an image'}, {report['bytes']} bytes, sha256 {report['sha256'][:16]}…"]
+    lines = [shown(report["path"]), f"  format:     {report['format'] or 'not an image'}, {report['bytes']} bytes, sha256 {report['sha256'][:16]}…"]
     if made:
         lines += [
-            f"  prompt:     {made.get('prompt', '?')}",
-            f"  input:      {made.get('num_images', '?')}× {made.get('aspect_ratio', '?')} {made.get('output_format', '?')}, "
-            f"image {made.get('index', '?')} of {made.get('count', '?')}",
-            f"  job:        {made.get('request_id', '?')} on {made.get('api_host', '?')} ({made.get('model', '?')})",
-            f"  made:       submitted {made.get('submitted_at') or '?'}, finished {made.get('finished_at') or '?'}",
-            f"  by:         {made.get('tool', '?')}; provenance {report['provenance_source']}",
+            f"  prompt:     {field('prompt')}",
+            f"  input:      {field('num_images')}× {field('aspect_ratio')} {field('output_format')}, "
+            f"image {field('index')} of {field('count')}",
+            f"  job:        {field('request_id')} on {field('api_host')} ({field('model')})",
+            f"  made:       submitted {field('submitted_at')}, finished {field('finished_at')}",
+            f"  by:         {field('tool')}; provenance {report['provenance_source']}",
         ]
     else:
         lines.append("  provenance: none found (not embedded, no NAME.json beside it)")
@@ -77,7 +84,7 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     job = report["history"]
     if job:
         cost = f", cost ${job['cost']:.4f}" if job.get("cost") is not None else ""
-        lines.append(f"  history:    {job['status']}, submitted {job['submitted_at']}{cost}")
+        lines.append(f"  history:    {shown(job['status'])}, submitted {shown(job['submitted_at'])}{cost}")
     return lines
 
 

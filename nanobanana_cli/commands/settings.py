@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..render.output import Output
+from ..sanitise import shown
 from ..stores.settings import SETTINGS
 from .options import JsonOpt, make_output
 
@@ -25,7 +26,8 @@ KeyArg = Annotated[str, typer.Argument(help=f"One of: {KEYS_HELP}.", show_defaul
 
 
 def _display(value: object) -> str:
-    return "" if value is None else str(value)
+    """A value from the config file or the environment, kept to its row (an on_done template may hold a newline)."""
+    return "" if value is None else shown(value)
 
 
 # "-5" is a value here, not an option: `config set timeout -5` must reach the value check.

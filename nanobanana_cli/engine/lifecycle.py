@@ -352,10 +352,13 @@ class Jobs:
             nonlocal queued_until, seen_running
             if status.status == JobState.IN_QUEUE:
                 queued_until = utc_now()
-            elif status.status == JobState.IN_PROGRESS and not seen_running:
+            elif not seen_running:
+                # Out of the queue by now: the poller learns from this bound even when the job is first
+                # seen finished, but only a job seen running has a start.
                 seen_running = True
                 running = ("running", {"queued_until": queued_until}) if queued_until is not None else None
-                self._record(request_id, started_at=utc_now(), event=running)
+                started_at = utc_now() if status.status == JobState.IN_PROGRESS else None
+                self._record(request_id, started_at=started_at, event=running)
             self.reporter.job_update(status, elapsed)
 
         return update

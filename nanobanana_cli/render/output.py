@@ -8,6 +8,7 @@ While a live display is on the terminal stdout is on, results are printed above 
 from __future__ import annotations
 
 import json
+import math
 import os
 import string
 import sys
@@ -17,6 +18,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
+from ..sanitise import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from ..engine.lifecycle import JobOutcome
     from .progress import BatchProgress, JobProgress
 
+# What the output boundary leaves as it is (everything else a terminal acts on is shown escaped):
+# a result may be several lines, an event on stderr is one.
+RESULT_KEEPS = "\n\t"
+EVENT_KEEPS = "\t"
 PREVIEW_COLUMNS = 32  # a thumbnail: big enough to recognise, small enough to keep the scrollback readable
 
 
@@ -71,6 +77,10 @@ class _Lookup(string.Formatter):
             return None, field_name  # `{outputs[0][path]}` of a job without outputs
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        # A field's newline would split the document's one line in two: every field is escaped whole.
+        return escape(self._formatted(value, format_spec))
+
+    def _formatted(self, value: Any, format_spec: str) -> str:
         if value is None:
             return ""
         if isinstance(value, bool):
@@ -149,6 +159,8 @@ class Output:
     # -- stdout: results only -------------------------------------------------------------------
 
     def result_line(self, text: str) -> None:
+        # A result may span lines (a curl command, indented JSON); nothing else a terminal acts on passes.
+        text = escape(text, keep=RESULT_KEEPS)
         with self._lock:
             if self._live is not None and _same_terminal(self.stdout, self.stderr):
                 # Written to stdout between two redraws, the line would be overwritten by the next one.
@@ -163,15 +175,32 @@ class Output:
                 raise StdoutClosed() from None
 
     def result_json(self, data: Any, *, compact: bool = False) -> None:
-        text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2)
-        self.result_line(text)
+        """The one JSON emitter: ASCII-only (controls and bidi characters escaped), and strict JSON."""
+        data = self._finite(data, "")
+        separators = (",", ":") if compact else None
+        self.result_line(json.dumps(data, separators=separators, indent=None if compact else 2, allow_nan=False))
+
+    def _finite(self, value: Any, where: str) -> Any:
+        """`value` with every NaN or infinity (a server's cost, a file's provenance) as null, each named in a warning:
+        Python would write them as NaN and Infinity, which no JSON parser accepts."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raw = json.dumps(value)  # NaN, Infinity or -Infinity, as the server or the file spelled it
+            self.warn(f"{where or 'the document'} is {raw}, which JSON cannot carry; written as null")
+            return None
+        if isinstance(value, dict):
+            return {key: self._finite(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._finite(item, f"{where}[{index}]") for index, item in enumerate(value)]
+        return value
 
     # -- stderr: everything else ----------------------------------------------------------------
 
     def _stderr_line(self, text: str, style: str | None = None) -> None:
+        # One event, one line: a newline in a server's or a file's text cannot forge another.
+        text = escape(text, keep=EVENT_KEEPS)
         with self._lock:
             if self._console is not None or self.live:
-                self.console.print(text, style=style, markup=False)
+                self.console.print(text, style=style, markup=False, emoji=False, highlight=False)
             else:
                 self.stderr.write(text + "\n")
                 self.stderr.flush()
@@ -293,7 +322,7 @@ class Output:
     def confirm(self, question: str) -> bool:
         """Ask on the terminal (the question on stderr, stdout stays for results); no answer is no."""
         with self._lock:
-            self.stderr.write(f"{question} [y/N] ")
+            self.stderr.write(f"{escape(question, keep=EVENT_KEEPS)} [y/N] ")
             self.stderr.flush()
         answer = sys.stdin.readline()
         return answer.strip().lower() in ("y", "yes")

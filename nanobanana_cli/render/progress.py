@@ -10,6 +10,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..sanitise import escape
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
     from rich.progress import Progress, TaskID
@@ -23,7 +25,7 @@ TABLE_CHROME_LINES = 4
 
 
 def describe_status(status: JobStatus) -> str:
-    text = status.status.replace("_", " ")
+    text = escape(status.status).replace("_", " ")
     if status.queue_position is not None and status.status == "in_queue":
         text += f" (position {status.queue_position})"
     return text
@@ -44,7 +46,8 @@ class JobProgress:
 
             self._progress = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
+                # the description quotes the server (a state, a file name): never read as markup
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TimeElapsedColumn(),
                 console=self.output.console,
@@ -64,7 +67,7 @@ class JobProgress:
 
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         text = describe_status(status)
-        short = status.request_id[:8]
+        short = escape(status.request_id[:8])
         if self._progress is not None:
             key = f"job:{status.request_id}"
             if status.is_running:
@@ -81,7 +84,7 @@ class JobProgress:
         if self._progress is None:
             return
         key = f"file:{url}"
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0][:32]
+        name = escape(url.rsplit("/", 1)[-1].split("?", 1)[0][:32])
         size = f"{received / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{received / 1e6:.1f} MB"
         if key not in self._tasks:
             self._tasks[key] = self._progress.add_task("", total=total)
@@ -129,6 +132,7 @@ class BatchProgress:
 
     def _table(self, height: int) -> Table:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, show_header=True, header_style="bold")
         for column in ("line", "job", "state", "time", "prompt"):
@@ -143,7 +147,9 @@ class BatchProgress:
         now = time.monotonic()
         for number in shown:
             short, label, state = rows[number]
-            table.add_row(str(number), short, state, f"{now - started.get(number, now):.0f}s", label[:50])
+            # Text, not str: a cell given as a str is read as Rich markup, and a prompt may say "[red]"
+            cells = (str(number), short, state, f"{now - started.get(number, now):.0f}s", label[:50])
+            table.add_row(*(Text(escape(cell)) for cell in cells))
         more = f", {len(active) - len(shown)} more running" if len(active) > len(shown) else ""
         table.caption = f"{done}/{self.total} done{more}"
         return table

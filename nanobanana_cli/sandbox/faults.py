@@ -201,6 +201,14 @@ def _http_asset_urls(exchange: Exchange) -> bool:
     return False
 
 
+def _request_id(exchange: Exchange) -> bool:
+    """The submit answer names another id (its URLs too); the job itself keeps its own."""
+    if exchange.payload is not None:
+        shown = exchange.sandbox.faults.request_id
+        exchange.payload.update(request_id=shown, **exchange.sandbox.api_urls(shown))
+    return False
+
+
 def _token_echo(exchange: Exchange) -> bool:
     error = (exchange.payload or {}).get("error")
     if isinstance(error, dict):
@@ -351,6 +359,10 @@ FAULT_TABLE: tuple[FaultSpec, ...] = (
     FaultSpec(
         "http_asset_urls", Kind.COUNT, Moment.BODY, frozenset({Endpoint.RESULT}),
         "output URLs on a plain-http image host (with TLS on)", _http_asset_urls,
+    ),
+    FaultSpec(
+        "request_id", Kind.TEXT, Moment.BODY, frozenset({Endpoint.SUBMIT}),
+        "the request id every submit answer names instead of the job's (such as --delete)", _request_id,
     ),
     FaultSpec(
         "token_echo", Kind.FLAG, Moment.BODY, frozenset({Endpoint.RESULT}),

@@ -476,13 +476,15 @@ class History:
             return (then - begun).total_seconds() if begun is not None and then is not None else None
 
         timing: dict[str, Any] = {"total": float(total), "num_images": num_images, "running_by": None, "queued_after": None}
-        running_by = since_submit(started_at) if started_at else None
-        if running_by is None or not 0 <= running_by <= total:
-            return timing
         try:
             running = [event for event in json.loads(events or "[]") if event.get("event") == "running"]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             running = []
+        # out of the queue by: when it was seen running, else the first answer that said it had left the queue
+        left_queue = started_at or (running[-1].get("at") if running else None)
+        running_by = since_submit(left_queue) if left_queue else None
+        if running_by is None or not 0 <= running_by <= total:
+            return timing
         queued_until = running[-1].get("queued_until") if running else None
         queued_after = since_submit(queued_until) if queued_until else None
         timing.update(running_by=running_by, queued_after=queued_after if queued_after and 0 <= queued_after <= running_by else 0.0)

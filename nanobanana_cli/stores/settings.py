@@ -132,6 +132,8 @@ SETTINGS = {
         # workflows: what happens around the images (previews, a command per image, a notification)
         Setting("preview", "NANOBANANA_PREVIEW", False, _boolean),
         Setting("on_done", "NANOBANANA_ON_DONE", None, _hook),
+        # whether on_done hooks inherit the API token's environment variables (off: see engine/hooks.py)
+        Setting("hook_token", "NANOBANANA_HOOK_TOKEN", False, _boolean),
         Setting("notify", "NANOBANANA_NOTIFY", False, _boolean),
         Setting("notify_after", "NANOBANANA_NOTIFY_AFTER", 10.0, _seconds),
         Setting("matrix_confirm_above", "NANOBANANA_MATRIX_CONFIRM_ABOVE", 8, _job_count),
