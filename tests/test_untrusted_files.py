@@ -272,3 +272,44 @@ def test_a_deeply_nested_batch_line_is_a_line_problem(cli, sandbox, tmp_path):
     prompts.write_text('{"prompt": "a fox", "name": ' + deep_json() + "}\n")
     run = cli("batch", prompts, "-o", tmp_path / "out")
     assert run.exit_code == 2 and "nested deeper" in run.stderr and sandbox.stats.submits == 0, run.stderr
+
+
+# -- item 5: the catalog -------------------------------------------------------------------------------
+
+
+def nested(depth: int) -> object:
+    value: object = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": ["prompt", "aspect_ratio"]},
+    {"type": "object", "properties": {"prompt": "a string, not a property"}},
+    {"type": "object", "properties": {"aspect_ratio": {"type": "string", "enum": 16}}},
+    {"type": "object", "properties": {"prompt": {"type": "string", "default": nested(200)}}},
+], ids=["properties-list", "property-text", "enum-number", "deep-default"])
+def test_an_oddly_shaped_catalog_schema_is_dropped_before_it_is_shown_or_cached(cli, sandbox, monkeypatch, schema):
+    from nanobanana_cli.sandbox.models import SandboxModel
+
+    monkeypatch.setattr(SandboxModel, "input_schema", lambda self: schema)
+    first = cli("model")
+    assert first.exit_code == 0 and "price:" in first.stdout and "input:" not in first.stdout, first.stderr
+    cached = json.loads((Path(os.environ["NANOBANANA_DATA_DIR"]) / "catalog.json").read_text())
+    assert [entry["info"]["input_schema"] for entry in cached.values()] == [None]
+    again = cli("model", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["source"] == "cache" and json.loads(again.stdout)["input_schema"] is None
+
+
+def test_a_tampered_catalog_cache_is_checked_again_when_read(cli, sandbox):
+    assert cli("model").exit_code == 0
+    cache = Path(os.environ["NANOBANANA_DATA_DIR"]) / "catalog.json"
+    data = json.loads(cache.read_text())
+    for entry in data.values():
+        entry["info"].update(base_price_usd="free", display_name=7, input_schema={"properties": [1]})
+    cache.write_text(json.dumps(data))
+    run = cli("model", "--json")
+    assert run.exit_code == 0, run.stderr
+    shown = json.loads(run.stdout)
+    assert shown["source"] == "cache" and shown["base_price_usd"] is None and shown["input_schema"] is None
