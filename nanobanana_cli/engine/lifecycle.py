@@ -62,7 +62,39 @@ class SilentReporter:
 
 NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
 DEFAULT_NAME = "{slug}-{id}-{i}"
-MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
+# UTF-8 bytes before the extension (filesystems count bytes: 200 CJK characters are 600): with a
+# `-1000` twin suffix, the extension and the `.NAME.xxxxxxxx.part` of a download, still under 255.
+MAX_NAME_LENGTH = 200
+SAMPLE_INDEX = 99999  # what `{i}` and `{n}` may reach: a matrix numbers all of a prompt's images
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """The longest start of `text` that is at most `limit` bytes of UTF-8, never half a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def fit_name(render: Callable[[Callable[[str], str]], str]) -> str:
+    """The file name `render` makes, within MAX_NAME_LENGTH bytes.
+
+    `render` applies the cut it is given to each slug in the name (the prompt's, a matrix value's):
+    all of them are cut to the same number of bytes, the most that lets the name fit. The rest of
+    the name (literal text, id, index, date) was checked to fit when the template was parsed.
+    """
+    name = render(lambda slug: slug)
+    if len(name.encode("utf-8")) <= MAX_NAME_LENGTH:
+        return name
+
+    def cut(limit: int) -> Callable[[str], str]:
+        return lambda slug: cut_to_bytes(slug, limit).rstrip("-")
+
+    low, high = 0, MAX_NAME_LENGTH  # the largest slug budget whose name fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(render(cut(middle)).encode("utf-8")) <= MAX_NAME_LENGTH:
+            low = middle
+        else:
+            high = middle - 1
+    return cut_to_bytes(render(cut(low)), MAX_NAME_LENGTH)  # an index past SAMPLE_INDEX: cut, never refused after paying
 
 
 def _iso_now() -> str:
@@ -103,8 +135,13 @@ class NameTemplate:
         except (ValueError, TypeError) as exc:
             raise refuse(str(exc)) from None
         # A format spec's fill character could still make a hidden name (`{i:.>3}`).
-        if sample.startswith(".") or len(sample) > MAX_NAME_LENGTH:
-            raise refuse(f"names must not start with '.' or exceed {MAX_NAME_LENGTH} characters")
+        if sample.startswith("."):
+            raise refuse("names must not start with '.'")
+        # Slugs are cut to fit (`fit_name`); everything else must fit on its own, checked before anything is paid for.
+        fixed = template.render(slug="", id="0a1b2c3d", i=SAMPLE_INDEX, n=SAMPLE_INDEX, aspect="16x9", format="jpeg",
+                                date="2026-01-31", time="235959")
+        if len(fixed.encode("utf-8")) > MAX_NAME_LENGTH:
+            raise refuse(f"names must not exceed {MAX_NAME_LENGTH} bytes (UTF-8), without counting {{slug}}")
         return template
 
     def render(self, **fields: Any) -> str:
@@ -125,7 +162,7 @@ class NamedPrompt(str):
 
     def file_name(self, **file_fields: Any) -> str:
         """The name (without extension) for one file, from `output_filename`'s slug, short id and index."""
-        return self.template.render(**self.job_fields, **file_fields)
+        return fit_name(lambda cut: self.template.render(**self.job_fields, **{**file_fields, "slug": cut(file_fields["slug"])}))
 
 
 def job_name_fields(generation: GenerationInput | None, count: int, submitted_at: str | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -222,7 +222,13 @@ class FileStem(str):
         return stem
 
     def file_name(self, **file_fields: Any) -> str:
-        from .lifecycle import MAX_NAME_LENGTH
+        from .lifecycle import fit_name
 
         numbered = {**file_fields, "i": file_fields["i"] + self.first - 1}
-        return self.template.format_map({**self.fields, **numbered})[:MAX_NAME_LENGTH]
+
+        def render(cut: Callable[[str], str]) -> str:  # every slug-like field cut alike (a CJK value is 3 bytes a letter)
+            values = SimpleNamespace(**{name: cut(value) for name, value in vars(self.fields["var"]).items()})
+            slugs = {"slug": cut(numbered["slug"]), "vars": cut(self.fields["vars"]), "var": values}
+            return self.template.format_map({**self.fields, **numbered, **slugs})
+
+        return fit_name(render)
