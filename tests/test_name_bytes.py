@@ -47,7 +47,7 @@ def test_a_name_template_whose_own_text_cannot_fit_is_refused_before_submitting(
     assert sandbox.stats.requests == [] and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("limit", range(0, 13))
+@pytest.mark.parametrize("limit", range(13))
 def test_cut_to_bytes_never_splits_a_character(limit):
     text = "a狐😀é"
     cut = cut_to_bytes(text, limit)
