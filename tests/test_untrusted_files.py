@@ -95,6 +95,8 @@ def test_the_json_reader_refuses_deep_nesting_before_parsing(text):
 
 def test_the_json_reader_counts_no_bracket_inside_a_string_and_bounds_the_size():
     assert safe_json.loads(json.dumps({"prompt": "[" * 1000 + '\\"{' * 100})) == {"prompt": "[" * 1000 + '\\"{' * 100}
+    assert safe_json.depth('["a\\\\", [1, "]"]]') == 2 and safe_json.depth('{"a": "[[[') == 1  # an unterminated string
+    assert safe_json.depth('"\\"[[' * 1000 + "\\") == 0  # an escaped quote ends no string
     with pytest.raises(ValueError, match="over 10 bytes"):
         safe_json.loads('"' + "x" * 20 + '"', max_bytes=10)
     with pytest.raises(ValueError, match="not a JSON object"):

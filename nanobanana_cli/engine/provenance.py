@@ -358,7 +358,7 @@ def _from_xmp(packet: bytes) -> dict[str, Any] | None:
     if start < 0 or end < start:
         return None
     try:
-        found = safe_json.loads(unescape(text[start + len("<nb:provenance>"):end]), max_bytes=METADATA_MAX_BYTES)
+        found = safe_json.loads(unescape(text[start + len("<nb:provenance>"):end]))
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
@@ -383,7 +383,7 @@ def _embedded(handle: BinaryIO) -> dict[str, Any] | None:
     if kind == "png":
         for chunk, start, end in _checked(_png_chunks, handle):
             if chunk == b"iTXt" and _read_at(handle, start + 8, min(len(PNG_PREFIX), end - 12 - start)) == PNG_PREFIX:
-                found = safe_json.loads(_metadata(handle, start + 8 + len(PNG_PREFIX), end - 4), max_bytes=METADATA_MAX_BYTES)
+                found = safe_json.loads(_metadata(handle, start + 8 + len(PNG_PREFIX), end - 4))
                 return found if isinstance(found, dict) else None
     if kind == "jpeg":
         for marker, start, end in _checked(_jpeg_segments, handle):
@@ -404,7 +404,7 @@ def read(image: Path) -> tuple[dict[str, Any] | None, str | None]:
     sidecar = sidecar_path(image)
     if sidecar.is_file():
         try:  # a link is not followed: a sidecar planted as one could pass another file's contents on
-            data = safe_json.loads(read_regular_file(sidecar, METADATA_MAX_BYTES), max_bytes=METADATA_MAX_BYTES)
+            data = safe_json.loads(read_regular_file(sidecar, safe_json.MAX_BYTES))
         except (OSError, ValueError):
             return None, None
         if isinstance(data, dict):

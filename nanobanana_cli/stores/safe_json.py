@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any, TypeVar
 
 MAX_BYTES = 1024 * 1024  # a provenance record or a manifest line is a few hundred bytes
 MAX_DEPTH = 64  # ours are at most four levels deep; a JSON Schema from a catalog, a dozen
 
 # A JSON string (escapes included), and anything that is not a bracket: what the depth count skips.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# An unterminated string runs to the end, and a lone final backslash is taken as part of it, so every
+# attempt at a quote matches: no scan to the end is ever repeated from the next quote (linear time).
+_STRING = re.compile(r'"(?:[^"\\]+|\\.?)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEPS = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 T = TypeVar("T")
 
@@ -55,16 +59,11 @@ def loads_object(data: str | bytes, *, max_bytes: int = MAX_BYTES, max_depth: in
 
 
 def depth(text: str) -> int:
-    """How deeply brackets nest in `text`, strings skipped: an upper bound for valid JSON, found
-    without recursion, in time linear in the text."""
-    deepest = level = 0
-    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
-        if bracket in "[{":
-            level += 1
-            deepest = max(deepest, level)
-        else:
-            level = max(0, level - 1)
-    return deepest
+    """How deeply brackets nest in `text`, strings skipped: the most brackets open at once in any
+    prefix, which is how deep `json.loads` recurses before it reaches the end or an error. Found
+    without recursion, in linear time."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(0, max(accumulate(map(_STEPS.__getitem__, brackets)), default=0))
 
 
 def typed(data: Mapping[str, Any], name: str, kind: type[T]) -> T | None:
