@@ -291,7 +291,8 @@ def nested(depth: int) -> object:
     {"type": "object", "properties": {"prompt": "a string, not a property"}},
     {"type": "object", "properties": {"aspect_ratio": {"type": "string", "enum": 16}}},
     {"type": "object", "properties": {"prompt": {"type": "string", "default": nested(200)}}},
-], ids=["properties-list", "property-text", "enum-number", "deep-default"])
+    {"type": "object", "properties": {"num_images": {"type": "integer", "default": float("nan")}}},
+], ids=["properties-list", "property-text", "enum-number", "deep-default", "nan-default"])
 def test_an_oddly_shaped_catalog_schema_is_dropped_before_it_is_shown_or_cached(cli, sandbox, monkeypatch, schema):
     from nanobanana_cli.sandbox.models import SandboxModel
 

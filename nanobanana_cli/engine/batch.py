@@ -271,11 +271,13 @@ def _load_records(
     for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not raw.strip():
             continue
+        problem: str | None
         try:
             record = safe_json.loads(raw)
-            problem = _record_problem(record)
         except ValueError as exc:
             record, problem = None, f"not JSON ({exc})"
+        else:
+            problem = _record_problem(record)
         if problem is None:
             state.setdefault(record["key"], {}).update(record)
             continue

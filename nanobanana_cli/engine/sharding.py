@@ -26,7 +26,6 @@ from ..stores.safe_files import create_new, create_temporary, is_regular_file, o
 
 SHARD_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 COPY_CHUNK = 1024 * 1024
-SIDECAR_MAX_BYTES = 1024 * 1024  # a provenance sidecar is a few hundred bytes
 
 if TYPE_CHECKING:
     from .batch import Manifest
@@ -148,7 +147,7 @@ def _copy_in(item: SavedFile, destination: Path, problems: list[str]) -> SavedFi
     sidecar = sidecar_path(source)
     if sidecar.exists() or sidecar.is_symlink():
         try:
-            data = read_regular_file(sidecar, SIDECAR_MAX_BYTES)
+            data = read_regular_file(sidecar, safe_json.MAX_BYTES)
             safe_json.loads_object(data)
         except OSError as exc:
             why = "not a regular file (a symbolic link?)" if exc.errno == errno.ELOOP else exc.strerror or exc

@@ -33,10 +33,10 @@ def _schema_shape_ok(schema: Any) -> bool:
     if schema is None:
         return True
     try:
-        text = json.dumps(schema)
+        text = json.dumps(schema, allow_nan=False)
         if len(text) > SCHEMA_MAX_BYTES or safe_json.depth(text) > SCHEMA_MAX_DEPTH:
             return False
-    except (TypeError, ValueError, RecursionError):  # not JSON any more (NaN is), or nested past the stack
+    except (ValueError, RecursionError):  # a NaN or an infinity (not JSON), or nested past the stack
         return False
     properties = schema.get("properties", {}) if isinstance(schema, dict) else None
     return isinstance(properties, dict) and all(
