@@ -148,7 +148,7 @@ def _conclude(
     if gallery is not None:
         from ..render.gallery import write_gallery
 
-        output.note(f"gallery: {write_gallery(gallery)}")
+        output.note(f"gallery: {write_gallery(gallery, output.warn)}")
     followups.finished(f"batch {source}: {summary_of(outcomes, 'line')}")
     again = BatchRerun(f"to retry the failed lines: {rerun}", f"{rerun} --resubmit-uncertain")
     finish_lines(output, outcomes, "batch", "line", again)

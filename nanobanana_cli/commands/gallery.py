@@ -26,8 +26,9 @@ def gallery_write(
 
     if not directory.is_dir():
         raise UsageError(f"{str(directory)!r} is not a directory", hint="pass the directory your images were saved in")
+    output = Output()
     try:
-        target = write_gallery(directory)
+        target = write_gallery(directory, output.warn)
     except OSError as exc:
         raise UsageError(f"cannot write the gallery in {str(directory)!r}: {exc.strerror or exc}") from None
-    Output().result_line(str(target))
+    output.result_line(str(target))

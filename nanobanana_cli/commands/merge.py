@@ -54,4 +54,4 @@ def merge_run(
     if gallery:
         from ..render.gallery import write_gallery
 
-        output.note(f"gallery: {write_gallery(destination)}")
+        output.note(f"gallery: {write_gallery(destination, output.warn)}")

@@ -9,6 +9,7 @@ whose submit may have been billed without an id coming back, and submits only th
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,15 +17,18 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from ..api.client import UNCERTAIN_SUBMIT_HINT
 from ..api.models import REQUEST_ID_PATTERN, GenerationInput
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError, UsageError
 from ..states import JobState
+from ..stores import safe_json
+from ..stores.safe_files import is_regular_file, open_existing, open_for_append
 from .downloads import SavedFile
 from .lifecycle import JobOutcome, Jobs, Reporter
 from .naming import FileNamer
@@ -79,9 +83,9 @@ def parse_batch(text: str, defaults: dict[str, Any]) -> tuple[list[BatchLine], l
         name = None
         if stripped.startswith("{"):
             try:
-                data = json.loads(stripped)
-            except json.JSONDecodeError as exc:
-                problems.append(LineProblem(number, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                data = safe_json.loads(stripped)
+            except ValueError as exc:
+                problems.append(LineProblem(number, f"invalid JSON ({exc})"))
                 continue
             unknown = sorted(set(data) - set(JSON_FIELDS)) if isinstance(data, dict) else []
             if not isinstance(data, dict) or "prompt" not in data or unknown:
@@ -142,6 +146,11 @@ def _record_problem(record: Any) -> str | None:
     for name in ("status", "error"):
         if record.get(name) is not None and not isinstance(record[name], str):
             return f"\"{name}\" is not a string"
+    line = record.get("line")
+    if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
+        return "\"line\" is not a line number"
+    if record.get("vars") is not None and safe_json.text_mapping(record["vars"]) is None:
+        return "\"vars\" is not an object of strings"
     outputs = record.get("outputs")
     if outputs is not None and not (isinstance(outputs, list) and all(_is_saved_file(item) for item in outputs)):
         return "invalid \"outputs\" (expected url, path, bytes and sha256 for each file)"
@@ -174,6 +183,11 @@ class Manifest:
         self._lock = threading.Lock()
         self._state: dict[str, dict[str, Any]] = {}
         self.problems: list[tuple[Path, LineProblem]] = []
+        if self.path.is_symlink() or (self.path.exists() and not is_regular_file(self.path)):
+            raise UsageError(
+                f"the manifest {self.path} is not a regular file (a symbolic link?); nothing was submitted",
+                hint="remove it, or choose another output directory",
+            )
         self._created = not self.path.exists()
         for other in manifests_in(directory):
             if other != self.path:
@@ -188,15 +202,15 @@ class Manifest:
 
         A cut record was never fsynced, so nothing was sent on its strength: dropping it is safe.
         """
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return data
-        cut = data.rfind(b"\n") + 1
-        try:
-            whole = _record_problem(json.loads(data[cut:])) is None
-        except ValueError:
-            whole = False
-        with self.path.open("r+b") as handle:
+        with _opened_manifest(self.path, os.O_RDWR) as handle:
+            data = handle.read()
+            if not data or data.endswith(b"\n"):
+                return data
+            cut = data.rfind(b"\n") + 1
+            try:
+                whole = _record_problem(safe_json.loads(data[cut:])) is None
+            except ValueError:
+                whole = False
             if whole:
                 handle.seek(0, os.SEEK_END)
                 handle.write(b"\n")
@@ -222,8 +236,8 @@ class Manifest:
         record = {"key": key, **fields, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with self._lock:
             self._state.setdefault(key, {}).update(record)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            with open_for_append(self.path) as handle:  # never through a link planted at its name
+                handle.write(json.dumps(record).encode("utf-8") + b"\n")
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -233,17 +247,27 @@ class Manifest:
 
 
 def manifests_in(directory: Path) -> list[Path]:
-    return sorted(path for path in directory.glob(MANIFEST_GLOB) if path.is_file())
+    return sorted(path for path in directory.glob(MANIFEST_GLOB) if path.is_file() or path.is_symlink())
 
 
 def _complete_lines(path: Path) -> bytes:
     """Another run's manifest, up to its last newline: a record being written is not read half-way."""
     try:
-        data = path.read_bytes()
+        with _opened_manifest(path, os.O_RDONLY) as handle:
+            data = handle.read()
     except OSError as exc:
         # Skipping it could submit (and bill) its lines a second time.
-        raise UsageError(f"cannot read the manifest {path}: {exc.strerror or exc}", hint="fix its permissions") from None
+        why = "not a regular file (a symbolic link?)" if exc.errno == errno.ELOOP else exc.strerror or exc
+        raise UsageError(f"cannot read the manifest {path}: {why}", hint="fix or remove it") from None
     return data[: data.rfind(b"\n") + 1]
+
+
+@contextmanager
+def _opened_manifest(path: Path, flags: int) -> Iterator[BinaryIO]:
+    """A manifest opened at its own name: a link there (to a file a run would then append to or
+    truncate, or whose records it would trust) is an error, not followed."""
+    with open_existing(path, flags) as fd, os.fdopen(os.dup(fd), "r+b" if flags & os.O_RDWR else "rb") as handle:
+        yield handle
 
 
 def _load_records(
@@ -252,11 +276,13 @@ def _load_records(
     for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
         if not raw.strip():
             continue
+        problem: str | None
         try:
-            record = json.loads(raw)
-        except ValueError:
-            record = None
-        problem = _record_problem(record)
+            record = safe_json.loads(raw)
+        except ValueError as exc:
+            record, problem = None, f"not JSON ({exc})"
+        else:
+            problem = _record_problem(record)
         if problem is None:
             state.setdefault(record["key"], {}).update(record)
             continue
@@ -272,12 +298,17 @@ def _settle_submitting(state: dict[str, dict[str, Any]]) -> None:
             entry["status"] = JobState.UNCERTAIN
 
 
-def read_manifests(directory: Path) -> dict[str, dict[str, Any]]:
-    """Every line's state in the directory's manifests, read without writing (merge, the gallery)."""
+def read_manifests(directory: Path, warn: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Every line's state in the directory's manifests, read without writing (merge, the gallery);
+    `warn` hears of every record that was skipped."""
     state: dict[str, dict[str, Any]] = {}
+    problems: list[tuple[Path, LineProblem]] = []
     for path in manifests_in(directory):
-        _load_records(_complete_lines(path), path, state, [])
+        _load_records(_complete_lines(path), path, state, problems)
     _settle_submitting(state)
+    for path, problem in problems:
+        if warn is not None:
+            warn(f"{path}:{problem.number}: {problem.message}")
     return state
 
 
@@ -307,7 +338,9 @@ class LineOutcome:
 
 def saved_files_present(state: dict[str, Any], directory: Path) -> list[SavedFile] | None:
     """A finished line's files, each where the manifest says or else beside it in `directory` (the
-    directory was moved, or copied from another machine), all of their recorded size; else None."""
+    directory was moved, or copied from another machine), all of their recorded size; else None.
+
+    A link counts as no file: what it points to is not what the job saved (and `merge` would copy it)."""
     files = state.get("outputs")
     if state.get("status") != JobState.SUCCEEDED or not files:
         return None
@@ -315,9 +348,9 @@ def saved_files_present(state: dict[str, Any], directory: Path) -> list[SavedFil
     for record in files:
         item = SavedFile(**record)
         path = Path(item.path)
-        if not path.is_file():
+        if not is_regular_file(path):
             path = directory / path.name
-        if not path.is_file() or path.stat().st_size != item.bytes:
+        if not is_regular_file(path) or path.stat().st_size != item.bytes:
             return None
         saved.append(replace(item, path=str(path.resolve())))
     return saved

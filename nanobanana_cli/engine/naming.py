@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -28,7 +28,10 @@ NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
 DEFAULT_NAME = "{slug}-{id}-{i}"
 # With a matrix, names lead with the values: a long prompt's slug is cut at SLUG_LENGTH characters.
 MATRIX_DEFAULT_NAME = "{vars}-" + DEFAULT_NAME
-MAX_NAME_LENGTH = 200  # characters before the extension: well inside every filesystem's 255-byte limit
+# UTF-8 bytes before the extension (filesystems count bytes: 200 CJK characters are 600): with a
+# `-1000` twin suffix, the extension and the `.NAME.xxxxxxxx.part` of a download, still under 255.
+MAX_NAME_LENGTH = 200
+SAMPLE_INDEX = 99999  # what `{i}` and `{n}` may reach: a matrix numbers all of a prompt's images
 SLUG_LENGTH = 40
 VARIABLE_FIELD = re.compile(r"^var\.([A-Za-z0-9_]+)$")
 MAX_RECORDED_VALUES = 64  # a recorded namer with more matrix values than this was not written by us
@@ -45,6 +48,35 @@ def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
     )
     slug = re.sub(r"-{2,}", "-", kept).strip("-")
     return slug[:max_length].rstrip("-") or "image"
+
+
+def cut_to_bytes(text: str, limit: int) -> str:
+    """The longest start of `text` that is at most `limit` bytes of UTF-8, never half a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def fit_name(render: Callable[[Callable[[str], str]], str]) -> str:
+    """The file name `render` makes, within MAX_NAME_LENGTH bytes.
+
+    `render` applies the cut it is given to each slug in the name (the prompt's, a matrix value's):
+    all of them are cut to the same number of bytes, the most that lets the name fit. The rest of
+    the name (literal text, id, index, date) was checked to fit when the template was parsed.
+    """
+    name = render(lambda slug: slug)
+    if len(name.encode("utf-8")) <= MAX_NAME_LENGTH:
+        return name
+
+    def cut(limit: int) -> Callable[[str], str]:
+        return lambda slug: cut_to_bytes(slug, limit).rstrip("-")
+
+    low, high = 0, MAX_NAME_LENGTH  # the largest slug budget whose name fits, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(render(cut(middle)).encode("utf-8")) <= MAX_NAME_LENGTH:
+            low = middle
+        else:
+            high = middle - 1
+    return cut_to_bytes(render(cut(low)), MAX_NAME_LENGTH)  # an index past SAMPLE_INDEX: cut, never refused after paying
 
 
 def short_id(request_id: str) -> str:
@@ -106,8 +138,13 @@ class NameTemplate:
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
             raise refuse(str(exc)) from None
         # A format spec's fill character could still make a hidden name (`{i:.>3}`).
-        if sample.startswith(".") or len(sample) > MAX_NAME_LENGTH:
-            raise refuse(f"names must not start with '.' or exceed {MAX_NAME_LENGTH} characters")
+        if sample.startswith("."):
+            raise refuse("names must not start with '.'")
+        # Slugs are cut to fit (`fit_name`); everything else must fit on its own, checked before anything is paid for.
+        fixed = template.render(slug="", id="0a1b2c3d", i=SAMPLE_INDEX, n=SAMPLE_INDEX, aspect="16x9", format="jpeg",
+                                date="2026-01-31", time="235959", values=dict.fromkeys(known, ""))
+        if len(fixed.encode("utf-8")) > MAX_NAME_LENGTH:
+            raise refuse(f"names must not exceed {MAX_NAME_LENGTH} bytes (UTF-8), without counting {{slug}}")
         return template
 
     def render(self, *, values: Mapping[str, str], **fields: Any) -> str:
@@ -160,11 +197,15 @@ class FileNamer:
         extension = EXTENSIONS.get(self.format, self.format)
         names = []
         for index in range(1, count + 1):
-            stem = template.render(
-                values=self.values, slug=self.slug, id=short_id(request_id), i=self.first + index - 1,
-                n=self.total or count, aspect=self.aspect, format=self.format, date=self.date, time=self.time,
-            )
-            names.append(f"{stem[:MAX_NAME_LENGTH]}.{extension}")
+
+            def render(cut: Callable[[str], str], index: int = index) -> str:  # every slug cut alike
+                return template.render(
+                    values={name: cut(value) for name, value in self.values.items()}, slug=cut(self.slug),
+                    id=short_id(request_id), i=self.first + index - 1, n=self.total or count, aspect=self.aspect,
+                    format=self.format, date=self.date, time=self.time,
+                )
+
+            names.append(f"{fit_name(render)}.{extension}")
         return names
 
     def to_record(self) -> dict[str, Any]:

@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
 def model_info(client: Client, cache: CatalogCache, *, refresh: bool = False) -> tuple[ModelInfo, str]:
     """The catalog entry and where it came from ("cache" or "api"); API errors propagate."""
+    from ..stores.catalog import checked_info
+
     cached = None if refresh else cache.get(client.base_url, client.model_id)
     if cached is not None:
         return cached[0], "cache"
-    info = client.model_info()
+    info = checked_info(client.model_info())  # before it is shown or cached
     cache.put(client.base_url, info)
     return info, "api"
 

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Union
 from xml.sax.saxutils import escape
 
+from ..stores import safe_json
+from ..stores.safe_files import read_regular_file
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_KEYWORD = b"nanobanana"
 # keyword, NUL, uncompressed flag and method, empty language tag and translated keyword; then UTF-8 text
@@ -357,7 +360,7 @@ def _from_xmp(packet: bytes) -> dict[str, Any] | None:
     if start < 0 or end < start:
         return None
     try:
-        found = json.loads(unescape(text[start + len("<nb:provenance>"):end]))
+        found = safe_json.loads(unescape(text[start + len("<nb:provenance>"):end]))
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
@@ -382,7 +385,7 @@ def _embedded(handle: BinaryIO) -> dict[str, Any] | None:
     if kind == "png":
         for chunk, start, end in _checked(_png_chunks, handle):
             if chunk == b"iTXt" and _read_at(handle, start + 8, min(len(PNG_PREFIX), end - 12 - start)) == PNG_PREFIX:
-                found = json.loads(_metadata(handle, start + 8 + len(PNG_PREFIX), end - 4).decode("utf-8"))
+                found = safe_json.loads(_metadata(handle, start + 8 + len(PNG_PREFIX), end - 4))
                 return found if isinstance(found, dict) else None
     if kind == "jpeg":
         for marker, start, end in _checked(_jpeg_segments, handle):
@@ -402,9 +405,9 @@ def read(image: Path) -> tuple[dict[str, Any] | None, str | None]:
         return found, "embedded"
     sidecar = sidecar_path(image)
     if sidecar.is_file():
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except ValueError:
+        try:  # a link is not followed: a sidecar planted as one could pass another file's contents on
+            data = safe_json.loads(read_regular_file(sidecar, safe_json.MAX_BYTES))
+        except (OSError, ValueError):
             return None, None
         if isinstance(data, dict):
             return data, "sidecar"

@@ -10,9 +10,10 @@ so no line is submitted twice however the shards are laid out.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..states import JobState
+from ..stores import safe_json
+from ..stores.safe_files import create_new, create_temporary, is_regular_file, open_existing, read_regular_file
 
 SHARD_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 COPY_CHUNK = 1024 * 1024
@@ -82,7 +85,7 @@ def merge_runs(sources: list[Path], destination: Path) -> MergeReport:
     target = Manifest(destination)
     report = MergeReport()
     for source in sources:
-        for key, state in sorted(read_manifests(source).items(), key=lambda item: item[1].get("line") or 0):
+        for key, state in sorted(read_manifests(source, report.problems.append).items(), key=lambda item: item[1].get("line") or 0):
             report.lines.add(key)
             _merge_line(target, key, state, source, report)
     return report
@@ -100,7 +103,7 @@ def _merge_line(target: Manifest, key: str, state: dict[str, Any], source: Path,
         return
     record = {name: value for name, value in state.items() if name not in ("key", "at")}
     found = saved_files_present(state, source)
-    copied = None if found is None else [_copy_in(item, destination) for item in found]
+    copied = None if found is None else [_copy_in(item, destination, report.problems) for item in found]
     if copied is not None and all(copied):
         record["outputs"] = [item.to_dict() for item in copied if item]
         report.done.add(key)
@@ -114,18 +117,25 @@ def _merge_line(target: Manifest, key: str, state: dict[str, Any], source: Path,
     target.record(key, durable=True, **record)
 
 
-def _copy_in(item: SavedFile, destination: Path) -> SavedFile | None:
-    """The file copied into `destination` (its sidecar too), verified against its recorded hash; None if it differs."""
+def _copy_in(item: SavedFile, destination: Path, problems: list[str]) -> SavedFile | None:
+    """The file copied into `destination` (its sidecar too), verified against its recorded hash; None if it differs.
+
+    Only regular files are copied, never what a link points to: a shard's directory may come from
+    anywhere (a CI artifact), and a planted `img.png.json -> ~/.ssh/id_rsa` must not bring the key
+    into the merged folder. A sidecar is copied only if it is a bounded JSON object; else `problems` hears why.
+    """
     from .downloads import _place
     from .provenance import sidecar_path
 
     source = Path(item.path)
     if source.parent.resolve() == destination.resolve():
         return item
-    temporary = destination / f".{source.name}.merge.part"
+    if not is_regular_file(source):
+        return None
+    fd, temporary = create_temporary(destination / source.name, suffix=".merge.part")
     try:
         digest = hashlib.sha256()
-        with source.open("rb") as reader, temporary.open("wb") as writer:
+        with open_existing(source) as reading, os.fdopen(os.dup(reading), "rb") as reader, os.fdopen(fd, "wb") as writer:
             for block in _blocks(reader):
                 digest.update(block)
                 writer.write(block)
@@ -134,8 +144,18 @@ def _copy_in(item: SavedFile, destination: Path) -> SavedFile | None:
         placed = _place(temporary, destination / source.name, item.sha256)  # never over a different file
     finally:
         temporary.unlink(missing_ok=True)
-    if sidecar_path(source).is_file() and not sidecar_path(placed).exists():
-        shutil.copyfile(sidecar_path(source), sidecar_path(placed))
+    sidecar = sidecar_path(source)
+    if sidecar.exists() or sidecar.is_symlink():
+        try:
+            data = read_regular_file(sidecar, safe_json.MAX_BYTES)
+            safe_json.loads_object(data)
+        except OSError as exc:
+            why = "not a regular file (a symbolic link?)" if exc.errno == errno.ELOOP else exc.strerror or exc
+            problems.append(f"{sidecar}: not copied: {why}")
+        except ValueError as exc:
+            problems.append(f"{sidecar}: not copied: not a provenance record ({exc})")
+        else:
+            create_new(sidecar_path(placed), data)  # one already there (or a link) is left as it is
     return replace(item, path=str(placed.resolve()))
 
 

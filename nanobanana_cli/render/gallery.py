@@ -15,7 +15,7 @@ import json
 import os
 import re
 import struct
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +23,15 @@ from urllib.parse import quote
 
 from ..api.models import ASPECT_RATIOS
 from ..engine.downloads import sniff_image_format
+from ..errors import UsageError
+from ..stores.safe_files import write_atomically
+from ..stores.safe_json import typed
 
 if TYPE_CHECKING:
     from ..stores.history import HistoryEntry
 
 GALLERY_NAME = "index.html"
+Warn = Callable[[str], None]  # told of each file left out, or shown without what it failed to say
 DEFAULT_NAME_PATTERN = re.compile(r"^(?P<slug>.+)-(?P<id>[A-Za-z0-9]{8}|job)-(?P<index>\d+)(?:-\d+)?$")
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#111;color:#eee}
@@ -176,7 +180,7 @@ def timings(
 
 
 def _parameters(made: dict[str, Any]) -> str | None:
-    shown = [str(made[key]) for key in ("aspect_ratio", "output_format") if made.get(key)]
+    shown = [value for key in ("aspect_ratio", "output_format") if (value := typed(made, key, str))]
     return " · ".join(shown) or None
 
 
@@ -211,12 +215,12 @@ def _facts_by_path(entries: list[HistoryEntry]) -> dict[str, Facts]:
     return known
 
 
-def _manifest_facts(directory: Path) -> dict[str, Facts]:
+def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     """Request ids and matrix values by file, where the manifests say or beside them (a moved directory)."""
     from ..engine.batch import read_manifests
 
     known: dict[str, Facts] = {}
-    for state in read_manifests(directory).values():
+    for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read
         for index, item in enumerate(state.get("outputs") or [], start=1):
             facts = Facts(state.get("request_id"), index, values=state.get("vars") or None)
             known[os.path.realpath(directory / Path(item["path"]).name)] = facts
@@ -224,19 +228,20 @@ def _manifest_facts(directory: Path) -> dict[str, Facts]:
     return known
 
 
-def _provenance_facts(path: Path) -> Facts | None:
+def _provenance_facts(path: Path, warn: Warn) -> Facts | None:
     from ..engine import provenance
 
     try:
         made, _ = provenance.read(path)
-    except OSError:
+    except OSError as exc:
+        warn(f"gallery: cannot read the provenance of {path.name}: {exc.strerror or exc}; shown without it")
         return None
     if not made:
         return None
-    index = made.get("index") if isinstance(made.get("index"), int) else None
-    prompt = made.get("prompt") if isinstance(made.get("prompt"), str) else None
-    return Facts(made.get("request_id"), index, prompt, _parameters(made), made.get("submitted_at"),
-                 timings=timings(made.get("submitted_at"), None, made.get("finished_at")))
+    submitted = typed(made, "submitted_at", str)
+    # Provenance travels with files from anywhere: a field of the wrong type is taken as unknown.
+    return Facts(typed(made, "request_id", str), typed(made, "index", int), typed(made, "prompt", str),
+                 _parameters(made), submitted, timings=timings(submitted, None, typed(made, "finished_at", str)))
 
 
 def image_size(head: bytes) -> tuple[int, int] | None:
@@ -277,13 +282,17 @@ def _from_file(path: Path, head: bytes) -> tuple[str, Facts]:
     return f"id:{match['id']}", Facts(match["id"], int(match["index"]), prompt, " · ".join(parts))
 
 
-def _images(directory: Path) -> list[tuple[Path, bytes]]:
+def _images(directory: Path, warn: Warn) -> list[tuple[Path, bytes]]:
     found = []
     for path in sorted(directory.iterdir(), key=lambda p: p.name):
         if path.name.startswith(".") or not path.is_file():
             continue
-        with path.open("rb") as handle:
-            head = handle.read(64 * 1024)
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(64 * 1024)
+        except OSError as exc:
+            warn(f"gallery: skipped {path.name}: {exc.strerror or exc}")
+            continue
         if sniff_image_format(head) is not None:
             found.append((path, head))
     return found
@@ -307,13 +316,24 @@ def _job_ids(found: Iterable[Known]) -> tuple[set[str], set[str]]:
     return request_ids, prefixes
 
 
-def collect_jobs(directory: Path) -> list[Job]:
-    """Every image in DIR, grouped by job; jobs in submission order (else by their files' age)."""
-    manifests = _manifest_facts(directory)
+def _ignore(message: str) -> None:
+    pass
+
+
+def collect_jobs(directory: Path, warn: Warn = _ignore) -> list[Job]:
+    """Every image in DIR, grouped by job; jobs in submission order (else by their files' age).
+
+    A file that cannot be read is left out, with a warning naming it; the rest still make the page.
+    """
+    try:
+        manifests = _manifest_facts(directory, warn)
+    except UsageError as exc:  # an unreadable manifest: the images still have their names and provenance
+        warn(f"gallery: {exc}; the page is made without the batch manifests")
+        manifests = {}
     found: dict[Path, Known] = {}
-    for path, head in _images(directory):
+    for path, head in _images(directory, warn):
         real = os.path.realpath(path)
-        found[path] = (real, *_from_file(path, head), _provenance_facts(path), manifests.get(real))
+        found[path] = (real, *_from_file(path, head), _provenance_facts(path, warn), manifests.get(real))
     history = _history_facts(found.values())
     jobs: dict[str, Job] = {}
     first_seen: dict[str, float] = {}
@@ -394,11 +414,13 @@ def render_gallery(directory: Path, jobs: list[Job]) -> str:
     )
 
 
-def write_gallery(directory: Path) -> Path:
-    """Write (or rewrite) DIR/index.html referencing every image in DIR by a relative link."""
-    jobs = collect_jobs(directory)
+def write_gallery(directory: Path, warn: Warn = _ignore) -> Path:
+    """Write (or rewrite) DIR/index.html referencing every image in DIR by a relative link.
+
+    The page is written to a new file beside it and renamed over it: a link planted at either
+    name is replaced, never written through.
+    """
+    jobs = collect_jobs(directory, warn)
     target = directory / GALLERY_NAME
-    temporary = directory / f".{GALLERY_NAME}.tmp"
-    temporary.write_text(render_gallery(directory, jobs), encoding="utf-8")
-    os.replace(temporary, target)
+    write_atomically(target, render_gallery(directory, jobs).encode("utf-8"))
     return target.resolve()

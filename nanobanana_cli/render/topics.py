@@ -130,7 +130,7 @@ def _file_names() -> str:
         "  {time}    the submission's local time, 235959",
         "",
         "A template names a file inside the output directory: '/', '\\', '..', NUL or a leading '.'",
-        f"are refused (exit 2), as are unknown fields and names over {MAX_NAME_LENGTH} characters.",
+        f"are refused (exit 2), as are unknown fields; names are cut to {MAX_NAME_LENGTH} UTF-8 bytes.",
         "A job's names (and its output directory) are recorded when it is submitted: watch, result",
         "--download and a resumed run reuse them (unless given --name or -o), so fetching a job again",
         "finds its files. An existing file is never overwritten: an identical one is reused, a",

@@ -34,6 +34,9 @@ class Sandbox:
 
     `queue_seconds` and `run_seconds` may be changed between submits; each job keeps the values
     it was submitted with (or what `durations(input)` returned for it).
+
+    Request bodies are capped at 64 MiB (`transport.MAX_BODY_BYTES`); a missing, malformed or
+    larger Content-Length is answered 411, 400 or 413 in the API's error shape.
     """
 
     def __init__(

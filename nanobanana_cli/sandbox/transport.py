@@ -1,6 +1,10 @@
 """HTTP plumbing shared by the sandbox's listeners: optional TLS, answering, recording, trickling.
 
 `SandboxHandler` is the `Exchange` that fault actions work through (see faults.py).
+
+A request body is read only as far as a valid Content-Length says, and at most 64 MiB
+(`MAX_BODY_BYTES`): a POST without one is answered 411, a malformed or negative one 400, a
+bigger one 413, each as JSON in the API's error shape and before the handler runs.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import answers
 from .faults import Endpoint
 
 if TYPE_CHECKING:
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from .server import Sandbox
 
 HANDSHAKE_TIMEOUT = 10.0
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a submit body is a few hundred bytes; this only bounds a hostile one
 PLAIN_TWIN = "assets-http"  # the listener name of a TLS image host's plain-http twin
 
 
@@ -134,8 +140,33 @@ class SandboxHandler(BaseHTTPRequestHandler):
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
         return token.strip() if scheme.lower() == "bearer" else ""
 
+    def parse_request(self) -> bool:
+        """The stdlib's parsing, then the body's framing checked before any handler reads it."""
+        if not super().parse_request():
+            return False
+        problem = self._body_problem()
+        if problem is None:
+            return True
+        status, message = problem
+        self.close_connection = True  # the body was not read: what follows on the connection is not a request
+        self.answer_json(status, answers.error(status * 1000, message))  # like the API's 400001, 404001
+        return False
+
+    def _body_problem(self) -> tuple[int, str] | None:
+        declared = self.headers.get_all("Content-Length") or []
+        if not declared:
+            return (411, "a POST needs a Content-Length header") if self.command == "POST" else None
+        if len(set(declared)) > 1:
+            return 400, "conflicting Content-Length headers"
+        text = declared[0].strip()
+        if not (text.isascii() and text.isdigit()):
+            return 400, "Content-Length must be a non-negative integer"
+        if int(text) > MAX_BODY_BYTES:
+            return 413, f"the body is over the sandbox's {MAX_BODY_BYTES}-byte limit"
+        return None
+
     def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        length = int(self.headers.get("Content-Length") or 0)  # checked by parse_request
         return self.rfile.read(length) if length else b""
 
     def _record(self, status: int) -> None:
