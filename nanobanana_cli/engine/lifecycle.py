@@ -19,9 +19,26 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..api.models import CANCELLED, COMPLETED, FAILED, IN_QUEUE, CancelOutcome, GenerationInput, JobResult, JobStatus, Submission
-from ..api.schema import MODEL_ID
-from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, NotFinishedError, UsageError, WaitTimeoutError
+from ..api.models import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    IN_QUEUE,
+    CancelOutcome,
+    GenerationInput,
+    JobResult,
+    JobStatus,
+    Submission,
+)
+from ..api.schema import MODEL_ID, TEXT_TO_IMAGE
+from ..errors import (
+    InterruptedWaitError,
+    JobFailedError,
+    NanobananaError,
+    NotFinishedError,
+    UsageError,
+    WaitTimeoutError,
+)
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.
@@ -51,12 +68,17 @@ class Reporter(Protocol):
 
     def download_progress(self, url: str, received: int, total: int | None) -> None: ...
 
+    def warn(self, text: str) -> None: ...
+
 
 class SilentReporter:
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         pass
 
     def download_progress(self, url: str, received: int, total: int | None) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
         pass
 
 
@@ -212,7 +234,8 @@ class JobOutcome:
             outputs = [item.to_dict() for item in self.saved]
         else:
             outputs = [
-                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None}
+                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None,
+                 "provenance_reason": None}
                 for url in self.output_urls
             ]
         error = self.job_error
@@ -233,6 +256,11 @@ class JobOutcome:
             "elapsed_seconds": None if self.elapsed_seconds is None else round(self.elapsed_seconds, 3),
             "exit_code": int(self.error.exit_code) if self.error is not None else 0,
         }
+
+
+def _images_asked(generation: GenerationInput | None) -> int:
+    """How many images a job may save: those asked for, or for a job this machine does not know, the API's most."""
+    return generation.num_images if generation else max(TEXT_TO_IMAGE["num_images"].choices)
 
 
 def failure_for(result: JobResult) -> JobFailedError | None:
@@ -379,12 +407,13 @@ class Jobs:
             from . import downloads  # noqa: F401 -- loaded while the job runs, not once it has finished
         expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
+        deadline = self._deadline()
         with self.resumable([request_id]):
             result = wait_for_result(
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
                 schedule=self.schedule, stop=self.stop, expectation=expectation,
             )
-            outcome = self._complete(result, generation, file_stem)
+            outcome = self._complete(result, generation, file_stem, deadline)
         outcome.elapsed_seconds = time.monotonic() - started
         outcome.finished_at = outcome.finished_at or _iso_now()  # seen finishing while we waited
         return outcome
@@ -424,6 +453,7 @@ class Jobs:
 
     def fetch(self, request_id: str) -> JobOutcome:
         """A job's outcome without waiting; unfinished or failed jobs carry `NotFinishedError` or `JobFailedError`."""
+        deadline = self._deadline()
         result = self.client.result(request_id, include_cost=True)
         generation = self.generation_of(request_id)
         if not result.is_finished:
@@ -436,11 +466,17 @@ class Jobs:
             return self.describe(request_id, result.status, generation, queue_position=result.queue_position, error=waiting)
         with self.resumable([request_id]):
             try:
-                return self._complete(result, generation, None)
+                return self._complete(result, generation, None, deadline)
             except JobFailedError as exc:
                 return self.describe(request_id, exc.status, generation, error=exc, finished_at=result.finished_at)
 
-    def _complete(self, result: JobResult, generation: GenerationInput | None, file_stem: str | None) -> JobOutcome:
+    def _deadline(self) -> float | None:
+        """When `--timeout` runs out for a job starting now: it bounds the wait and the downloads alike."""
+        return None if self.timeout is None else self.client.clock.monotonic() + self.timeout
+
+    def _complete(
+        self, result: JobResult, generation: GenerationInput | None, file_stem: str | None, deadline: float | None
+    ) -> JobOutcome:
         request_id = result.request_id
         self._finished.add(request_id)
         self._record(request_id, status=result.status, output_urls=list(result.output_urls) or None,
@@ -449,14 +485,14 @@ class Jobs:
         failure = failure_for(result)
         if failure:
             raise failure
-        saved = self._save(result, generation, file_stem) if self.downloads is not None else None
+        saved = self._save(result, generation, file_stem, deadline) if self.downloads is not None else None
         return self.describe(
             request_id, result.status, generation, output_urls=list(result.output_urls), saved=saved,
             finished_at=result.finished_at, cost=result.cost,
         )
 
     def _save(
-        self, result: JobResult, generation: GenerationInput | None, file_stem: str | None
+        self, result: JobResult, generation: GenerationInput | None, file_stem: str | None, deadline: float | None
     ) -> list[SavedFile]:
         """Download every image with its provenance, and record both hashes of each file."""
         from .downloads import download_all
@@ -465,15 +501,21 @@ class Jobs:
         request_id = result.request_id
         self.downloads.directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
         started = time.monotonic()
-        saved = download_all(
-            self.client, result.output_urls, self.downloads.directory,
-            prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
-            request_id=request_id,
-            output_format=generation.output_format if generation else "png",
-            max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
-            provenance=lambda index: self._provenance(result, generation, index, len(result.output_urls)),
-            metadata=self.downloads.metadata,
-        )
+        expected = _images_asked(generation)
+        count = min(len(result.output_urls), expected)
+        try:
+            saved = download_all(
+                self.client, result.output_urls, self.downloads.directory,
+                prompt=self._file_stem(file_stem or (generation.prompt if generation else None), result, generation),
+                request_id=request_id,
+                output_format=generation.output_format if generation else "png",
+                max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
+                provenance=lambda index: self._provenance(result, generation, index, count),
+                metadata=self.downloads.metadata, expected=expected, deadline=deadline, warn=self.reporter.warn,
+            )
+        except WaitTimeoutError as exc:
+            exc.hint = exc.hint or f"fetch the images with: {self._resume([request_id], self.downloads.directory, finished=True)}"
+            raise
         seconds = round(time.monotonic() - started, 3)
         # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
         entry = self.history.get(request_id) if self.history is not None else None
@@ -500,7 +542,8 @@ class Jobs:
         """What names the files: the prompt (or batch name), bound to this job's `--name` template if there is one."""
         if self.downloads is None or self.downloads.name is None:
             return stem
-        fields = job_name_fields(generation, len(result.output_urls), self._known(result.request_id)[1])
+        count = min(len(result.output_urls), _images_asked(generation))
+        fields = job_name_fields(generation, count, self._known(result.request_id)[1])
         return NamedPrompt(stem or "image", self.downloads.name, fields)
 
     def status(self, request_id: str) -> JobOutcome:
