@@ -23,8 +23,12 @@ from nanobanana_cli.engine import provenance
 
 from .image_samples import SEEDS, WEBPINFO, decoded, webpinfo_accepts
 
-# Pillow's own complaints about the mutated EXIF it parses, which are no finding of ours.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
+# Pillow's own complaints about the mutated EXIF it parses, and about canvases over the small limit
+# set below (it refuses those past twice the limit): no finding of ours.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin"),
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+]
 
 PROVENANCE = {"prompt": "a fox \x1b[2J\u202e <&>", "request_id": "abc-123", "index": 1, "count": 1}
 SEED_BYTES = {kind: {name: make() for name, make in seeds.items()} for kind, seeds in SEEDS.items()}

@@ -317,9 +317,15 @@ def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]
     yield from _blocks(source, insert_at)
 
 
-def _webp_canvas(source: BinaryIO, kind: bytes, start: int, end: int) -> tuple[int, int, bool]:
+def _webp_length(source: BinaryIO, start: int) -> int:
+    """The length a WebP chunk declares for its payload (its end in a walk includes the padding byte)."""
+    (length,) = struct.unpack("<I", _read_at(source, start + 4, 4))
+    return int(length)
+
+
+def _webp_canvas(source: BinaryIO, kind: bytes, start: int) -> tuple[int, int, bool]:
     """(width, height, has alpha) of a simple WebP's only image chunk, from its bitstream header."""
-    payload = _read_at(source, start + 8, min(10, end - start - 8))
+    payload = _read_at(source, start + 8, min(10, _webp_length(source, start)))
     # VP8: a key frame's 3-byte tag (bit 0 clear), start code, then 14-bit width and height
     if kind == b"VP8 " and len(payload) == 10 and not payload[0] & 1 and payload[3:6] == b"\x9d\x01\x2a":
         width, height = (value & 0x3FFF for value in struct.unpack("<HH", payload[6:10]))
@@ -351,20 +357,20 @@ def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]
             raise NotEmbeddable("already has an XMP packet")
         image_data = image_data or kind in (*WEBP_IMAGES, b"ANMF")
     chunks = _webp_chunks(source)
-    first, start, end = next(chunks, (None, 0, 0))
+    first, start, _ = next(chunks, (None, 0, 0))
     if not image_data or first is None:
         raise NotEmbeddable("WebP without image data")
     riff_end = _riff_end(source)
     xmp = _riff_chunk(b"XMP ", _xmp_packet(provenance))
     if first == b"VP8X":
-        if end - start != 8 + WEBP_VP8X_SIZE:
+        if _webp_length(source, start) != WEBP_VP8X_SIZE:
             raise NotEmbeddable("malformed VP8X chunk")
         head = b""
         flags = _read_at(source, start + 8, 1)[0] | 0x04  # the XMP bit
     elif first in WEBP_IMAGES:
         if next(chunks, None) is not None:
             raise NotEmbeddable("simple WebP with chunks besides its image")
-        width, height, alpha = _webp_canvas(source, first, start, end)
+        width, height, alpha = _webp_canvas(source, first, start)
         fields = bytes([0x04 | (0x10 if alpha else 0), 0, 0, 0])
         head = _riff_chunk(b"VP8X", fields + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
     else:
