@@ -221,7 +221,7 @@ def download_file(
     stop = stop or threading.Event()
 
     def out_of_time() -> WaitTimeoutError:
-        return WaitTimeoutError(f"time limit reached while downloading {url}; stopped", request_id=request_id or "")
+        return WaitTimeoutError(f"still downloading {url}", request_id=request_id or "")
 
     def attempt() -> SavedFile:
         if stop.is_set():  # another file of the job failed, or the command is ending: no new attempt

@@ -513,9 +513,11 @@ class Jobs:
                 provenance=lambda index: self._provenance(result, generation, index, count),
                 metadata=self.downloads.metadata, expected=expected, deadline=deadline, warn=self.reporter.warn,
             )
-        except WaitTimeoutError as exc:
-            exc.hint = exc.hint or f"fetch the images with: {self._resume([request_id], self.downloads.directory, finished=True)}"
-            raise
+        except WaitTimeoutError as exc:  # the job is done: its images can be fetched later
+            raise WaitTimeoutError(
+                f"gave up after {self.timeout:g}s; {exc}", request_id=request_id,
+                hint=f"fetch the images with: {self._resume([request_id], self.downloads.directory, finished=True)}",
+            ) from None
         seconds = round(time.monotonic() - started, 3)
         # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
         entry = self.history.get(request_id) if self.history is not None else None
