@@ -144,4 +144,4 @@ def webpinfo_accepts(data: bytes) -> bool:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "image.webp"
         path.write_bytes(data)
-        return subprocess.run([WEBPINFO, "-quiet", str(path)], capture_output=True).returncode == 0
+        return subprocess.run([WEBPINFO, "-quiet", str(path)], capture_output=True, check=False).returncode == 0

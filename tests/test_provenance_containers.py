@@ -14,8 +14,8 @@ import json
 import os
 import struct
 import xml.dom.minidom
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from hypothesis import given, settings

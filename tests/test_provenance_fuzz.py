@@ -104,7 +104,7 @@ def check(kind: str, name: str, data: bytes) -> None:
     before_hash = provenance.image_data_sha256(data)
     target = io.BytesIO()
     try:
-        digest, size = provenance.embed(io.BytesIO(data), target, PROVENANCE)
+        _, size = provenance.embed(io.BytesIO(data), target, PROVENANCE)
     except provenance.NotEmbeddable:
         return
     output = target.getvalue()

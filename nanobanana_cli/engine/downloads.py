@@ -310,7 +310,7 @@ def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -
         return written
     except (NotEmbeddable, OSError):
         raise  # an OSError is the disk, not the file: a full disk is the download's failure (exit 9)
-    except Exception as exc:  # noqa: BLE001 -- the image is paid for: a flaw in our parser costs its metadata, not the picture
+    except Exception as exc:  # the image is paid for: a flaw in our parser costs its metadata, not the picture
         raise NotEmbeddable(f"unexpected {type(exc).__name__} reading the file") from exc
     finally:
         PARTIAL_FILES.discard(sealed_path)
