@@ -144,9 +144,9 @@ def _jpeg_segments(handle: BinaryIO) -> Iterator[Part]:
 def _riff_end(handle: BinaryIO) -> int:
     """Where the RIFF payload ends, by the size the file declares: the end of the WebP.
 
-    Bytes after it are no part of the image (every reader stops there); embedding drops them, as
-    a chunk appended after them would be outside the RIFF and one appended before would leave
-    them behind a payload whose declared size no longer covers them.
+    Bytes after it are no part of the image: readers stop there. Embedding drops them rather than
+    refusing the file: what it writes ends where its RIFF size says, and carries nothing that was
+    merely appended to the image (a second file, say) under our provenance.
     """
     header = _read_at(handle, 0, 12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WEBP":
