@@ -133,6 +133,7 @@ def planned_lines(jobs: list[PlannedJob], template: NameTemplate | None, started
 
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+SAVED_FILE_REQUIRED = frozenset({"url", "path", "bytes", "sha256", "delivered_sha256", "provenance"})
 
 
 def _record_problem(record: Any) -> str | None:
@@ -159,7 +160,8 @@ def _record_problem(record: Any) -> str | None:
 
 def _is_saved_file(item: Any) -> bool:
     return (
-        isinstance(item, dict) and set(item) == {field.name for field in fields(SavedFile)}
+        # fields added since (provenance_reason) are optional: a manifest written by an earlier version stays good
+        isinstance(item, dict) and SAVED_FILE_REQUIRED <= set(item) <= {field.name for field in fields(SavedFile)}
         and isinstance(item["url"], str) and isinstance(item["path"], str)
         and isinstance(item["bytes"], int) and not isinstance(item["bytes"], bool) and item["bytes"] >= 0
         and isinstance(item["sha256"], str) and SHA256_PATTERN.match(item["sha256"]) is not None

@@ -11,9 +11,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..api.retry import RETRYABLE_STATUSES, Retryable, call_with_retries
+from ..api.retry import RETRYABLE_STATUSES, DeadlineReached, Retryable, call_with_retries
 from ..api.schema import EXTENSIONS
-from ..errors import APIError, BadResponseError, NanobananaError, SaveFailedError, UnavailableError, UsageError
+from ..errors import (
+    APIError,
+    BadResponseError,
+    NanobananaError,
+    SaveFailedError,
+    UnavailableError,
+    UsageError,
+    WaitTimeoutError,
+)
 from .workers import run_concurrently
 
 if TYPE_CHECKING:
@@ -29,6 +37,7 @@ SIZE_CAP_HINT = "raise the limit with `nanobanana config set max_download_mb N` 
 _CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 ProgressListener = Callable[[str, int, "int | None"], None]
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class SavedFile:
     sha256: str
     delivered_sha256: str | None = None
     provenance: str | None = None  # "embedded", "sidecar" or "none"; None when not asked for
+    provenance_reason: str | None = None  # why provenance is not where --metadata asked for it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,37 +176,57 @@ def download_file(
     request_id: str | None = None,
     provenance: dict[str, Any] | None = None,
     metadata: str = "embed",
+    deadline: float | None = None,
+    warn: Warn | None = None,
 ) -> SavedFile:
     """Fetch `url` into `target` (or a free variant of its name). Complete and verified, or nothing.
 
     With `provenance`, it is embedded before the file is moved into place (so an identical second
     download still finds its twin), or written as a sidecar when embedding is unsafe or not wanted.
+    An image that cannot take it is saved as delivered all the same: `warn` hears why.
 
     Each attempt is cut off after `DOWNLOAD_TOTAL_SECONDS`, and not retried: a server that slow
-    would only be as slow again.
+    would only be as slow again. `deadline` (a `client.clock.monotonic()` time, the command's
+    `--timeout`) cuts it sooner, retries and their waits included, with `WaitTimeoutError`.
     """
     from ..api.deadline import CallTimedOut, watching
 
     stop = stop or threading.Event()
 
+    def out_of_time() -> WaitTimeoutError:
+        return WaitTimeoutError(f"still downloading {url}", request_id=request_id or "")
+
     def attempt() -> SavedFile:
         if stop.is_set():  # another file of the job failed, or the command is ending: no new attempt
             raise KeyboardInterrupt
+        limit = DOWNLOAD_TOTAL_SECONDS
+        if deadline is not None:
+            limit = min(limit, deadline - client.clock.monotonic())
+            if limit <= 0:
+                raise out_of_time()
         fd, temp_path = _partial_file(target, stop)
         try:
-            with os.fdopen(fd, "wb") as handle, watching(DOWNLOAD_TOTAL_SECONDS):
+            with os.fdopen(fd, "wb") as handle, watching(limit):
                 digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
             if stop.is_set():
                 raise KeyboardInterrupt
-            delivered = digest
-            sealed = _embed(temp_path, provenance, stop) if provenance is not None and metadata == "embed" else None
+            delivered, sealed, refused = digest, None, None
+            if provenance is not None and metadata == "embed":
+                from .provenance import NotEmbeddable
+
+                try:
+                    sealed = _embed(temp_path, provenance, stop)
+                except NotEmbeddable as exc:
+                    refused = str(exc)
             if sealed is not None:
                 digest, size = sealed
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
-            place = _sidecar(placed, provenance, metadata, sealed is not None)
-            return SavedFile(url, str(placed.resolve()), size, digest, delivered, place)
+            place, reason = _sidecar(placed, provenance, metadata, sealed is not None, refused, warn)
+            return SavedFile(url, str(placed.resolve()), size, digest, delivered, place, reason)
         except CallTimedOut as exc:
+            if limit < DOWNLOAD_TOTAL_SECONDS:
+                raise out_of_time() from None
             raise UnavailableError(f"download of {url}: {exc}; stopped", hint=_fetch_again(request_id)) from None
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
@@ -205,7 +235,12 @@ def download_file(
         finally:
             PARTIAL_FILES.discard(temp_path)
 
-    return call_with_retries(attempt, what="download", policy=client.retry, clock=client.clock, on_retry=client.on_retry)
+    try:
+        return call_with_retries(
+            attempt, what="download", policy=client.retry, clock=client.clock, on_retry=client.on_retry, deadline=deadline
+        )
+    except DeadlineReached:
+        raise out_of_time() from None
 
 
 def _partial_file(target: Path, stop: threading.Event) -> tuple[int, Path]:
@@ -231,9 +266,9 @@ def _partial_file(target: Path, stop: threading.Event) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
-def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -> tuple[str, int] | None:
-    """Embed provenance into a finished download: the sealed file's sha256 and size, or None when
-    embedding is unsafe and the image gets a sidecar instead.
+def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -> tuple[str, int]:
+    """Embed provenance into a finished download: the sealed file's sha256 and size, or
+    `NotEmbeddable` saying why the file cannot take it (it then stays byte for byte as delivered).
 
     Streamed into a second temporary file that then replaces the first, so memory stays bounded
     whatever the image's size.
@@ -246,22 +281,36 @@ def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -
             written = embed(source, sealed, {**provenance, "image_data_sha256": image_data_sha256(temp_path)})
         os.replace(sealed_path, temp_path)
         return written
-    except NotEmbeddable:
-        return None
+    except (NotEmbeddable, OSError):
+        raise  # an OSError is the disk, not the file: a full disk is the download's failure (exit 9)
+    except Exception as exc:  # the image is paid for: a flaw in our parser costs its metadata, not the picture
+        raise NotEmbeddable(f"unexpected {type(exc).__name__} reading the file") from exc
     finally:
         PARTIAL_FILES.discard(sealed_path)
 
 
-def _sidecar(placed: Path, provenance: dict[str, Any] | None, metadata: str, embedded: bool) -> str | None:
+def _sidecar(
+    placed: Path, provenance: dict[str, Any] | None, metadata: str, embedded: bool, refused: str | None, warn: Warn | None
+) -> tuple[str | None, str | None]:
+    """Where the provenance went ("embedded", "sidecar" or "none") and why, when not where it was asked."""
     if provenance is None:
-        return None
+        return None, None
     if embedded:
-        return "embedded"
+        return "embedded", None
     if metadata == "none":
-        return "none"
-    from .provenance import record
+        return "none", None
+    from .provenance import image_data_sha256, sidecar_path, write_sidecar
 
-    return record(placed, provenance, mode="sidecar")
+    try:
+        write_sidecar(placed, {**provenance, "image_data_sha256": image_data_sha256(placed)})
+    except OSError as exc:  # the image is saved: losing its provenance is worth a warning, not the download
+        reason = f"cannot write {sidecar_path(placed).name}: {exc.strerror or exc}"
+        if warn:
+            warn(f"{placed.name}: {reason}; the image is saved without provenance")
+        return "none", reason if refused is None else f"{refused}; {reason}"
+    if refused is not None and warn:
+        warn(f"{placed.name}: cannot embed provenance ({refused}); saved as delivered, provenance in {sidecar_path(placed).name}")
+    return "sidecar", refused
 
 
 def _stream_into(
@@ -327,13 +376,22 @@ def download_all(
     stop: threading.Event | None = None,
     provenance: Callable[[int], dict[str, Any]] | None = None,
     metadata: str = "embed",
+    expected: int | None = None,
+    deadline: float | None = None,
+    warn: Warn | None = None,
 ) -> list[SavedFile]:
     """Download a job's outputs concurrently over the client's kept-alive connections, in URL order,
     each to `directory` under its name in `names` (`engine/naming.py` chose them).
 
-    On a failure the other downloads stop at their next chunk; on Ctrl-C every temporary file is deleted at once.
+    At most `expected` images (the number asked for) are saved: a server listing more is warned of,
+    not obeyed. On a failure the other downloads stop at their next chunk; on Ctrl-C every
+    temporary file is deleted at once.
     """
-    targets = [directory / name for name in names]
+    if expected is not None and len(urls) > expected:
+        if warn:
+            warn(f"job {request_id}: the server listed {len(urls)} images for {expected} asked for; saving the first {expected}")
+        urls = urls[:expected]
+    targets = [directory / name for name in names[: len(urls)]]
     stop = ChildStop(stop)
 
     def fetch(item: tuple[int, str, Path]) -> SavedFile:
@@ -341,6 +399,7 @@ def download_all(
         return download_file(
             client, url, target, output_format, max_bytes=max_bytes, on_progress=on_progress, stop=stop,
             request_id=request_id, provenance=provenance(index) if provenance else None, metadata=metadata,
+            deadline=deadline, warn=warn,
         )
 
     items = [(index, url, target) for index, (url, target) in enumerate(zip(urls, targets), start=1)]

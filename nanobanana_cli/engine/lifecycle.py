@@ -24,7 +24,7 @@ from ..api.models import (
     JobStatus,
     Submission,
 )
-from ..api.schema import MODEL_ID
+from ..api.schema import MODEL_ID, TEXT_TO_IMAGE
 from ..errors import (
     InterruptedWaitError,
     JobFailedError,
@@ -67,12 +67,17 @@ class Reporter(Protocol):
 
     def download_progress(self, url: str, received: int, total: int | None) -> None: ...
 
+    def warn(self, text: str) -> None: ...
+
 
 class SilentReporter:
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         pass
 
     def download_progress(self, url: str, received: int, total: int | None) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
         pass
 
 
@@ -159,7 +164,8 @@ class JobOutcome:
             outputs = [item.to_dict() for item in self.saved]
         else:
             outputs = [
-                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None}
+                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None,
+                 "provenance_reason": None}
                 for url in self.output_urls
             ]
         error = self.job_error
@@ -180,6 +186,11 @@ class JobOutcome:
             "elapsed_seconds": None if self.elapsed_seconds is None else round(self.elapsed_seconds, 3),
             "exit_code": int(self.error.exit_code) if self.error is not None else 0,
         }
+
+
+def _images_asked(generation: GenerationInput | None) -> int:
+    """How many images a job may save: those asked for, or for a job this machine does not know, the API's most."""
+    return generation.num_images if generation else max(TEXT_TO_IMAGE["num_images"].choices)
 
 
 def failure_for(result: JobResult) -> JobFailedError | None:
@@ -330,12 +341,13 @@ class Jobs:
             from . import downloads  # noqa: F401 -- loaded while the job runs, not once it has finished
         expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
+        deadline = self._deadline()
         with self.resumable([request_id]):
             result = wait_for_result(
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
                 schedule=self.schedule, stop=self.stop, expectation=expectation,
             )
-            outcome = self._complete(result, generation, namer)
+            outcome = self._complete(result, generation, namer, deadline)
         outcome.elapsed_seconds = time.monotonic() - started
         outcome.finished_at = outcome.finished_at or utc_now()  # seen finishing while we waited
         return outcome
@@ -379,6 +391,7 @@ class Jobs:
 
     def fetch(self, request_id: str) -> JobOutcome:
         """A job's outcome without waiting; unfinished or failed jobs carry `NotFinishedError` or `JobFailedError`."""
+        deadline = self._deadline()
         result = self.client.result(request_id, include_cost=True)
         generation = self.generation_of(request_id)
         if not result.is_finished:
@@ -391,11 +404,17 @@ class Jobs:
             return self.describe(request_id, result.status, generation, queue_position=result.queue_position, error=waiting)
         with self.resumable([request_id]):
             try:
-                return self._complete(result, generation, None)
+                return self._complete(result, generation, None, deadline)
             except JobFailedError as exc:
                 return self.describe(request_id, exc.status, generation, error=exc, finished_at=result.finished_at)
 
-    def _complete(self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None) -> JobOutcome:
+    def _deadline(self) -> float | None:
+        """When `--timeout` runs out for a job starting now: it bounds the wait and the downloads alike."""
+        return None if self.timeout is None else self.client.clock.monotonic() + self.timeout
+
+    def _complete(
+        self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None, deadline: float | None
+    ) -> JobOutcome:
         request_id = result.request_id
         self._finished.add(request_id)
         self._record(request_id, status=result.status, output_urls=list(result.output_urls) or None,
@@ -404,13 +423,15 @@ class Jobs:
         failure = failure_for(result)
         if failure:
             raise failure
-        saved = self._save(result, generation, namer) if self.downloads is not None else None
+        saved = self._save(result, generation, namer, deadline) if self.downloads is not None else None
         return self.describe(
             request_id, result.status, generation, output_urls=list(result.output_urls), saved=saved,
             finished_at=result.finished_at, cost=result.cost,
         )
 
-    def _save(self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None) -> list[SavedFile]:
+    def _save(
+        self, result: JobResult, generation: GenerationInput | None, namer: FileNamer | None, deadline: float | None
+    ) -> list[SavedFile]:
         """Download every image with its provenance, and record both hashes of each file.
 
         Where and under which names: as the job's recorded intent says, unless this command was
@@ -429,11 +450,16 @@ class Jobs:
         directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
         started = time.monotonic()
         try:
-            saved = self._download(result, generation, directory, namer)
+            saved = self._download(result, generation, directory, namer, deadline)
         except SaveFailedError as exc:  # the disk is full: once there is room, the same job is fetched again
             exc.hint = (f"free some space (or raise the file-size limit), then fetch the images again: "
                         f"{self._resume([request_id], directory, finished=True)}")
             raise
+        except WaitTimeoutError as exc:  # the job is done: its images can be fetched later
+            raise WaitTimeoutError(
+                f"gave up after {self.timeout:g}s; {exc}", request_id=request_id,
+                hint=f"fetch the images with: {self._resume([request_id], directory, finished=True)}",
+            ) from None
         seconds = round(time.monotonic() - started, 3)
         # a later `result --download` adds its copies: every file the job ever saved stays findable by hash
         files = list({item["path"]: item for item in [*(entry.files if entry else []), *(s.to_dict() for s in saved)]}.values())
@@ -442,20 +468,23 @@ class Jobs:
         return saved
 
     def _download(
-        self, result: JobResult, generation: GenerationInput | None, directory: Path, namer: FileNamer
+        self, result: JobResult, generation: GenerationInput | None, directory: Path, namer: FileNamer,
+        deadline: float | None,
     ) -> list[SavedFile]:
         from .downloads import download_all
 
         assert self.downloads is not None
         request_id = result.request_id
+        expected = _images_asked(generation)
+        count = min(len(result.output_urls), expected)
         return download_all(
             self.client, result.output_urls, directory,
-            names=namer.names(request_id, len(result.output_urls)),
+            names=namer.names(request_id, count),
             request_id=request_id,
             output_format=generation.output_format if generation else "png",
             max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
-            provenance=lambda index: self._provenance(result, generation, index, len(result.output_urls)),
-            metadata=self.downloads.metadata,
+            provenance=lambda index: self._provenance(result, generation, index, count),
+            metadata=self.downloads.metadata, expected=expected, deadline=deadline, warn=self.reporter.warn,
         )
 
     def destination(self, request_id: str) -> Path:

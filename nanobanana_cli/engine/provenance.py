@@ -6,7 +6,10 @@ data bytes are copied unchanged. No well-kept library does this without re-encod
 rewrites the pixels when it saves; piexif writes EXIF only), so the few container rules are here.
 
 Files are walked by their chunk and segment headers and copied or hashed in blocks, never read
-whole: memory stays the same for a 50 KB and a 500 MB image.
+whole: memory stays the same for a 50 KB and a 500 MB image. Every length a file declares is
+checked against the file before it is trusted (a PNG chunk, a JPEG segment, the RIFF size of a
+WebP and each of its chunks), and a file the walk is not sure of raises `NotEmbeddable`, never
+anything else: these files come from a server, or from whoever sent them.
 
 A file that carries a C2PA / Content Credentials manifest is never touched, since any write
 would break its signed hash; it gets a sidecar `NAME.json` instead. So does any file we cannot
@@ -15,10 +18,12 @@ parse with confidence.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import zlib
@@ -38,6 +43,13 @@ PNG_PREFIX = PNG_KEYWORD + b"\0\0\0\0\0"
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 XMP_NAMESPACE = "https://github.com/nanobanana-cli/provenance/1.0/"
 JPEG_MAX_SEGMENT = 65533
+# Markers that stand alone, with no length after them: none belongs before the first scan.
+JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xDA)})
+PNG_MAX_CHUNK = 2**31 - 1  # the PNG specification's limit on a chunk's length
+# libwebp refuses a RIFF size above 2^32 - 10 (MAX_CHUNK_PAYLOAD): the limit on what we write.
+RIFF_MAX_SIZE = 2**32 - 10
+WEBP_VP8X_SIZE = 10
+WEBP_IMAGES = (b"VP8 ", b"VP8L")
 SIDECAR_SUFFIX = ".json"
 BLOCK_SIZE = 1024 * 1024
 # Metadata is read whole; a chunk bigger than this is nothing we wrote, and skipping it keeps memory bounded.
@@ -48,7 +60,8 @@ Part = tuple[Any, int, int]  # (chunk type or marker, start, end) within the fil
 
 
 class NotEmbeddable(Exception):
-    """This file cannot take provenance safely (C2PA manifest, existing XMP, unknown layout)."""
+    """This file cannot take provenance safely (C2PA manifest, existing XMP, unknown or malformed
+    layout): the one error embedding raises for anything about the file. The message says why."""
 
 
 # -- reading the container ------------------------------------------------------------------------
@@ -93,6 +106,10 @@ def _png_chunks(handle: BinaryIO) -> Iterator[Part]:
     size, offset = _size(handle), len(PNG_SIGNATURE)
     while offset + 12 <= size:
         length, kind = struct.unpack(">I4s", _read_at(handle, offset, 8))
+        if length > PNG_MAX_CHUNK or not kind.isalpha():
+            raise NotEmbeddable("malformed PNG chunk header")
+        if offset == len(PNG_SIGNATURE) and (kind != b"IHDR" or length != 13):
+            raise NotEmbeddable("PNG not starting with its IHDR chunk")  # our iTXt goes right after it
         end = offset + 12 + length
         if end > size:
             raise NotEmbeddable("truncated PNG chunk")
@@ -107,28 +124,56 @@ def _jpeg_segments(handle: BinaryIO) -> Iterator[Part]:
     """(marker, start, end) of each segment before the image scan, or NotEmbeddable."""
     if _read_at(handle, 0, 2) != b"\xff\xd8":
         raise NotEmbeddable("not a JPEG")
-    offset = 2
+    size, offset = _size(handle), 2
     while True:
         header = _read_at(handle, offset, 4)
         if len(header) < 4 or header[0] != 0xFF:
             raise NotEmbeddable("JPEG without a scan")
+        if header[1] == 0xFF:  # a fill byte, which may stand before any marker
+            offset += 1
+            continue
         if header[1] == 0xDA:  # start of scan: the entropy-coded data follows
             return
+        if header[1] in JPEG_STANDALONE or header[1] == 0x00:
+            raise NotEmbeddable(f"unexpected JPEG marker 0x{header[1]:02X} before the scan")
         (length,) = struct.unpack(">H", header[2:])
-        yield header[1], offset, offset + 2 + length
-        offset += 2 + length
+        end = offset + 2 + length
+        if length < 2 or end > size:
+            raise NotEmbeddable("malformed or truncated JPEG segment")
+        yield header[1], offset, end
+        offset = end
 
 
-def _webp_chunks(handle: BinaryIO) -> Iterator[Part]:
+def _riff_end(handle: BinaryIO) -> int:
+    """Where the RIFF payload ends, by the size the file declares: the end of the WebP.
+
+    Bytes after it are no part of the image: readers stop there. Embedding drops them rather than
+    refusing the file: what it writes ends where its RIFF size says, and carries nothing that was
+    merely appended to the image (a second file, say) under our provenance.
+    """
     header = _read_at(handle, 0, 12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WEBP":
         raise NotEmbeddable("not a WebP")
-    size, offset = _size(handle), 12
-    while offset + 8 <= size:
+    (riff_size,) = struct.unpack("<I", header[4:8])
+    end = 8 + riff_size
+    # every chunk is padded to an even length, so the payload's size is even too
+    if riff_size & 1 or riff_size < 4 + 8 or riff_size > RIFF_MAX_SIZE:
+        raise NotEmbeddable("malformed WebP RIFF size")
+    if end > _size(handle):
+        raise NotEmbeddable("truncated WebP")
+    return end
+
+
+def _webp_chunks(handle: BinaryIO) -> Iterator[Part]:
+    """(type, start, end) of each chunk inside the RIFF payload, padding included, or NotEmbeddable."""
+    riff_end, offset = _riff_end(handle), 12
+    while offset < riff_end:
+        if offset + 8 > riff_end:
+            raise NotEmbeddable("malformed WebP chunk")
         kind, length = struct.unpack("<4sI", _read_at(handle, offset, 8))
         end = offset + 8 + length + (length & 1)
-        if end > size:
-            raise NotEmbeddable("truncated WebP chunk")
+        if end > riff_end:
+            raise NotEmbeddable("WebP chunk beyond the RIFF payload")
         yield kind, offset, end
         offset = end
 
@@ -212,9 +257,28 @@ def _image_data(handle: BinaryIO) -> Iterator[tuple[int, int | None]]:
 # -- writing ------------------------------------------------------------------------------------
 
 
+# Every character XML 1.0 cannot carry, even as a character reference (C0 controls but tab, CR and
+# LF; surrogates, which UTF-8 cannot encode either; U+FFFE and U+FFFF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _json_text(provenance: dict[str, Any], indent: int | None = None) -> str:
+    """The provenance as JSON, with every character XML or UTF-8 cannot carry written as a `\\u`
+    escape: the same value to any JSON reader. (json already escapes C0 controls inside strings,
+    and JSON outside strings is ASCII, so only the insides of strings are rewritten.)"""
+    text = json.dumps(provenance, ensure_ascii=False, indent=indent, sort_keys=True)
+    return _NOT_XML.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def _xml_text(text: str) -> str:
+    """Text for an XML element: markup escaped, a CR kept as a reference (a parser would turn a raw
+    one into LF), and what XML cannot carry shown as U+FFFD; the exact text is in the JSON beside it."""
+    return escape(_NOT_XML.sub("\ufffd", text)).replace("\r", "&#13;")
+
+
 def _xmp_packet(provenance: dict[str, Any]) -> bytes:
-    document = escape(json.dumps(provenance, ensure_ascii=False, sort_keys=True))
-    prompt = escape(str(provenance.get("prompt", "")))
+    document = escape(_json_text(provenance))
+    prompt = _xml_text(str(provenance.get("prompt", "")))
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -229,14 +293,12 @@ def _xmp_packet(provenance: dict[str, Any]) -> bytes:
 
 
 def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
-    after_header = None
+    after_header = 0
     for kind, start, end in _checked(_png_chunks, source):
-        after_header = end if after_header is None else after_header  # IHDR is always first
+        after_header = after_header or end  # the first chunk, which the walk makes sure is IHDR
         if kind == b"iTXt" and _read_at(source, start + 8, len(PNG_KEYWORD) + 1) == PNG_KEYWORD + b"\0":
             raise NotEmbeddable("already has nanobanana provenance")
-    payload = PNG_PREFIX + json.dumps(provenance, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    if after_header is None:
-        raise NotEmbeddable("PNG without chunks")
+    payload = PNG_PREFIX + _json_text(provenance).encode("utf-8")
     yield from _blocks(source, 0, after_header)
     yield struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
     yield from _blocks(source, after_header)
@@ -258,16 +320,26 @@ def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]
     yield from _blocks(source, insert_at)
 
 
+def _webp_length(source: BinaryIO, start: int) -> int:
+    """The length a WebP chunk declares for its payload (its end in a walk includes the padding byte)."""
+    (length,) = struct.unpack("<I", _read_at(source, start + 4, 4))
+    return int(length)
+
+
 def _webp_canvas(source: BinaryIO, kind: bytes, start: int) -> tuple[int, int, bool]:
-    """(width, height, has alpha) of a simple WebP's only image chunk."""
-    payload = _read_at(source, start + 8, 10)
-    if kind == b"VP8 " and payload[3:6] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", payload[6:10])
-        return width & 0x3FFF, height & 0x3FFF, False
-    if kind == b"VP8L" and payload[:1] == b"\x2f":
+    """(width, height, has alpha) of a simple WebP's only image chunk, from its bitstream header."""
+    payload = _read_at(source, start + 8, min(10, _webp_length(source, start)))
+    # VP8: a key frame's 3-byte tag (bit 0 clear), start code, then 14-bit width and height
+    if kind == b"VP8 " and len(payload) == 10 and not payload[0] & 1 and payload[3:6] == b"\x9d\x01\x2a":
+        width, height = (value & 0x3FFF for value in struct.unpack("<HH", payload[6:10]))
+        if width and height:
+            return width, height, False
+    # VP8L: signature, then width-1 and height-1 in 14 bits each, the alpha hint, a 3-bit version (0)
+    if kind == b"VP8L" and len(payload) >= 5 and payload[0] == 0x2F:
         (bits,) = struct.unpack("<I", payload[1:5])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
-    raise NotEmbeddable("unrecognised WebP image chunk")
+        if bits >> 29 == 0:
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool((bits >> 28) & 1)
+    raise NotEmbeddable("malformed WebP image chunk")
 
 
 def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -275,26 +347,47 @@ def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
-    if any(kind == b"XMP " for kind, _, _ in _checked(_webp_chunks, source)):
-        raise NotEmbeddable("already has an XMP packet")
-    first, start, _ = next(_webp_chunks(source), (None, 0, 0))
-    if first is None:
-        raise NotEmbeddable("WebP without an image chunk")
+    """The WebP with an `XMP ` chunk at the end of its RIFF payload, its `VP8X` header saying so.
+
+    A simple WebP (one `VP8 ` or `VP8L` chunk) is promoted to the extended format by a `VP8X`
+    header made from its bitstream. One with any other chunk beside its image is not: those
+    chunks (`ALPH`, `ANIM`, `ICCP`, `EXIF`) would gain a meaning under `VP8X` that they lack now,
+    and the file could stop decoding. Nor is anything not starting with a well-formed header.
+    """
+    image_data = False
+    for kind, _, _ in _checked(_webp_chunks, source):
+        if kind == b"XMP ":
+            raise NotEmbeddable("already has an XMP packet")
+        image_data = image_data or kind in (*WEBP_IMAGES, b"ANMF")
+    chunks = _webp_chunks(source)
+    first, start, _ = next(chunks, (None, 0, 0))
+    if not image_data or first is None:
+        raise NotEmbeddable("WebP without image data")
+    riff_end = _riff_end(source)
     xmp = _riff_chunk(b"XMP ", _xmp_packet(provenance))
-    # the RIFF size comes first, so it is worked out from the sizes of what will follow
-    rest = _size(source) - 12 + len(xmp)
     if first == b"VP8X":
+        if _webp_length(source, start) != WEBP_VP8X_SIZE:
+            raise NotEmbeddable("malformed VP8X chunk")
+        head = b""
         flags = _read_at(source, start + 8, 1)[0] | 0x04  # the XMP bit
-        yield b"RIFF" + struct.pack("<I", rest + 4) + b"WEBP"
+    elif first in WEBP_IMAGES:
+        if next(chunks, None) is not None:
+            raise NotEmbeddable("simple WebP with chunks besides its image")
+        width, height, alpha = _webp_canvas(source, first, start)
+        fields = bytes([0x04 | (0x10 if alpha else 0), 0, 0, 0])
+        head = _riff_chunk(b"VP8X", fields + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
+    else:
+        raise NotEmbeddable("WebP starting with an unexpected chunk")
+    # the RIFF size comes first, so it is worked out from the sizes of what will follow
+    riff_size = 4 + len(head) + (riff_end - 12) + len(xmp)
+    if riff_size > RIFF_MAX_SIZE:
+        raise NotEmbeddable("WebP too large for another chunk")
+    yield b"RIFF" + struct.pack("<I", riff_size) + b"WEBP" + head
+    if first == b"VP8X":
         yield from _blocks(source, 12, start + 8)
         yield bytes([flags])
-        yield from _blocks(source, start + 9)
-    else:
-        width, height, alpha = _webp_canvas(source, first, start)
-        header = bytes([0x04 | (0x10 if alpha else 0), 0, 0, 0])
-        vp8x = _riff_chunk(b"VP8X", header + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
-        yield b"RIFF" + struct.pack("<I", len(vp8x) + rest + 4) + b"WEBP" + vp8x
-        yield from _blocks(source, 12)
+        start += 9
+    yield from _blocks(source, start, riff_end)
     yield xmp
 
 
@@ -334,6 +427,35 @@ def _embed_in_place(path: Path, provenance: dict[str, Any]) -> None:
         raise
 
 
+# A new file only: never one that exists, never through a symbolic link.
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def write_sidecar(image: Path, provenance: dict[str, Any]) -> Path:
+    """Write `NAME.json` beside the image: a new temporary file renamed onto the name, so a link
+    planted there is replaced, never written through (rename replaces the link, not its target).
+
+    Created with mode 0666 for the umask to reduce, like the image beside it (mkstemp's files are 0600).
+    """
+    target = sidecar_path(image)
+    text = _json_text(provenance, indent=2) + "\n"
+    for _ in range(100):
+        temp = target.with_name(f".{target.name}.{os.urandom(4).hex()}.part")
+        try:
+            fd = os.open(temp, _CREATE_NEW, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return target
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(image.parent))
+
+
 def record(image: Path, provenance: dict[str, Any], *, mode: str = "embed") -> str:
     """Record provenance for a saved image: "embedded", "sidecar" or "none" says what was done."""
     if mode == "none":
@@ -345,7 +467,7 @@ def record(image: Path, provenance: dict[str, Any], *, mode: str = "embed") -> s
             return "embedded"
         except NotEmbeddable:
             pass
-    sidecar_path(image).write_text(json.dumps(provenance, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_sidecar(image, provenance)
     return "sidecar"
 
 

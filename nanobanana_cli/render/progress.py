@@ -92,6 +92,9 @@ class JobProgress:
         if total is not None and received >= total:
             self._progress.remove_task(self._tasks.pop(key))
 
+    def warn(self, text: str) -> None:
+        self.output.warn(text)  # printed above the live display, which the Output knows of
+
 
 class BatchProgress:
     """Batch reporter: a live table of lines on a terminal, one plain line per event otherwise.
@@ -174,6 +177,9 @@ class BatchProgress:
 
     def download_progress(self, url: str, received: int, total: int | None) -> None:
         pass  # the table shows jobs; per-file bytes would flood it
+
+    def warn(self, text: str) -> None:
+        self.output.warn(text)
 
     def line_finished(self, line: Any, outcome: Any, skipped: bool) -> None:
         state = "skipped" if skipped else outcome.status
