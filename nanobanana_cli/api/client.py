@@ -467,11 +467,12 @@ class Client:
             what=f"result of {request_id}", params=params, deadline=deadline,
         )
 
-    def model_info(self) -> ModelInfo:
-        """The catalog entry of this client's model: name, price and input schema (RunComfy's CLI reads it)."""
+    def model_info(self, model_id: str | None = None) -> ModelInfo:
+        """The catalog entry of a model (default: this client's): name, price and input schema (RunComfy's CLI reads it)."""
+        model_id = model_id or self.model_id
         return self._call(
-            "GET", self._api_url(f"models/{self.model_id}"), lambda body: parse_model_info(body, self.model_id, secret=self._token),
-            what=f"catalog entry of {self.model_id}",
+            "GET", self._api_url(f"models/{model_id}"), lambda body: parse_model_info(body, model_id, secret=self._token),
+            what=f"catalog entry of {model_id}",
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:
