@@ -328,9 +328,12 @@ class Client:
         Each attempt, answer included, is over by `total_timeout` or the caller's `deadline`.
         """
         retry_statuses = SUBMIT_RETRYABLE_STATUSES if billable else RETRYABLE_STATUSES
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self._token}"}
 
         def exchange() -> T:
+            body: Any = kwargs.get("data")
+            if hasattr(body, "seek"):
+                body.seek(0)  # a streamed body (engine/image_inputs.JsonBody) is sent whole by every attempt
             response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
             with response:
                 try:
