@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from nanobanana_cli.api.client import Client, submit_url
@@ -282,3 +284,18 @@ def test_a_retried_submit_sends_the_whole_body_again(start_sandbox, tmp_path):
     submits = [r for r in sandbox.stats.requests if r.method == "POST"]
     assert [r.status for r in submits] == [503, 200] and all(r.headers["Content-Length"] == str(len(body)) for r in submits)
     assert sandbox.job(submission.request_id).input["image_urls"] == [data_uri(png, "image/png")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extra=st.dictionaries(st.text(max_size=6), st.none() | st.booleans() | st.integers() | st.text(max_size=20), max_size=4),
+    sizes=st.lists(st.integers(min_value=8, max_value=5000), min_size=1, max_size=3),
+    chunk=st.integers(min_value=1, max_value=70000),
+)
+def test_any_payload_streams_to_its_json(tmp_path, extra, sizes, chunk):
+    files = [fake_png(tmp_path / f"{n}-{size}.png", size) for n, size in enumerate(sizes)]
+    inputs = read_image_inputs([str(path) for path in files])
+    payload = {**extra, "image_urls": inputs, "nested": {"first": inputs[0]}}
+    expected = json.dumps({**extra, "image_urls": [data_uri(p, "image/png") for p in files], "nested": {"first": data_uri(files[0], "image/png")}})
+    body = JsonBody(payload)
+    assert read_all(body, chunk) == expected.encode() and len(body) == len(expected)

@@ -363,6 +363,8 @@ class JsonBody:
                 return f"{marker}{len(images) - 1}"
             if isinstance(value, list):
                 return [stand_in(element) for element in value]
+            if isinstance(value, dict):
+                return {key: stand_in(element) for key, element in value.items()}
             return value
 
         text = json.dumps({key: stand_in(value) for key, value in self.payload.items()}, allow_nan=False)
@@ -446,6 +448,8 @@ class JsonBody:
                 return value.url if value.url is not None else value.record()
             if isinstance(value, list):
                 return [shown(element) for element in value]
+            if isinstance(value, dict):
+                return {key: shown(element) for key, element in value.items()}
             return value
 
         return {key: shown(value) for key, value in self.payload.items()}
