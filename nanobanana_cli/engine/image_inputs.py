@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import math
 import os
@@ -197,9 +198,7 @@ def _fit(path: Path, kind: str, size: int, limit: int) -> tuple[bytes, str]:
     scale = min(1.0, math.sqrt(MAX_MEGAPIXELS * 1e6 / (width * height)), math.sqrt(limit / size) * 0.95)
     for _ in range(10):
         shrunk = picture.resize((max(1, int(width * scale)), max(1, int(height * scale))), Image.Resampling.LANCZOS)
-        from io import BytesIO
-
-        buffer = BytesIO()
+        buffer = io.BytesIO()
         shrunk.save(buffer, PIL_FORMATS[kind], **({"quality": 90} if kind in ("jpeg", "webp") else {"optimize": True}))
         if buffer.tell() <= limit:
             return buffer.getvalue(), kind
