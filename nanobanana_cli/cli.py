@@ -76,8 +76,12 @@ COMMANDS = (
                  "what the file says.", True),
     CommandEntry("explain", "explain:job_explain", "A job's timeline from the history: submitted, queue wait, run time, "
                  "downloads (time, bytes, sha256 and provenance of each file), cost, and every recorded event."),
-    CommandEntry("model", "explain:model_show", "The model's catalog entry: name, price per image and input schema "
-                 "(cached for a day)."),
+    CommandEntry("model", "explain:model_show", "A model's fields (types, values, limits and defaults), its price per "
+                 "image, and where its schema comes from: the live catalog, the cache (a day at most), or the bundled "
+                 "snapshot."),
+    CommandEntry("models", "models:models_list", "List the nano-banana family: each alias, its text-to-image and edit "
+                 "model ids, the price per image, and where each schema comes from (the live catalog, the cache with its "
+                 "age, or the bundled snapshot when the catalog cannot be asked)."),
     CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names), or show "
                  "a command's help."),
     CommandEntry("history", "history:history_app", "List recorded jobs, newest first; `history rm` and `history clear` "

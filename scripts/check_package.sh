@@ -15,4 +15,6 @@ cd "$work"  # away from the checkout, so the installed wheel is what gets import
 "$work/user/bin/nanobanana" --version
 "$work/user/bin/nanobanana" generate "a red fox" --dry-run --token smoke-test >/dev/null
 "$work/user/bin/python" -c "import nanobanana_cli, pathlib; from nanobanana_cli import Client; assert (pathlib.Path(nanobanana_cli.__file__).parent / 'py.typed').is_file(); assert 'site-packages' in nanobanana_cli.__file__"
+# package data: the bundled catalog snapshot that serves when the catalog cannot be reached
+"$work/user/bin/python" -c "from nanobanana_cli.api.family import bundled_entries, family_ids; assert [e['model_id'] for e in bundled_entries()] == list(family_ids())"
 echo "package: sdist and wheel built, twine check passed, wheel smoke test passed"

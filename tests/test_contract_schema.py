@@ -29,11 +29,12 @@ DOCUMENTS = {
     "inspect": ("inspect.json", True),
     "explain": ("explain.json", False),
     "model": ("model.json", False),
+    "models": ("models.json", False),
     "regen": ("job.json", True),
 }
 COMMANDS = {
     "generate", "status", "result", "watch", "cancel", "batch", "history", "doctor", "auth", "config", "gallery", "sandbox",
-    "help", "inspect", "regen", "explain", "model",
+    "help", "inspect", "regen", "explain", "model", "models",
 }
 
 

@@ -193,7 +193,7 @@ def test_invalid_input_answers_422_with_the_schemas_problems(sandbox):
 def test_catalog_entry_publishes_the_schema_of_api_schema_py(sandbox):
     entry = call(sandbox, "GET", SUBMIT_PATH).json()
     assert entry["model_id"] == MODEL_ID and entry["display_name"] and entry["categories"] == ["text-to-image"]
-    assert entry["base_price_usd"] == 0.039 and entry["price_unit"] == "image"
+    assert entry["base_price_usd"] == 0.039 and entry["price_unit"] == "output"
     schema = entry["input_schema"]
     assert schema["required"] == ["prompt"]
     for field in TEXT_TO_IMAGE.fields:
@@ -204,15 +204,15 @@ def test_catalog_entry_publishes_the_schema_of_api_schema_py(sandbox):
 
 
 def test_catalog_list_searches_pages_and_validates(sandbox):
-    listing = call(sandbox, "GET", "/v1/models", params={"search": "NANO-banana", "limit": 10}).json()
+    listing = call(sandbox, "GET", "/v1/models", params={"search": "NANO-banana/Text", "limit": 10}).json()
     assert listing["total"] == 1 and listing["limit"] == 10 and listing["offset"] == 0
     assert listing["models"][0]["model_id"] == MODEL_ID and "input_schema" not in listing["models"][0]
     with_schema = call(sandbox, "GET", "/v1/models", params={"category": "text-to-image", "include_schema": "true"}).json()
     assert "input_schema" in with_schema["models"][0]
     assert call(sandbox, "GET", "/v1/models", params={"search": "kontext"}).json() == {"models": [], "total": 0, "limit": 100, "offset": 0}
-    assert call(sandbox, "GET", "/v1/models", params={"offset": 1}).json()["models"] == []
+    assert call(sandbox, "GET", "/v1/models", params={"offset": 8}).json()["models"] == []
     assert call(sandbox, "GET", "/v1/models", params={"limit": 501}).status_code == 422
-    assert call(sandbox, "GET", "/v1/models/categories").json() == {"categories": ["text-to-image"]}
+    assert call(sandbox, "GET", "/v1/models/categories").json() == {"categories": ["image-to-image", "text-to-image"]}
 
 
 # -- the public job API -------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ def test_sandbox_command_serves_https_and_exports_the_ca_bundle():
         assert Path(exports["REQUESTS_CA_BUNDLE"]) == CERT.resolve()
         answer = requests.get(f"{exports['NANOBANANA_BASE_URL']}/v1/models", verify=exports["REQUESTS_CA_BUNDLE"], timeout=10,
                               headers={"Authorization": f"Bearer {exports['RUNCOMFY_API_TOKEN']}"})
-        assert answer.json()["total"] == 1
+        assert answer.json()["total"] == 8  # the whole family
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)

@@ -180,8 +180,9 @@ def test_the_catalogs_input_schema_is_shown_escaped(cli, monkeypatch):
 
     catalog = {
         "display_name": f"Nano{HOSTILE}", "base_price_usd": 0.04, "price_unit": f"image{HOSTILE}",
-        "input_schema": {"properties": {
-            f"prompt{HOSTILE}": {"type": f"string{HOSTILE}"},
+        "input_schema": {"required": ["prompt"], "properties": {
+            "prompt": {"type": "string", "description": HOSTILE},
+            f"style{HOSTILE}": {"type": "string", "enum": [f"ink{HOSTILE}"], "default": f"ink{HOSTILE}"},
             "num_images": {"type": "integer", "enum": [1, f"2{HOSTILE}"], "default": HOSTILE},
         }},
     }
@@ -195,8 +196,10 @@ def test_the_catalogs_input_schema_is_shown_escaped(cli, monkeypatch):
         run = cli("model")
     assert run.exit_code == 0, run.stderr
     assert_clean(run.stdout, run.stderr)
-    assert len(run.stdout.splitlines()) == 4, run.stdout  # name, price, two inputs: no forged line
-    assert "input:   prompt\\x1b]0;pwned" in run.stdout
+    assert "from the API" in run.stdout or "live" in run.stdout, run.stdout  # this catalog's schema, not the snapshot
+    # name, price, schema source, two inputs (a field whose name is not a name is not shown): no forged line
+    assert len(run.stdout.splitlines()) == 5, run.stdout
+    assert "Nano\\x1b]0;pwned" in run.stdout
 
 
 @pytest.mark.parametrize("line", [f"7{HOSTILE}", 7])

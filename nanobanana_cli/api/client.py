@@ -328,9 +328,12 @@ class Client:
         Each attempt, answer included, is over by `total_timeout` or the caller's `deadline`.
         """
         retry_statuses = SUBMIT_RETRYABLE_STATUSES if billable else RETRYABLE_STATUSES
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self._token}"}
 
         def exchange() -> T:
+            body: Any = kwargs.get("data")
+            if hasattr(body, "seek"):
+                body.seek(0)  # a streamed body (engine/image_inputs.JsonBody) is sent whole by every attempt
             response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
             with response:
                 try:
@@ -468,11 +471,12 @@ class Client:
             what=f"result of {request_id}", params=params, deadline=deadline,
         )
 
-    def model_info(self) -> ModelInfo:
-        """The catalog entry of this client's model: name, price and input schema (RunComfy's CLI reads it)."""
+    def model_info(self, model_id: str | None = None) -> ModelInfo:
+        """The catalog entry of a model (default: this client's): name, price and input schema (RunComfy's CLI reads it)."""
+        model_id = model_id or self.model_id
         return self._call(
-            "GET", self._api_url(f"models/{self.model_id}"), lambda body: parse_model_info(body, self.model_id, secret=self._token),
-            what=f"catalog entry of {self.model_id}",
+            "GET", self._api_url(f"models/{model_id}"), lambda body: parse_model_info(body, model_id, secret=self._token),
+            what=f"catalog entry of {model_id}",
         )
 
     def cancel(self, request_id: str) -> CancelOutcome:

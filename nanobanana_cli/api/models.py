@@ -7,6 +7,7 @@ is billed.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -212,6 +213,27 @@ def _queue_position(value: Any) -> int | None:
     return position if 0 <= position <= QUEUE_POSITION_MAX else None
 
 
+_DECIMAL = re.compile(r"^\s*\d{1,12}(?:\.\d{1,12})?\s*$")
+
+
+def parse_amount(value: Any) -> float | None:
+    """A price or cost in USD: a non-negative finite number, or a decimal string ("0.0780") read as
+    the number it says. Anything else is unknown (None), never guessed."""
+    if isinstance(value, str):
+        return float(value) if _DECIMAL.match(value) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _cost(value: Any) -> float | None:
+    """The job's cost; a NaN or infinity is kept as it came, so the one JSON emitter writes null and
+    names the raw value in a warning (render/output.py) rather than it vanishing silently."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    return parse_amount(value)
+
+
 def _optional_text(value: Any, secret: str | None) -> str | None:
     return printable(value, secret=secret, limit=STATUS_MAX_LENGTH) if isinstance(value, str) else None
 
@@ -308,7 +330,6 @@ def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> Jo
     urls = collect_output_urls(data.get("output"), secret=secret) if status == JobState.SUCCEEDED else ()
     if status == JobState.SUCCEEDED and not urls:
         raise BadResponseError("the job succeeded but the API listed no output files")
-    cost = data.get("cost")
     return JobResult(
         request_id=request_id,
         status=status,
@@ -316,7 +337,7 @@ def parse_result(data: Any, request_id: str, *, secret: str | None = None) -> Jo
         error=describe_error(data.get("error"), secret=secret) if status == JobState.FAILED else None,
         created_at=_optional_text(data.get("created_at"), secret),
         finished_at=_optional_text(data.get("finished_at"), secret),
-        cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+        cost=_cost(data.get("cost")),
         queue_position=_queue_position(data.get("queue_position")),
     )
 
@@ -351,13 +372,12 @@ class ModelInfo:
 
 def parse_model_info(data: Any, model_id: str, *, secret: str | None = None) -> ModelInfo:
     data = _require_mapping(data, "catalog")
-    price = data.get("base_price_usd")
     categories = data.get("categories")
     schema = data.get("input_schema", data.get("schema"))
     return ModelInfo(
         model_id=model_id,
         display_name=_optional_text(data.get("display_name"), secret),
-        base_price_usd=float(price) if isinstance(price, (int, float)) and not isinstance(price, bool) and price >= 0 else None,
+        base_price_usd=parse_amount(data.get("base_price_usd")),
         price_unit=_optional_text(data.get("price_unit"), secret),
         categories=tuple(printable(c, secret=secret, limit=64) for c in categories if isinstance(c, str))
         if isinstance(categories, list) else (),

@@ -71,35 +71,57 @@ def _explain_lines(document: dict[str, Any]) -> list[str]:
 
 
 def model_show(
-    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the API again instead of using the cached entry.")] = False,
+    model: Annotated[
+        str | None,
+        typer.Argument(help="An alias (nano-banana, nano-banana-2, nano-banana-pro, nano-banana-2-lite) or a full model id.",
+                       show_default=False),
+    ] = None,
+    edit: Annotated[bool, typer.Option("--edit", help="Show the alias's edit model instead of its text-to-image one.")] = False,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the catalog again instead of using the cached entry.")] = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """The model's catalog entry: name, price per image and input schema (cached for a day).
+    """A model's fields (types, values, limits and defaults), its price per image, and where its
+    schema comes from: the live catalog, the cache (a day at most), or the bundled snapshot.
 
     Examples:
 
       nanobanana model
 
-      nanobanana model --json | jq .base_price_usd
+      nanobanana model nano-banana-2 --edit
+
+      nanobanana model google/nano-banana/pro/text-to-image --refresh --json | jq .fields
     """
-    from ..engine.connect import open_client
-    from ..engine.pricing import model_info
-    from ..stores.catalog import CatalogCache
+    from ..api.family import resolve
+    from ..engine.catalog import open_catalog
 
     output = make_output(json_, False)
+    model_id = resolve(model, "edit" if edit else "generate")
     settings = command_settings(token, base_url=base_url, retries=retries)
-    with open_client(settings, notices=output) as client:
-        info, source = model_info(client, CatalogCache(), refresh=refresh)
-    document = {**info.to_dict(), "source": source, "base_url": settings.base_url}
-    price = "unknown" if info.base_price_usd is None else f"${info.base_price_usd:.4f} per {info.price_unit or 'image'}"
-    lines = [f"{shown(info.model_id)}: {shown(info.display_name or '')}", f"  price:   {price}"]
-    # the catalog's schema is the server's text: each name, type, choice and default is escaped
-    for name, field in (info.input_schema or {}).get("properties", {}).items():
-        choices = f" one of {', '.join(map(shown, field['enum']))}" if field.get("enum") else ""
-        default = f" (default {shown(field['default'])})" if "default" in field else ""
-        lines.append(f"  input:   {shown(name)}: {shown(field.get('type', '?'))}{choices}{default}")
+    with open_catalog(settings, notices=output) as catalog:
+        entry = catalog.entry(model_id, refresh=refresh)
+    document = {**entry.to_dict(), "base_url": settings.base_url}
+    info, source = entry.info, entry.source
+    if entry.price_per_image is not None:
+        price = f"${entry.price_per_image:.4f} per image"
+    elif info.base_price_usd is not None:
+        price = f"${info.base_price_usd:.4f} per {info.price_unit}, not per image"
+    else:
+        price = "unknown (the catalog does not say)"
+    # the catalog's schema is the server's text: every name, value and default is escaped
+    lines = [f"{shown(info.model_id)}: {shown(info.display_name or '')}", f"  price:   {price}",
+             f"  schema:  from {shown(source.describe())}"]
+    for row in document["fields"]:
+        details = [row["type"], *(["required"] if row["required"] else [])]
+        if row["values"]:
+            details.append(f"one of {', '.join(map(shown, row['values']))}")
+        if row["limits"]:
+            details.append(shown(row["limits"]))
+        if row["default"] is not None:
+            details.append(f"default {shown(row['default'])}")
+        lines.append(f"  input:   {shown(row['name'])}: {shown(', '.join(map(str, details)))}")
     output.emit(document, lines)
-    output.info(f"from the {'cache' if source == 'cache' else 'API'} ({settings.base_url})")
+    if source.note:
+        output.note(f"not from the live catalog: {source.note}")

@@ -50,6 +50,14 @@ def sandbox_serve(
         typer.Option("--tls-cert", help="Serve https with this PEM certificate (with --tls-key).", show_default=False),
     ] = None,
     tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's PEM private key.", show_default=False)] = None,
+    schema_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema-file", show_default=False,
+            help="Serve these catalog entries (JSON: one, a list, or {\"models\": [...]}) instead of the bundled "
+            "snapshot's for their model ids.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not log each request on stderr.")] = False,
     show_help: Annotated[
         bool,
@@ -65,6 +73,10 @@ def sandbox_serve(
     until Ctrl-C. With --tls-cert/--tls-key the API and the image host speak https, and a third
     line exports REQUESTS_CA_BUNDLE so clients trust the certificate.
 
+    It serves every nano-banana family model with the bundled snapshot's schema, or a schema
+    file's (--schema-file); edits read data URIs and files of its own image host, never the
+    internet.
+
     Faults, with --fault NAME=VALUE; a counted fault (N) hits the first N matching requests.
     A prompt containing "sandbox:fail" always fails.
 
@@ -75,9 +87,12 @@ def sandbox_serve(
       nanobanana sandbox
 
       nanobanana sandbox --port 0 --run-seconds 5 --fault rate-limit=2 --fault retry-after=0
+
+      nanobanana sandbox --schema-file my-schemas.json
     """
     from ..api.urls import is_loopback_host
     from ..sandbox import Faults
+    from ..sandbox.models import load_models
 
     if not is_loopback_host(host):
         raise UsageError(f"refusing to serve the sandbox on {host!r}", hint="use a loopback address such as 127.0.0.1")
@@ -85,11 +100,13 @@ def sandbox_serve(
         faults = Faults.parse(fault or [])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    models = load_models(schema_file)
     output = Output()
     log = None if quiet else (lambda line: output.info(line))
     server = _open_sandbox(
         host, port, tls_cert, tls_key, asset_port=asset_port, token=token, queue_seconds=queue_seconds,
         run_seconds=run_seconds, faults=faults, log=log, asset_padding_bytes=int(asset_padding_mb * 1024 * 1024),
+        models=models,
     )
     with server:
         output.result_line(f"export NANOBANANA_BASE_URL={server.base_url}")

@@ -54,9 +54,11 @@ def result(sandbox: Sandbox, job: Job, now: float, *, include_cost: bool) -> dic
     if state == SUCCEEDED:
         body["output"] = sandbox.job_output(job)
     elif state == FAILED:
-        body["error"] = dict(JOB_ERROR)
+        body["error"] = {"type": "invalid_input", "message": job.error} if job.error else dict(JOB_ERROR)
     if include_cost and state in FINISHED:
-        body["cost"] = job.model.cost(job.input) if state == SUCCEEDED else 0.0
+        cost = job.model.cost(job.input) if state == SUCCEEDED else 0.0
+        if cost is not None:  # a model whose price is unknown reports no cost
+            body["cost"] = cost
     return body
 
 

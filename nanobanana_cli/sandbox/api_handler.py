@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..api.urls import parse_origin
 from ..errors import UsageError
 from . import answers
 from .faults import Endpoint, Moment, fire
+from .images import decode_data_uri
 from .jobs import Job
-from .models import MODELS
+from .models import IMAGES_FIELD, SandboxModel
 from .transport import SandboxHandler
 
 REQUEST_PATH = re.compile(r"^/v1/requests/(?P<id>[^/]+)/(?P<action>status|result|cancel)$")
@@ -89,7 +91,7 @@ class ApiHandler(SandboxHandler):
             self.answer_json(status, self.payload)
 
     def _submit(self, model_id: str, body: bytes, query: Query) -> None:
-        model = MODELS.get(model_id)
+        model = self.sandbox.models.get(model_id)
         if model is None:
             self.answer_json(400, answers.error(400001, f"unknown model {model_id!r}"))
             return
@@ -100,18 +102,55 @@ class ApiHandler(SandboxHandler):
         except ValueError:
             self.answer_json(422, {"detail": "body is not valid JSON"})
             return
-        problems = model.problems(payload)
+        problems: list[tuple[Any, str]] = [((name,), message) for name, message in model.problems(payload)]
+        inputs: tuple[bytes, ...] = ()
+        refusal = None
+        if not problems:
+            inputs, refusal, problems = self._input_images(model, payload)
         if problems:
-            detail = [{"loc": ["body", problem.split(":")[0]], "msg": problem, "type": "value_error"} for problem in problems]
+            detail = [{"loc": ["body", *where], "msg": message, "type": "value_error"} for where, message in problems]
             self.answer_json(422, {"detail": detail})
             return
         try:
-            self.job = self.sandbox.create_job(model, payload)
+            self.job = self.sandbox.create_job(model, payload, inputs=inputs, refusal=refusal)
         except UsageError as exc:  # a format this sandbox cannot draw: refused before any job exists
             self.answer_json(422, {"detail": f"{exc}: {exc.hint}"})
             return
         if not fire(Moment.AFTER_CREATE, self):
             self._answer_payload(200, answers.submission(self.sandbox, self.job))
+
+    def _input_images(self, model: SandboxModel, payload: dict[str, Any]) -> tuple[tuple[bytes, ...], str | None, list[tuple[Any, str]]]:
+        """(decoded inputs, why the job will fail, 422 problems) for a submit's `image_urls`.
+
+        A data URI must hold a PNG, JPEG or WebP (else 422, as a server reading it at submit would
+        answer); a URL is read only from this sandbox's own image host. Any other URL fails the job,
+        as a real fetch from a host it cannot reach would: the sandbox fetches nothing from the internet.
+        """
+        from .asset_handler import FILE_PATH
+
+        urls = payload.get(IMAGES_FIELD) if model.takes_images else None
+        inputs: list[bytes] = []
+        problems: list[tuple[Any, str]] = []
+        own_hosts = {parse_origin(self.sandbox.asset_base_url), parse_origin(self.sandbox.plain_asset_base_url)}
+        for position, url in enumerate(urls if isinstance(urls, list) else []):
+            if not isinstance(url, str):
+                problems.append(((IMAGES_FIELD, position), f"{IMAGES_FIELD}: item {position + 1} is not a string"))
+                continue
+            if url.startswith("data:"):
+                data = decode_data_uri(url)
+                if data is None:
+                    message = f"{IMAGES_FIELD}: item {position + 1} is not a base64 data URI of a PNG, JPEG or WebP image"
+                    problems.append(((IMAGES_FIELD, position), message))
+                else:
+                    inputs.append(data)
+                continue
+            match = FILE_PATH.match(urlsplit(url).path) if parse_origin(url) in own_hosts else None
+            found = self.sandbox.asset(match["id"], int(match["index"])) if match else None
+            if found is None:
+                shown = url[:100].encode("ascii", "backslashreplace").decode()
+                return (), f"cannot fetch {IMAGES_FIELD} item {position + 1} ({shown}): the sandbox reads only data URIs and its own image host", []
+            inputs.append(found[1].data)
+        return tuple(inputs), None, problems
 
     def _find(self, request_id: str) -> Job | None:
         """The job, or None after answering 404 (error 404001) for an id never issued."""
@@ -140,10 +179,10 @@ class ApiHandler(SandboxHandler):
         if not model_id:
             self._model_list(query)
         elif model_id == "categories":
-            categories = sorted({category for model in MODELS.values() for category in model.categories})
+            categories = sorted({category for model in self.sandbox.models.values() for category in model.categories})
             self._answer_payload(200, {"categories": categories})
-        elif model_id in MODELS:
-            self._answer_payload(200, MODELS[model_id].catalog_entry(with_schema=True))
+        elif model_id in self.sandbox.models:
+            self._answer_payload(200, self.sandbox.models[model_id].catalog_entry(with_schema=True))
         else:
             self.answer_json(400, answers.error(400001, f"unknown model {model_id!r}"))
 
@@ -156,7 +195,7 @@ class ApiHandler(SandboxHandler):
             self.answer_json(422, {"detail": f"limit must be 1..{CATALOG_PAGE_MAX} and offset 0 or more"})
             return
         found = [
-            model for model in MODELS.values()
+            model for model in self.sandbox.models.values()
             if model.matches(_first(query, "search"), _first(query, "category"), _first(query, "kind"))
         ]
         with_schema = _first(query, "include_schema") == "true"

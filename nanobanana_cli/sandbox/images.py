@@ -1,19 +1,34 @@
-"""Real image files for the sandbox, in the requested aspect ratio and format.
+"""Real image files for the sandbox, in the requested aspect ratio, size and format.
 
-With Pillow: a gradient with the prompt written on it, as PNG, JPEG or WebP. Without it: a PNG
-gradient drawn with zlib and struct alone (colours and a band vary with the prompt), so the
-sandbox runs on a bare Python; JPEG and WebP then are refused up front with the install hint.
+With Pillow: a gradient with the prompt written on it, as PNG, JPEG or WebP; an edit's output is
+its first input image fitted to the output's shape and size, tinted with the prompt's colour and
+captioned, so a test can tell which inputs a job used. Without Pillow: a PNG gradient drawn with
+zlib and struct alone (colours and a band vary with the prompt, and with an edit's inputs), so
+the sandbox runs on a bare Python; JPEG and WebP outputs then are refused up front with the
+install hint.
+
+Input images reach the sandbox as data URIs, or as URLs of files on its own image host;
+`decode_data_uri` reads the first (the second are looked up by the server, never fetched).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
+import re
 import struct
 import textwrap
 import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from ..engine.downloads import sniff_image_format
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .models import ImageSpec
 
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -22,6 +37,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INSTALL_HINT = "pip install 'nanobanana-cli[sandbox]'"
 
 Colour = tuple[int, int, int]
+DATA_URI = re.compile(r"^data:image/(?P<type>png|jpeg|jpg|webp);base64,(?P<data>[A-Za-z0-9+/=\s]*)$", re.DOTALL)
+TINT = 0.3  # how much of the prompt's colour goes over an edited input: enough to see, little enough to recognise it
 
 
 def pillow_available() -> bool:
@@ -46,6 +63,93 @@ def image_size(aspect_ratio: str, long_side: int) -> tuple[int, int]:
     width_term, height_term = (int(part) for part in aspect_ratio.split(":"))
     scale = max(1, long_side // max(width_term, height_term))
     return width_term * scale, height_term * scale
+
+
+def decode_data_uri(text: str) -> bytes | None:
+    """The image in a `data:image/…;base64,…` URI, or None unless it is a PNG, JPEG or WebP by its bytes."""
+    match = DATA_URI.match(text)
+    if match is None:
+        return None
+    try:
+        data = base64.b64decode("".join(match["data"].split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return data if sniff_image_format(data[:12]) is not None else None
+
+
+def _input_shape(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an input image, read from its header; None where it cannot be read."""
+    kind = sniff_image_format(data[:12])
+    if kind == "png" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return (width, height) if width and height else None
+    if not pillow_available():
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:
+        return None
+
+
+def _size_for(spec: ImageSpec, usual_long_side: int, first_input: bytes | None) -> tuple[int, int]:
+    """The output's pixel size: the spec's ratio (auto: the first input's shape, else square) at its scale."""
+    long_side = spec.long_side(usual_long_side)
+    if spec.aspect_ratio != "auto":
+        return image_size(spec.aspect_ratio, long_side)
+    shape = _input_shape(first_input) if first_input is not None else None
+    if shape is None:
+        return long_side, long_side
+    width, height = shape
+    if width >= height:
+        return long_side, max(1, round(long_side * height / width))
+    return max(1, round(long_side * width / height)), long_side
+
+
+def _draw_edit(width: int, height: int, spec: ImageSpec, index: int, inputs: Sequence[bytes]) -> bytes | None:
+    """The first input fitted to width x height, tinted and captioned; None if Pillow cannot read it."""
+    from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(inputs[0])) as opened:
+            picture = ImageOps.fit(opened.convert("RGB"), (width, height), Image.Resampling.BILINEAR)
+    except Exception:
+        return None
+    tint, _, _ = _palette(spec.prompt, index)
+    picture = Image.blend(picture, Image.new("RGB", (width, height), tint), TINT)
+    draw = ImageDraw.Draw(picture)
+    font_size = max(10, width // 28)
+    font = ImageFont.load_default(size=font_size)
+    lines = [*textwrap.wrap(spec.prompt, width=max(10, int(width / (font_size * 0.6))))[:3], f"#{index} edit of {len(inputs)} input(s)"]
+    y = max(4, height // 20)
+    for line in lines:
+        draw.text((width // 20 + 1, y + 1), line, fill=(0, 0, 0), font=font)
+        draw.text((width // 20, y), line, fill=(255, 255, 255), font=font)
+        y += int(font_size * 1.3)
+    buffer = io.BytesIO()
+    options = {"quality": 90} if spec.output_format in ("jpeg", "webp") else {}
+    picture.save(buffer, PIL_FORMATS[spec.output_format], **options)
+    return buffer.getvalue()
+
+
+def render_output(
+    spec: ImageSpec, index: int, usual_long_side: int, *, inputs: Sequence[bytes] = (), padding_bytes: int = 0
+) -> bytes:
+    """Output file `index` of a job: drawn from its first input for an edit, from the prompt otherwise."""
+    ensure_can_render(spec.output_format)
+    width, height = _size_for(spec, usual_long_side, inputs[0] if inputs else None)
+    data = None
+    if inputs and pillow_available():
+        data = _draw_edit(width, height, spec, index, inputs)
+    if data is None and pillow_available():
+        data = draw_with_pillow(width, height, spec.prompt, index, f"#{index}  {spec.aspect_ratio}  {spec.output_format}", spec.output_format)
+    if data is None:
+        # without Pillow the inputs still change the picture: their hashes join the prompt as its seed
+        seed = spec.prompt + "".join(hashlib.sha256(item).hexdigest() for item in inputs)
+        data = draw_png(width, height, seed, index)
+    return pad_png(data, padding_bytes) if padding_bytes and spec.output_format == "png" else data
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

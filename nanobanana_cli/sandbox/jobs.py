@@ -39,6 +39,8 @@ class Job:
     sequence: int = -1  # submit order, set by JobQueue.add
     cancelled_at: float | None = None  # monotonic
     images: dict[int, bytes] = field(default_factory=dict)  # rendered files, by 1-based index
+    inputs: tuple[bytes, ...] = ()  # an edit's input images, decoded, in the order given
+    error: str | None = None  # why the job fails, when the sandbox knows (an input it would not fetch)
     left_queue: bool = False  # bookkeeping flags, owned by JobQueue
     retired: bool = False
 

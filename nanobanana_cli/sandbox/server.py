@@ -17,9 +17,9 @@ from typing import Any
 from .api_handler import ApiHandler
 from .asset_handler import AssetHandler
 from .faults import Faults
-from .images import CONTENT_TYPES, EXTENSIONS, ensure_can_render, render_image
+from .images import CONTENT_TYPES, EXTENSIONS, ensure_can_render, render_output
 from .jobs import IN_QUEUE, SUCCEEDED, Asset, Job, JobQueue, JobView
-from .models import SandboxModel
+from .models import MODELS, SandboxModel
 from .transport import PLAIN_TWIN, RecordedRequest, SandboxServer, SandboxStats, TLSConfig
 
 DEFAULT_TOKEN = "sandbox-token"
@@ -54,8 +54,10 @@ class Sandbox:
         log: Callable[[str], None] | None = None,
         durations: Durations | None = None,
         tls: TLSConfig | None = None,
+        models: Mapping[str, SandboxModel] | None = None,
     ) -> None:
         self.host = host
+        self.models = dict(MODELS if models is None else models)  # by id: the bundled snapshot's, or models.load_models(file)
         self.token = token
         self.queue_seconds = queue_seconds
         self.run_seconds = run_seconds
@@ -154,8 +156,11 @@ class Sandbox:
 
     # -- jobs -----------------------------------------------------------------------------------
 
-    def create_job(self, model: SandboxModel, body: dict[str, Any]) -> Job:
-        """Queue a job for a validated submit body; UsageError if its images cannot be drawn here."""
+    def create_job(
+        self, model: SandboxModel, body: dict[str, Any], *, inputs: tuple[bytes, ...] = (), refusal: str | None = None
+    ) -> Job:
+        """Queue a job for a validated submit body and its decoded input images; UsageError if its
+        images cannot be drawn here. A `refusal` (an input it would not fetch) makes the job fail."""
         job_input = model.job_input(body)
         ensure_can_render(model.image_spec(job_input).output_format)
         queue_seconds, run_seconds = self.durations(job_input) if self.durations else (self.queue_seconds, self.run_seconds)
@@ -163,9 +168,11 @@ class Sandbox:
             request_id=str(uuid.uuid4()),
             model=model,
             input=job_input,
-            fails=self.faults.fail_jobs or FAIL_MARKER in model.image_spec(job_input).prompt,
+            fails=self.faults.fail_jobs or FAIL_MARKER in model.image_spec(job_input).prompt or refusal is not None,
             queue_seconds=queue_seconds,
             run_seconds=run_seconds,
+            inputs=inputs,
+            error=refusal,
         )
         with self._lock:
             self._jobs[job.request_id] = job
@@ -242,9 +249,8 @@ class Sandbox:
         with self._lock:
             cached = job.images.get(index)
         if cached is None:
-            spec = job.model.image_spec(job.input)
-            cached = render_image(
-                spec.prompt, spec.aspect_ratio, spec.output_format, index, self.image_long_side,
+            cached = render_output(
+                job.model.image_spec(job.input), index, self.image_long_side, inputs=job.inputs,
                 padding_bytes=self.asset_padding_bytes,
             )
             with self._lock:
