@@ -63,14 +63,16 @@ def mcp_serve(
     Progress is sent while a job waits and runs. A cancelled call does not cancel its job: the
     log names it, and job_result fetches it later.
 
-    Install the SDK with: pip install 'nanobanana-cli[mcp]'. The token is the one in effect for
-    every command (`nanobanana auth login`, or $RUNCOMFY_API_TOKEN in the client's config).
+    Install the SDK with: pip install 'nanobanana-cli[mcp]'. Register the server with a client
+    with --print-config, which prints that client's snippet with the options given alongside.
+    The token is the one every command uses (`nanobanana auth login`, or $RUNCOMFY_API_TOKEN
+    in the client's environment); it is never written into a snippet.
 
     Examples:
 
-      nanobanana mcp --print-config claude -o ~/Pictures/nanobanana --max-cost 2
+      nanobanana mcp --print-config claude -o ~/Pictures/nb --max-cost 2
 
-      nanobanana mcp --print-config vscode -o images --max-images 20 > .vscode/mcp.json
+      nanobanana mcp --print-config vscode -o images --max-images 20
 
       nanobanana mcp --sandbox -o /tmp/nb
     """
