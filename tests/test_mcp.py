@@ -113,16 +113,17 @@ def test_generate_saves_in_the_output_directory_and_answers_with_the_job_documen
     out = tmp_path / "out"
     messages: list[str] = []
 
-    async def body(server: Server, session: ClientSession) -> tuple[CallToolResult, CallToolResult]:
+    async def body(server: Server, session: ClientSession) -> tuple[CallToolResult, ...]:
         async def progress(done: float, total: float | None, message: str | None) -> None:
             messages.append(message or "")
 
         made = await server.call(session, "generate_image", {"prompt": "a red fox", "count": 2, "aspect": "1:1"},
                                  progress_callback=progress)
         again = await server.call(session, "job_result", {"request_id": made.structured_content["request_id"]})
-        return made, again
+        listed = await server.call(session, "list_jobs", {"status": "succeeded", "search": "red fox"})
+        return made, again, listed
 
-    made, again = Server(tmp_path, "-o", str(out)).run(body)
+    made, again, listed = Server(tmp_path, "-o", str(out)).run(body)
     assert not made.is_error, text_of(made)
     document = made.structured_content
     validate(document, "job.json")
@@ -144,6 +145,23 @@ def test_generate_saves_in_the_output_directory_and_answers_with_the_job_documen
     assert posts(sandbox) == 1 and sum(request.listener == "assets" for request in sandbox.stats.requests) == 2
     with History() as history:
         assert history.get(request_id).status == "succeeded"  # the same journal as the CLI
+    (row,) = listed.structured_content["jobs"]
+    validate(row, "history-row.json")
+    assert row["request_id"] == request_id and row["paths"] == [str(path) for path in paths]
+
+
+def test_without_waiting_the_job_is_fetched_later_with_job_result(sandbox, tmp_path):
+    out = tmp_path / "out"
+
+    async def body(server: Server, session: ClientSession) -> tuple[CallToolResult, CallToolResult]:
+        submitted = await server.call(session, "generate_image", {"prompt": "a blue fox", "wait": False, "name": "fox-{i}"})
+        return submitted, await server.call(session, "job_result", {"wait": True})  # no id: the newest job
+
+    submitted, fetched = Server(tmp_path, "-o", str(out)).run(body)
+    assert not submitted.is_error and submitted.structured_content["status"] == "in_queue"
+    assert not fetched.is_error and fetched.structured_content["request_id"] == submitted.structured_content["request_id"]
+    assert [path.name for path in out.iterdir()] == ["fox-1.png"]  # named as the submit asked
+    validate(fetched.structured_content, "job.json")
 
 
 def test_invalid_input_names_the_field_and_what_it_accepts_before_anything_is_sent(sandbox, tmp_path):

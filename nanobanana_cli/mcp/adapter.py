@@ -66,7 +66,12 @@ class JobAnswer:
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """A checked `generate_image` call: the model's input, the file-name template, whether to wait."""
+    """A checked `generate_image` call: the model's input, the file-name template, whether to wait.
+
+    Every submit of the server is one of these, so a tool that edits images adds its inputs here
+    (local paths already passed through `ReadableFiles.check`), and shares the journal, the budget
+    and the output directory with generate_image by construction.
+    """
 
     prompt: str
     options: dict[str, Any]  # aspect_ratio, output_format, num_images: the model's own field names
@@ -111,13 +116,14 @@ class Call:
         if known is not None:
             self._left_running()
         elif self.tool == "generate_image":
-            self._log(f"{self.tool}: the client cancelled the call while it was submitting; the job, if one is "
-                      "created, is named here once its id arrives")
+            self._log(f"{self.tool}: the call was cancelled while it was submitting; the job, if one is created, "
+                      "is named here once its id arrives")
 
     def _left_running(self) -> None:
         request_id = self.request_id
         self._log(
-            f"{self.tool}: the client cancelled the call; job {request_id} was not cancelled and keeps running. "
+            f"{self.tool}: the call was cancelled (by the client, or the server is closing); job {request_id} "
+            "was not cancelled and keeps running. "
             f'Fetch it later with job_result {{"request_id": "{request_id}", "wait": true}} '
             f"(or: nanobanana result {request_id} --download)"
         )
