@@ -28,10 +28,10 @@ from nanobanana_cli.stores.history import History
 from .conftest import SENTINEL_TOKEN
 
 pytest.importorskip("mcp", reason="the mcp extra (in the test extra) is not installed")
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
-from mcp_types import CallToolResult  # noqa: E402
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp_types import CallToolResult
 
-from nanobanana_cli.mcp.thumbnails import MAX_THUMBNAIL_BYTES, THUMBNAIL_SIDE  # noqa: E402
+from nanobanana_cli.mcp.thumbnails import MAX_THUMBNAIL_BYTES, THUMBNAIL_SIDE
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
 TOOLS = {"generate_image", "job_status", "job_result", "cancel_job", "list_jobs", "inspect_image", "model_info"}
