@@ -339,3 +339,16 @@ def test_without_the_sdk_the_server_says_how_to_install_it(cli, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "mcp" else real(name, *args))
     run = cli("mcp")
     assert run.exit_code == 1 and "pip install 'nanobanana-cli[mcp]'" in run.stderr and run.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--allow-read", "no-such-dir"], "--allow-read 'no-such-dir' is not a directory"),
+    (["--sandbox", "--base-url", "http://127.0.0.1:9"], "--sandbox serves its own local API"),
+    ([], "output directory 'a-file' is a file"),  # from $NANOBANANA_OUTPUT_DIR
+])
+def test_bad_options_stop_the_server_before_it_serves(cli, monkeypatch, args, expected):
+    if not args:
+        Path("a-file").write_text("not a directory")
+        monkeypatch.setenv("NANOBANANA_OUTPUT_DIR", "a-file")
+    run = cli("mcp", *args)
+    assert run.exit_code == 2 and expected in run.stderr and run.stdout == ""

@@ -177,6 +177,8 @@ class Backend:
             "output_dir": options.output_dir, "metadata": options.metadata, "timeout": options.timeout,
             "base_url": options.base_url, "retries": options.retries,
         }
+        if options.sandbox and options.base_url:
+            raise UsageError("--sandbox serves its own local API; drop --base-url", hint="pick one of the two")
         try:
             if options.sandbox:
                 flags["base_url"] = self._start_sandbox()
@@ -213,7 +215,7 @@ class Backend:
     # -- the log, and keeping the token out of everything ----------------------------------------
 
     def mask(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in tuple(self._secrets):  # a snapshot: another call's thread may add its token meanwhile
             text = text.replace(secret, "***")
         return text
 
