@@ -85,13 +85,19 @@ def mcp_serve(
         return
     if importlib.util.find_spec("mcp") is None:
         raise NanobananaError("nanobanana mcp needs the MCP Python SDK, which is not installed", hint=INSTALL_HINT)
-    from ..mcp.adapter import Options
-    from ..mcp.server import serve
+    from ..mcp.adapter import Backend, Options
 
-    serve(Options(
+    # The options are checked before the SDK (a second or more of imports) loads.
+    backend = Backend(Options(
         output_dir=output_dir, allow_read=tuple(allow_read or ()), max_cost=max_cost, max_images=max_images,
         metadata=metadata.value if metadata else None, timeout=timeout, base_url=base_url, retries=retries, sandbox=sandbox,
     ))
+    try:
+        from ..mcp.server import serve
+
+        serve(backend)
+    finally:
+        backend.close()
 
 
 def _server_args(

@@ -22,7 +22,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from .. import __version__
-from .adapter import Backend, Call, Options
+from .adapter import Backend, Call
 from .thumbnails import MIME_TYPE
 from .tools import Tool, ToolAnswer, build_tools, document_text, run_tool
 
@@ -112,17 +112,13 @@ async def _serve_stdio(backend: Backend) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-def serve(options: Options) -> None:
-    """Serve MCP on stdin/stdout until the client closes it; the options are checked before anything is served."""
-    backend = Backend(options)
-    try:
-        budget = backend.budget.to_dict()
-        limits = [f"--max-cost ${budget['max_cost']:.4f}" if budget["max_cost"] is not None else "",
-                  f"--max-images {budget['max_images']}" if budget["max_images"] is not None else ""]
-        backend.log(
-            f"{__version__} serving MCP on stdio for {backend.base_url}; images go to {backend.output_dir}; files may be "
-            f"read from {', '.join(map(str, backend.readable.directories))}; budget: {' '.join(filter(None, limits)) or 'none'}"
-        )
-        anyio.run(_serve_stdio, backend)
-    finally:
-        backend.close()
+def serve(backend: Backend) -> None:
+    """Serve MCP on stdin/stdout until the client closes it."""
+    budget = backend.budget.to_dict()
+    limits = [f"--max-cost ${budget['max_cost']:.4f}" if budget["max_cost"] is not None else "",
+              f"--max-images {budget['max_images']}" if budget["max_images"] is not None else ""]
+    backend.log(
+        f"{__version__} serving MCP on stdio for {backend.base_url}; images go to {backend.output_dir}; files may be "
+        f"read from {', '.join(map(str, backend.readable.directories))}; budget: {' '.join(filter(None, limits)) or 'none'}"
+    )
+    anyio.run(_serve_stdio, backend)
