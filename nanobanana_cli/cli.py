@@ -69,6 +69,8 @@ COMMANDS = (
                  "acceptance."),
     CommandEntry("sandbox", "sandbox:sandbox_serve", "Serve a faithful local RunComfy Model API (paths, auth, job "
                  "lifecycle, errors, real images)."),
+    CommandEntry("mcp", "mcp:mcp_serve", "Serve nanobanana's tools to AI agents over the Model Context Protocol (stdio), "
+                 "with the CLI's guarantees."),
     CommandEntry("inspect", "provenance:inspect_files", "Show how each image was made: its embedded (or sidecar) "
                  "provenance, the history record when this machine made it, whether the picture is intact, and whether "
                  "it carries a C2PA manifest."),

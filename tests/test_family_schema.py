@@ -296,4 +296,7 @@ def test_amounts_are_read_as_the_number_they_say_or_unknown(value, amount):
     assert parse_amount(value) == amount
     assert parse_model_info({"base_price_usd": value}, "m").base_price_usd == amount
     result = parse_result({"status": "succeeded", "output": {"images": ["https://c/1.png"]}, "cost": value}, "r")
-    assert result.cost == amount
+    if isinstance(value, float) and not math.isfinite(value):  # kept, so the JSON emitter writes null and warns
+        assert result.cost is not None and not math.isfinite(result.cost)
+    else:
+        assert result.cost == amount

@@ -60,6 +60,31 @@ def test_a_dry_run_loads_neither_sqlite_nor_rich_nor_other_commands():
     assert "nanobanana_cli.stores.history" not in modules
 
 
+# The MCP SDK and what it brings (pydantic, anyio, starlette...) load only when `nanobanana mcp` serves.
+MCP_SDK = ("mcp", "mcp_types", "pydantic", "anyio", "starlette", "httpx2", "uvicorn", "opentelemetry")
+
+
+def mcp_sdk(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in MCP_SDK)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["mcp", "--help"], ["mcp", "--print-config", "vscode"]])
+def test_the_mcp_sdk_loads_only_to_serve(args):
+    modules = loaded_by(*args)
+    assert mcp_sdk(modules) == [] and heavy(modules) == []
+    assert "nanobanana_cli.mcp.server" not in modules and "nanobanana_cli.mcp.adapter" not in modules
+    if args[0] == "mcp":
+        assert command_modules(modules) == {"nanobanana_cli.commands.mcp", "nanobanana_cli.commands.options"}
+
+
+def test_python_importtime_of_help_has_no_mcp():
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "nanobanana_cli", "--help"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "nanobanana_cli.cli" in imported and mcp_sdk(imported) == []
+
+
 def test_status_loads_sqlite_and_requests_because_it_uses_them_but_not_rich(sandbox, tmp_path):
     import os
 
