@@ -7,8 +7,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import NotFoundError, UsageError
+from ..runs.context import open_history
 from ..sanitise import shown
-from .options import BaseUrlOpt, JsonOpt, LastOpt, RetriesOpt, TokenOpt, command_settings, make_output, open_history
+from .options import BaseUrlOpt, JsonOpt, LastOpt, RetriesOpt, TokenOpt, command_settings, make_output
 
 
 def job_explain(

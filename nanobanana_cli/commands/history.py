@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..errors import NotFoundError, UsageError
+from ..runs.context import open_history
 from ..sanitise import shown
-from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, open_history
+from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output
 
 if TYPE_CHECKING:
     from ..render.output import Output

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import NanobananaError
 from ..render.output import Output
+from ..runs.context import base_url_flag, download_plan, open_history, parse_name
 from ..states import JobState
 from .options import (
     BaseUrlOpt,
@@ -26,16 +27,12 @@ from .options import (
     TemplateOpt,
     TimeoutOpt,
     TokenOpt,
-    base_url_flag,
     check_recorded_api,
     command_settings,
-    download_plan,
     fail_with_first,
     job_ids_or_last,
     make_output,
-    open_history,
     open_in_viewer,
-    parse_name,
 )
 
 if TYPE_CHECKING:

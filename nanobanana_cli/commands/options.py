@@ -6,7 +6,6 @@ returns to the `Output`; errors propagate to `main()`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -16,13 +15,10 @@ import typer
 from ..api.schema import TEXT_TO_IMAGE as SCHEMA
 from ..errors import AlreadyReported, NanobananaError, NotFoundError, UsageError
 from ..render.output import Mode, Output
+from ..runs.context import base_url_flag
 from ..stores.tokens import TOKEN_ENV_VARS
 
 if TYPE_CHECKING:
-    from ..api.client import Client
-    from ..api.models import GenerationInput
-    from ..engine.lifecycle import DownloadPlan
-    from ..engine.naming import NameTemplate
     from ..stores.history import History
     from ..stores.settings import Settings
 
@@ -246,40 +242,6 @@ def command_settings(token: str | None = None, **flags: Any) -> Settings:
     return Settings(values, token_flag=token)
 
 
-def parse_name(name: str | None, variables: Iterable[str] = ()) -> NameTemplate | None:
-    """--name, checked before anything else happens (a bad one is refused before any submit)."""
-    if name is None:
-        return None
-    from ..engine.naming import NameTemplate
-
-    return NameTemplate.parse(name, variables)
-
-
-def download_plan(settings: Settings, template: NameTemplate | None = None, *, fetching: bool = False) -> DownloadPlan:
-    """Where, how large and how named: the output directory is created and proved writable before any submit.
-
-    `fetching` (watch, result --download): the jobs were submitted earlier, with their own
-    directory and names; only an explicit -o or --name overrides those.
-    """
-    from ..engine.lifecycle import DownloadPlan, prepare_output_dir
-
-    explicit = not fetching or settings.resolved("output_dir").source == "flag"
-    directory = prepare_output_dir(settings["output_dir"]) if explicit else Path(settings["output_dir"]).expanduser()
-    return DownloadPlan(directory, settings["max_download_mb"] * 1024 * 1024, template, settings["metadata"],
-                        explicit_directory=explicit, rename=fetching and template is not None)
-
-
-def base_url_flag(settings: Settings) -> str | None:
-    """The API when it came from --base-url: a resume hint must name it, a plain command would not find the job."""
-    return settings.base_url if settings.resolved("base_url").source == "flag" else None
-
-
-def open_history(output: Output) -> History:
-    from ..stores.history import History
-
-    return History(warn=output.warn)
-
-
 def job_ids_or_last(
     output: Output, request_ids: list[str] | None, last: bool, settings: Settings, history: History
 ) -> list[str]:
@@ -324,22 +286,6 @@ def check_recorded_api(ids: list[str], settings: Settings, history: History) -> 
             )
 
 
-def token_reference(settings: Settings) -> str:
-    """How a printed shell command should refer to the active token, never the token itself."""
-    try:
-        source = settings.token().source
-    except NanobananaError:
-        return "$RUNCOMFY_API_TOKEN"
-    return f"${source}" if source in TOKEN_ENV_VARS else "$(nanobanana auth token)"
-
-
-def show_dry_run(output: Output, settings: Settings, requests: list[tuple[int | None, GenerationInput]], curl: bool) -> None:
-    from ..api.client import describe_submit
-
-    described = [(line, describe_submit(settings.base_url, generation)) for line, generation in requests]
-    output.dry_run(described, curl=curl, token_reference=token_reference(settings))
-
-
 def fail_with_first(errors: list[NanobananaError], *, already_shown: bool) -> None:
     """End the command with the first error's exit code (and message, unless it was shown per item)."""
     if not errors:
@@ -362,17 +308,3 @@ def open_in_viewer(output: Output, paths: list[str]) -> None:
             output.warn(f"--open: the system viewer could not open {path}")
 
 
-def within_budget(output: Output, client: Client, images: int, max_cost: float | None, *, announce: bool = False) -> None:
-    """Refuse a submit above --max-cost; say what it will cost when asked to (`announce`) or when capped.
-
-    The price comes from the catalog (cached a day), so a plain `generate` costs no extra request.
-    """
-    if max_cost is None and not announce:
-        return
-    from ..engine.pricing import check_budget, price_per_image
-    from ..stores.catalog import CatalogCache
-
-    estimate = check_budget(images, price_per_image(client, CatalogCache()), max_cost)
-    if estimate is not None:
-        within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
-        output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import AlreadyReported, ExitCode, UsageError
+from ..runs.context import open_history, parse_name
 from ..sanitise import shown
 from .options import (
     AspectOpt,
@@ -28,8 +29,6 @@ from .options import (
     TokenOpt,
     command_settings,
     make_output,
-    open_history,
-    parse_name,
 )
 
 FilesArg = Annotated[list[Path], typer.Argument(help="Images nanobanana saved (here or on another machine).", show_default=False)]
@@ -118,7 +117,7 @@ def regen(
     """
     from ..api.models import GenerationInput
     from ..engine import provenance
-    from .generate import RunChoices, run_generation
+    from ..runs.generate import RunChoices, run_generation
 
     output = make_output(json_, quiet)
     template = parse_name(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,6 +13,7 @@ from .. import debugging
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.retry import RetryNotice
+    from ..stores.history import History
     from ..stores.settings import Settings
     from ..stores.tokens import ResolvedToken
 
@@ -41,20 +42,24 @@ def open_client(
     retries: int | None = None,
     max_connections: int = 16,
     sandbox: bool = False,
+    journal: History | None = None,
 ) -> Iterator[Client]:
     """A client with the settings' token, API, retries and debug log, closed afterwards.
 
     `token` and `retries` override the settings (auth checks a token before storing it; doctor
     probes once). With `sandbox`, a local API is started for the client's lifetime and
     `notices` is told its address. Every submit is journaled in the job history before its
-    POST goes out (lifecycle records the job again once its id is known).
+    POST goes out (lifecycle records the job again once its id is known): in `journal`, the
+    command's own history when it has one open, else a history opened for the client's lifetime.
     """
     from ..api.client import Client
     from ..api.retry import RetryPolicy
     from ..stores.history import History
 
     warn = notices.warn if notices else None
-    with History(warn=warn) as journal:
+    with ExitStack() as stack:
+        if journal is None:
+            journal = stack.enter_context(History(warn=warn))
         client_for = partial(
             Client, journal=journal, retry=RetryPolicy(retries=settings["retries"] if retries is None else retries),
             on_retry=notices.retry_notice if notices else None, debug_log=debugging.log if debugging.enabled() else None,
