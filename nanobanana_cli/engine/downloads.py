@@ -22,6 +22,7 @@ from ..errors import (
     UsageError,
     WaitTimeoutError,
 )
+from .image_format import sniff_image_format
 from .workers import run_concurrently
 
 if TYPE_CHECKING:
@@ -55,16 +56,6 @@ class SavedFile:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sniff_image_format(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def file_sha256(path: Path) -> str:

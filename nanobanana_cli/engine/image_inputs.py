@@ -40,7 +40,7 @@ from typing import IO, Any, ClassVar
 from ..api.input_schema import InputSchema, validate
 from ..api.urls import EXCERPT_LENGTH, is_loopback_host, parse_origin
 from ..errors import UsageError
-from .downloads import sniff_image_format
+from .image_format import sniff_image_format
 
 MIB = 1024 * 1024
 DEFAULT_MAX_IMAGE_BYTES = 6 * MIB  # RunComfy's ComfyUI nodes keep each inline image under this

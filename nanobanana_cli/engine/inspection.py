@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from . import provenance
 from .downloads import file_sha256
+from .image_format import SNIFF_BYTES, sniff_image_format
 
 if TYPE_CHECKING:
     from ..stores.history import History
@@ -20,7 +21,7 @@ def inspect_file(path: Path, history: History | None) -> dict[str, Any]:
     try:
         digest, size = file_sha256(path), path.stat().st_size
         with path.open("rb") as handle:
-            kind = provenance.image_kind(handle.read(12))
+            kind = sniff_image_format(handle.read(SNIFF_BYTES))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
     found, source = provenance.read(path)

@@ -35,8 +35,8 @@ from xml.sax.saxutils import escape
 
 from ..stores import safe_json
 from ..stores.safe_files import read_regular_file
+from .image_format import PNG_SIGNATURE, SNIFF_BYTES, sniff_image_format
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_KEYWORD = b"nanobanana"
 # keyword, NUL, uncompressed flag and method, empty language tag and translated keyword; then UTF-8 text
 PNG_PREFIX = PNG_KEYWORD + b"\0\0\0\0\0"
@@ -186,18 +186,8 @@ def _checked(walk: Callable[[BinaryIO], Iterator[Part]], handle: BinaryIO) -> It
     return walk(handle)
 
 
-def image_kind(data: bytes) -> str | None:
-    if data.startswith(PNG_SIGNATURE):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
 def _kind(handle: BinaryIO) -> str | None:
-    return image_kind(_read_at(handle, 0, 12))
+    return sniff_image_format(_read_at(handle, 0, SNIFF_BYTES))
 
 
 def has_c2pa(source: Source) -> bool:

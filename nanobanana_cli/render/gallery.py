@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..api.models import ASPECT_RATIOS
-from ..engine.downloads import sniff_image_format
+from ..engine.image_format import sniff_image_format
 from ..errors import UsageError
 from ..stores.safe_files import write_atomically
 from ..stores.safe_json import typed

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..engine.image_format import SNIFF_BYTES, sniff_image_format
+
 PROTOCOLS = ("kitty", "iterm", "sixel", "blocks")
 PREVIEW_ENV = "NANOBANANA_PREVIEW_PROTOCOL"
 KITTY_CHUNK = 4096
@@ -89,7 +91,7 @@ def _as_is(path: Path, png_only: bool) -> bytes | None:
     """The file's own bytes, when it is small enough to send as it is (and a PNG, if it must be)."""
     with path.open("rb") as handle:
         data = handle.read(RAW_MAX_BYTES + 1)
-    if len(data) > RAW_MAX_BYTES or (png_only and not data.startswith(b"\x89PNG\r\n\x1a\n")):
+    if len(data) > RAW_MAX_BYTES or (png_only and sniff_image_format(data[:SNIFF_BYTES]) != "png"):
         return None
     return data
 

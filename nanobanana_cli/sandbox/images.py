@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..engine.downloads import sniff_image_format
+from ..engine.image_format import sniff_image_format
 from ..errors import UsageError
 
 if TYPE_CHECKING:
