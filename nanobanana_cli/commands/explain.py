@@ -27,7 +27,7 @@ def job_explain(
       nanobanana explain 3f2a9c1e-... --json | jq .timeline
     """
     from ..api.models import validate_request_id
-    from ..engine.timeline import explain
+    from ..engine.explain import explain
 
     output = make_output(json_, False)
     if request_id is not None and last:
