@@ -139,7 +139,7 @@ def _conclude(
     """After the run: previews and hooks, the gallery when asked for, the summary and the exit code."""
     followups.show([saved.path for item in outcomes if not item.skipped for saved in item.outcome.saved or []])
     if gallery is not None:
-        from ..render.gallery import write_gallery
+        from ..runs.gallery import write_gallery
 
         output.note(f"gallery: {write_gallery(gallery, output.warn)}")
     followups.finished(f"batch {source}: {summary_of(outcomes, 'line')}")

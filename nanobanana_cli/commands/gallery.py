@@ -22,7 +22,7 @@ def gallery_write(
 
       xdg-open "$(nanobanana gallery out/)"
     """
-    from ..render.gallery import write_gallery
+    from ..runs.gallery import write_gallery
 
     if not directory.is_dir():
         raise UsageError(f"{str(directory)!r} is not a directory", hint="pass the directory your images were saved in")

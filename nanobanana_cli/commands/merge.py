@@ -52,6 +52,6 @@ def merge_run(
         + (f", {unfinished} not finished (failed, uncertain or still running)" if unfinished else "")
     )
     if gallery:
-        from ..render.gallery import write_gallery
+        from ..runs.gallery import write_gallery
 
         output.note(f"gallery: {write_gallery(destination, output.warn)}")

@@ -166,7 +166,7 @@ RENDERERS = {"kitty": kitty, "iterm": iterm, "sixel": sixel, "blocks": blocks}
 def render(path: Path, protocol: str, columns: int) -> str:
     """The escape sequences that draw `path` about `columns` cells wide; PreviewUnavailable for
     a file that cannot be read, or that is over the budget by its size or its header."""
-    from .gallery import image_size
+    from ..engine.image_format import image_size
 
     try:
         size = path.stat().st_size
