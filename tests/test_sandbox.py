@@ -16,6 +16,7 @@ ssl context loading it (urllib, http.client).
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import socket
@@ -242,21 +243,50 @@ def test_durations_are_fixed_at_submit_and_a_hook_can_vary_them_per_job(start_sa
     assert sandbox.job(long_run).state == "in_progress" and sandbox.job(short).state == "in_queue"
 
 
+def test_a_held_job_moves_on_only_when_the_test_moves_it(start_sandbox):
+    sandbox = start_sandbox(queue_seconds=math.inf)
+    first, second, doomed = submit(sandbox, "one"), submit(sandbox, "two"), submit(sandbox, "a fox sandbox:fail")
+    assert result(sandbox, first)["status"] == "in_queue" and "finished_at" not in result(sandbox, first)
+    assert sandbox.start_job(first) and not sandbox.start_job(first)
+    assert result(sandbox, first)["status"] == "in_progress"
+    assert sandbox.job(second).queue_position == 1  # the started job left the queue
+    assert sandbox.finish_job(first) and not sandbox.finish_job(first) and not sandbox.start_job(first)
+    done = result(sandbox, first)
+    assert done["status"] == "succeeded" and done["finished_at"] >= done["created_at"]
+    assert requests.get(done["output"]["images"][0], timeout=10).content[:8] == PNG_SIGNATURE
+    assert sandbox.finish_job(second) and result(sandbox, second)["status"] == "succeeded"  # straight from the queue
+    assert sandbox.finish_job(doomed) and result(sandbox, doomed)["status"] == "failed"  # the outcome fixed at submit
+    assert sandbox.stats.peak_in_flight == 3 and [job.state for job in sandbox.jobs()] == ["succeeded", "succeeded", "failed"]
+
+
 def test_queue_bookkeeping_matches_a_full_scan_under_random_timetables():
+    """Timetables fixed at submit, endless ones (held), and held jobs moved on by hand, mixed."""
     model = MODELS[MODEL_ID]
     rng = random.Random(7)
     jobs: list[Job] = []
     queue = JobQueue()
     now = 0.0
-    for _ in range(250):
+    for _ in range(400):
         now += rng.random() * 0.5
-        if rng.random() < 0.6:
-            job = Job(f"j{len(jobs)}", model, {"prompt": "x"}, False, rng.random() * 5, rng.random() * 5, created=now)
+        action = rng.random()
+        if action < 0.5 or not jobs:
+            queue_seconds, run_seconds = (rng.choice([rng.random() * 5, math.inf]) for _ in range(2))
+            job = Job(f"j{len(jobs)}", model, {"prompt": "x"}, False, queue_seconds, run_seconds, created=now)
             queue.add(job, now)
             jobs.append(job)
-        elif jobs:
+        elif action < 0.65:
             target = rng.choice(jobs)
             assert queue.cancel(target, now) == (target.state(now) == "cancelled" and target.cancelled_at == now)
+        elif action < 0.8:
+            target = rng.choice(jobs)
+            was = target.state(now)
+            assert queue.start(target, now) == (was == IN_QUEUE)
+            assert target.state(now) == (IN_PROGRESS if was == IN_QUEUE else was)
+        else:
+            target = rng.choice(jobs)
+            was = target.state(now)
+            assert queue.finish(target, now) == (was in (IN_QUEUE, IN_PROGRESS))
+            assert target.state(now) == ("succeeded" if was in (IN_QUEUE, IN_PROGRESS) else was)
         queued = [job for job in jobs if job.state(now) == IN_QUEUE]
         for job in jobs:
             expected = 1 + sum(other.sequence < job.sequence for other in queued) if job in queued else None
