@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -89,17 +89,18 @@ def job_polls(sandbox: Sandbox, request_id: str) -> int:
     return sum(1 for r in list(sandbox.stats.requests) if r.listener == "api" and marker in r.path and r.method == "GET")
 
 
-def step_job(sandbox: Sandbox, request_id: str, *, start: bool = True) -> None:
+def step_job(sandbox: Sandbox, request_id: str, *, start: bool = True, running_polls: int = 1) -> None:
     """Move a held job on (in_queue, in_progress if `start`, then its end), each state only once a
-    poll has seen the one before. A job's waiter polls it one request at a time, so of the polls
-    answered after a move at most one read the state from before it: the second saw the new one."""
+    poll has seen the one before (`running_polls` polls for in_progress). A job's waiter polls it
+    one request at a time, so of the polls answered after a move at most one read the state from
+    before it: the next ones saw the new state."""
     wait_until(lambda: job_polls(sandbox, request_id) >= 1, f"a poll of {request_id} while queued")
-    moves = (sandbox.start_job, sandbox.finish_job) if start else (sandbox.finish_job,)
-    for move in moves:
+    if start:
         seen = job_polls(sandbox, request_id)
-        assert move(request_id), f"{request_id} had already moved on"
-        if move is not moves[-1]:
-            wait_until(lambda: job_polls(sandbox, request_id) >= seen + 2, f"a poll of {request_id} after the move")
+        assert sandbox.start_job(request_id), f"{request_id} had already left the queue"
+        wanted = seen + 1 + running_polls
+        wait_until(lambda: job_polls(sandbox, request_id) >= wanted, f"{running_polls} poll(s) of {request_id} running")
+    assert sandbox.finish_job(request_id), f"{request_id} had already ended"
 
 
 def finish_all(sandbox: Sandbox) -> None:
@@ -132,14 +133,16 @@ def beside(work: Callable[[], None], sandbox: Sandbox) -> Iterator[None]:
     assert not thread.is_alive(), "the background step never ended"
 
 
-def step_jobs(sandbox: Sandbox, count: int, *, start: bool = True) -> Callable[[], None]:
-    """Work for `beside`: step each of the next `count` jobs submitted (in submit order) as `step_job` does."""
+def step_jobs(sandbox: Sandbox, count: int, **how: Any) -> Callable[[], None]:
+    """Work for `beside`: step each of the next `count` jobs submitted, in submit order, as
+    `step_job(**how)` does. For jobs waited on one after another (or all at once: each is held
+    until its turn)."""
     already = len(sandbox.jobs())
 
     def work() -> None:
         for index in range(already, already + count):
             wait_until(lambda: len(sandbox.jobs()) > index, f"job {index + 1} to be submitted")
-            step_job(sandbox, sandbox.jobs()[index].request_id, start=start)
+            step_job(sandbox, sandbox.jobs()[index].request_id, **how)
 
     return work
 
