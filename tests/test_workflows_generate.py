@@ -16,6 +16,8 @@ import pytest
 
 from nanobanana_cli.render.output import Mode, Output
 
+from .conftest import HELD, beside, finish_all, wait_until
+
 RECORDER = "import json, sys\nwith open(sys.argv[1], 'a') as log: log.write(json.dumps(sys.argv[2:]) + '\\n')\n"
 
 
@@ -115,8 +117,14 @@ def test_a_matrix_dry_run_shows_every_request_and_sends_none(cli, sandbox):
 
 
 def test_ten_images_are_three_concurrent_jobs_numbered_1_to_10(cli, start_sandbox, tmp_path):
-    sandbox = start_sandbox(run_seconds=0.3)
-    run = cli("generate", "a fox", "-n", "10", "-q", "-o", tmp_path)
+    sandbox = start_sandbox(queue_seconds=HELD)
+
+    def all_three_out() -> None:  # held until the third is submitted: none may wait for another to end
+        wait_until(lambda: len(sandbox.jobs()) == 3, "three jobs out at once")
+        finish_all(sandbox)
+
+    with beside(all_three_out, sandbox):
+        run = cli("generate", "a fox", "-n", "10", "-q", "-o", tmp_path)
     assert run.exit_code == 0, run.stderr
     paths = run.stdout.split()
     assert len(paths) == 10 and numbers(paths) == list(range(1, 11)) and all(Path(p).is_file() for p in paths)
