@@ -29,13 +29,13 @@ import pytest
 import nanobanana_cli
 from nanobanana_cli import debugging
 from nanobanana_cli.api.retry import SYSTEM_CLOCK
+from nanobanana_cli.cli import main
 from nanobanana_cli.debugging import DEBUG_ENV
 from nanobanana_cli.engine.polling import POLL_INTERVAL_ENV
+from nanobanana_cli.sandbox import Faults, Sandbox, TLSConfig
 from nanobanana_cli.stores.paths import CONFIG_DIR_ENV, DATA_DIR_ENV
 from nanobanana_cli.stores.settings import SETTINGS
 from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS
-from nanobanana_cli.cli import main
-from nanobanana_cli.sandbox import Faults, Sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))  # for `import reference`
 
@@ -141,7 +141,7 @@ def step_jobs(sandbox: Sandbox, count: int, **how: Any) -> Callable[[], None]:
 
     def work() -> None:
         for index in range(already, already + count):
-            wait_until(lambda: len(sandbox.jobs()) > index, f"job {index + 1} to be submitted")
+            wait_until(lambda index=index: len(sandbox.jobs()) > index, f"job {index + 1} to be submitted")
             step_job(sandbox, sandbox.jobs()[index].request_id, **how)
 
     return work
@@ -266,6 +266,17 @@ def stop_promptly(server: Sandbox) -> None:
 @pytest.fixture
 def sandbox(start_sandbox) -> Sandbox:
     return start_sandbox()
+
+
+TLS_DIR = Path(__file__).parent / "tls"
+CERT, KEY = TLS_DIR / "sandbox-cert.pem", TLS_DIR / "sandbox-key.pem"  # how they were made: test_sandbox.py
+
+
+@pytest.fixture
+def tls_sandbox(start_sandbox, monkeypatch) -> Sandbox:
+    """A sandbox serving https (API and image host, with the image host's plain-http twin), trusted by requests."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+    return start_sandbox(tls=TLSConfig(CERT, KEY))
 
 
 @dataclass

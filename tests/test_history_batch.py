@@ -150,7 +150,8 @@ def test_batch_respects_the_concurrency_bound(cli, start_sandbox, tmp_path):
     def one_at_a_time() -> None:
         """Each time the batch has as many jobs out as it may (3, fewer at the end), end the oldest."""
         for done in range(9):
-            wait_until(lambda: len(in_flight(sandbox)) == min(3, 9 - done), f"{min(3, 9 - done)} jobs in flight")
+            wanted = min(3, 9 - done)
+            wait_until(lambda wanted=wanted: len(in_flight(sandbox)) == wanted, f"{wanted} jobs in flight")
             sandbox.finish_job(in_flight(sandbox)[0])
 
     with beside(one_at_a_time, sandbox):

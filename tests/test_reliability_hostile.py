@@ -3,49 +3,28 @@
 Server strings never reach the terminal with their control characters; our token never comes
 back out of the server's text; a download from an https API never goes to plain http, not even
 after a redirect; a token on the command line or in a loose file is pointed out with its fix.
+The hostile server is the sandbox with its faults.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
-import shutil
 import socket
-import ssl
-import subprocess
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from nanobanana_cli.api.client import Client
-from nanobanana_cli.api.models import parse_result, parse_status
-from nanobanana_cli.errors import APIError
+from nanobanana_cli.api.models import GenerationInput, parse_result, parse_status
+from nanobanana_cli.errors import APIError, BadResponseError
+from nanobanana_cli.sandbox import Faults
 
-from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import JOB_PATH, Answer, FakeAPI
+from .conftest import HELD, SENTINEL_TOKEN
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m"  # retitle the window, clear the screen, a C1 CSI
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # anything a terminal acts on, but \t and \n
-
-
-@pytest.fixture
-def hostile(monkeypatch) -> Iterator[dict]:
-    """A FakeAPI whose polls answer `answers["status"]` / `answers["result"]`, with the CLI pointed at it."""
-    answers: dict = {}
-
-    def override(request, api):
-        found = JOB_PATH.match(request.path)
-        if found and found.group(2) in answers:
-            return Answer.json(answers[found.group(2)])
-        return None
-
-    with FakeAPI(override=override) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        yield answers
 
 
 def assert_printable(*streams: str) -> None:
@@ -53,34 +32,45 @@ def assert_printable(*streams: str) -> None:
         assert not RAW_CONTROL.search(stream), repr(stream)
 
 
-def test_status_values_and_echoed_ids_are_escaped(cli, hostile):
-    hostile["status"] = {"request_id": f"evil{ESCAPES}", "status": f"in_progress{ESCAPES}", "queue_position": ESCAPES}
-    run = cli("status", "abc")
+def submit(cli, prompt: str = "a fox") -> str:
+    run = cli("generate", prompt, "--no-wait", "-q")
+    assert run.exit_code == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_status_values_and_echoed_ids_are_escaped(cli, start_sandbox):
+    sandbox = start_sandbox(queue_seconds=HELD)
+    request_id = submit(cli)
+    sandbox.inject(Faults(control_chars=2))  # escapes after the status and the id echoed back, twice
+    run = cli("status", request_id)
     assert run.exit_code == 0, run.stderr
     assert_printable(run.stdout, run.stderr)
     assert "\\x1b]0;pwned\\x07" in run.stdout  # visible, harmless
-    as_json = json.loads(cli("status", "abc", "--json").stdout)
-    assert as_json["request_id"] == "abc" and as_json["queue_position"] is None
+    as_json = cli("status", request_id, "--json")
+    assert_printable(as_json.stdout, as_json.stderr)
+    document = json.loads(as_json.stdout)
+    assert document["request_id"] == request_id  # the id we asked about, not the one echoed
+    assert document["status"].startswith("in_queue\\x1b]0;pwned")
 
 
-def test_a_failed_jobs_error_is_escaped_and_our_token_masked(cli, hostile):
-    error = {"code": "E1", "message": f"bad auth {SENTINEL_TOKEN}{ESCAPES}"}
-    hostile["status"] = {"status": "completed"}
-    hostile["result"] = {"status": "failed", "error": error}
-    for args in (("result", "abc"), ("watch", "abc"), ("result", "abc", "--json")):
+def test_a_failed_jobs_error_masks_our_token_wherever_it_is_shown(cli, start_sandbox):
+    """The server quotes our token in a failed job's error (token-echo). That escapes inside such a
+    text are made harmless is checked where every server string is: test_parsed_strings_are_printable_bounded_and_masked."""
+    sandbox = start_sandbox(faults=Faults(token_echo=True))
+    request_id = submit(cli, "a fox sandbox:fail")
+    for args in (("result", request_id), ("watch", request_id), ("result", request_id, "--json")):
         run = cli(*args)  # the fixture fails the test if the token shows up anywhere
         assert run.exit_code == 5, run.stderr
         assert_printable(run.stdout, run.stderr)
-        assert "bad auth ***" in run.stdout + run.stderr
+        assert "Bearer ***" in run.stdout + run.stderr
+    assert sandbox.stats.submits == 1
 
 
-def test_output_urls_with_control_characters_are_refused(cli, hostile):
-    hostile["status"] = {"status": "completed"}
-    hostile["result"] = {"status": "succeeded", "output": {"images": [f"https://cdn.example/a.png{ESCAPES}"]}}
-    run = cli("result", "abc", "--retries", "0")
-    assert run.exit_code == 7 and "control characters" in run.stderr, run.stderr
-    assert run.stdout == ""
-    assert_printable(run.stderr)
+def test_output_urls_with_control_characters_are_refused():
+    with pytest.raises(BadResponseError, match="control characters") as caught:
+        parse_result({"status": "succeeded", "output": {"images": [f"https://cdn.example/a.png{ESCAPES}"]}}, "r")
+    assert caught.value.exit_code == 7
+    assert_printable(str(caught.value))
 
 
 @pytest.mark.parametrize("position", ["3", 3.7, float("inf"), float("nan"), -2, [1], {"n": 1}, True, 10**12])
@@ -98,6 +88,7 @@ def test_parsed_strings_are_printable_bounded_and_masked():
                           secret=SENTINEL_TOKEN)
     assert result.error == "***\\u202eevil; \\x00"
     assert printable("tok\x1ben", secret="token") == "tok\\x1ben"  # escaping never rejoins a split token
+    assert_printable(printable(ESCAPES))  # C1 controls too (a one-byte CSI)
 
 
 # -- the token on argv or in a loose file ------------------------------------------------------------
@@ -105,29 +96,29 @@ def test_parsed_strings_are_printable_bounded_and_masked():
 TOKEN_WARNING = "warning: --token is visible to other users in ps; use RUNCOMFY_API_TOKEN or nanobanana auth login --with-token"
 
 
-def test_a_token_on_the_command_line_is_pointed_out_once(cli, hostile, monkeypatch):
-    hostile["status"] = {"status": "in_queue"}
+def test_a_token_on_the_command_line_is_pointed_out_once(cli, sandbox, monkeypatch):
+    request_id = submit(cli)
     monkeypatch.delenv("RUNCOMFY_API_TOKEN")
-    run = cli("status", "abc", "--token", SENTINEL_TOKEN)
+    run = cli("status", request_id, "--token", SENTINEL_TOKEN)
     assert run.exit_code == 0 and run.stderr.splitlines().count(TOKEN_WARNING) == 1
     monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-    assert "warning" not in cli("status", "abc").stderr
+    assert "warning" not in cli("status", request_id).stderr
 
 
-def test_a_stored_token_readable_by_others_is_pointed_out_with_the_chmod_that_fixes_it(cli, hostile, monkeypatch):
+def test_a_stored_token_readable_by_others_is_pointed_out_with_the_chmod_that_fixes_it(cli, sandbox, monkeypatch):
     from nanobanana_cli.stores.tokens import TokenStore
 
-    hostile["status"] = {"status": "in_queue"}
+    request_id = submit(cli)
     monkeypatch.delenv("RUNCOMFY_API_TOKEN")
     store = TokenStore()
     store.save(SENTINEL_TOKEN)
     os.chmod(store.path, 0o644)
-    run = cli("status", "abc")
+    run = cli("status", request_id)
     assert run.exit_code == 0
     (warning,) = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert "readable by other users (mode 644)" in warning and warning.endswith(f"chmod 600 {store.path}")
     os.chmod(store.path, 0o600)
-    assert "warning" not in cli("status", "abc").stderr
+    assert "warning" not in cli("status", request_id).stderr
 
 
 # -- an https API never sends a download to plain http -----------------------------------------------
@@ -154,48 +145,12 @@ def test_an_https_api_never_sends_a_download_to_plain_http(listener):
     assert_never_connected(listener)
 
 
-@pytest.fixture
-def tls_files(tmp_path) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a certificate for the local https server")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )
-    return str(cert), str(key)
-
-
-def test_an_https_to_http_redirect_is_refused_before_connecting(listener, tls_files, monkeypatch):
-    cert, key = tls_files
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)  # requests prefers it to session.verify
-    target = f"http://127.0.0.1:{listener.getsockname()[1]}/a.png"
-    seen: list[str] = []
-
-    class Redirect(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(302)
-            self.send_header("Location", target)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    https_base = f"https://127.0.0.1:{server.server_address[1]}"
-    try:
-        with Client(SENTINEL_TOKEN, https_base) as client:
-            with pytest.raises(APIError, match="only https"):
-                client.open_asset(f"{https_base}/a.png")
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert seen == ["/a.png"]  # the https hop was followed; the http one never
-    assert_never_connected(listener)
+def test_an_https_to_http_redirect_is_refused_before_connecting(tls_sandbox):
+    with Client(SENTINEL_TOKEN, tls_sandbox.base_url) as client:
+        request_id = client.submit(GenerationInput("a fox")).request_id
+        (asset,) = client.result(request_id).output_urls
+        tls_sandbox.inject(Faults(asset_redirect_http=1))  # a 302 to the same file on the image host's plain-http twin
+        with pytest.raises(APIError, match="only https"):
+            client.open_asset(asset)
+    downloads = [r.listener for r in tls_sandbox.stats.requests if "/files/" in r.path]
+    assert downloads == ["assets"]  # the https hop was followed; the http one never

@@ -1,7 +1,7 @@
 """The sandbox itself, through real HTTP on 127.0.0.1: fidelity to runcomfy-api.md, every fault,
 the catalog, TLS, the public job API, and PNG drawing without Pillow.
 
-tests/tls/sandbox-cert.pem and sandbox-key.pem are a self-signed pair for 127.0.0.1 and
+tests/tls/sandbox-cert.pem and sandbox-key.pem (conftest's CERT and KEY) are a self-signed pair for 127.0.0.1 and
 localhost, made once with:
 
     openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 36500 \\
@@ -37,16 +37,14 @@ import requests
 
 from nanobanana_cli.api.schema import MODEL_ID, TEXT_TO_IMAGE
 from nanobanana_cli.errors import UsageError
-from nanobanana_cli.sandbox import FAULT_TABLE, Faults, Sandbox, TLSConfig, fault_help
+from nanobanana_cli.sandbox import FAULT_TABLE, Faults, Sandbox, fault_help
 from nanobanana_cli.sandbox.faults import TERMINAL_ESCAPES, Moment
 from nanobanana_cli.sandbox.images import draw_png, ensure_can_render
 from nanobanana_cli.sandbox.jobs import IN_PROGRESS, IN_QUEUE, Job, JobQueue
 from nanobanana_cli.sandbox.models import MODELS
 
-from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
+from .conftest import CERT, HELD, KEY, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
 
-TLS_DIR = Path(__file__).parent / "tls"
-CERT, KEY = TLS_DIR / "sandbox-cert.pem", TLS_DIR / "sandbox-key.pem"
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INSTALL_HINT = "pip install 'nanobanana-cli[sandbox]'"
@@ -421,12 +419,6 @@ def test_the_cli_survives_the_hostile_answers(cli, start_sandbox):
 
 
 # -- TLS ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tls_sandbox(start_sandbox, monkeypatch) -> Sandbox:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
-    return start_sandbox(tls=TLSConfig(CERT, KEY))
 
 
 def test_tls_mode_serves_https_trusted_through_requests_ca_bundle(tls_sandbox):
