@@ -46,7 +46,7 @@ def complete(terminal: Terminal, typed: str, expected: str) -> str:
     """Type `typed`, press Tab, and wait until the screen shows `expected`; then clear the line."""
     terminal.send(typed + "\t")
     try:
-        return terminal.wait_for(lambda text: expected in text, timeout=20)
+        return terminal.wait_for(lambda text: expected in text)
     finally:
         terminal.send("\x03")  # Ctrl-C: a fresh prompt
         terminal.send("echo CLEARED\n")

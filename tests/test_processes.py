@@ -40,7 +40,7 @@ def sandbox_process(monkeypatch):
     yield exports
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT_LIMIT)
     finally:
         if process.poll() is None:  # Ctrl-C did not stop it: the test fails, but leaves no sandbox behind
             process.kill()

@@ -467,7 +467,7 @@ def test_sandbox_command_serves_https_and_exports_the_ca_bundle():
         assert answer.json()["total"] == 1
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT_LIMIT)
 
 
 # -- PNG without Pillow -------------------------------------------------------------------------------

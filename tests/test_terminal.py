@@ -90,8 +90,8 @@ class Terminal:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        self._reader.join(5)
+            self.process.wait(WAIT_LIMIT)
+        self._reader.join(WAIT_LIMIT)
         os.close(self._master)
 
 
