@@ -49,6 +49,10 @@ ISOLATED_VARIABLES = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A run started in the background (`pytest ... &` from a script) ignores Ctrl-C, and every
+        # process it starts would too: the CLI's Ctrl-C tests would wait on children that never hear it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "PYTEST_XDIST_WORKER" not in os.environ:
         # Byte-compile the package once, as `pip install` does for an installed one: where
         # PYTHONDONTWRITEBYTECODE is set (as on CI) a checkout has no caches, and each of the
