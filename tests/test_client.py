@@ -8,6 +8,8 @@ import pytest
 import requests
 
 from nanobanana_cli.api.client import Client
+from nanobanana_cli.api.models import GenerationInput
+from nanobanana_cli.api.retry import Clock, RetryPolicy, parse_retry_after
 from nanobanana_cli.api.urls import check_asset_url, check_base_url
 from nanobanana_cli.errors import (
     APIError,
@@ -20,8 +22,6 @@ from nanobanana_cli.errors import (
     UnavailableError,
     UsageError,
 )
-from nanobanana_cli.api.models import GenerationInput
-from nanobanana_cli.api.retry import Clock, RetryPolicy, parse_retry_after
 
 from .conftest import SENTINEL_TOKEN
 

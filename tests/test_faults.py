@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from nanobanana_cli.api.client import Client
-from nanobanana_cli.errors import SubmitUncertainError
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.api.retry import RetryPolicy
+from nanobanana_cli.errors import SubmitUncertainError
 from nanobanana_cli.sandbox import Faults
 
-from .conftest import SENTINEL_TOKEN, WAIT_LIMIT, wait_until
+from .conftest import SENTINEL_TOKEN, wait_until
 from .imaging import image_info, sha256_of
 
 PAST_DATE = formatdate(0, usegmt=True)
