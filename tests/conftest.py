@@ -11,14 +11,17 @@ import contextlib
 import fcntl
 import io
 import json
+import math
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,7 +32,7 @@ from nanobanana_cli.api.retry import SYSTEM_CLOCK
 from nanobanana_cli.cli import main
 from nanobanana_cli.debugging import DEBUG_ENV
 from nanobanana_cli.engine.polling import POLL_INTERVAL_ENV
-from nanobanana_cli.sandbox import Faults, Sandbox
+from nanobanana_cli.sandbox import Faults, Sandbox, TLSConfig
 from nanobanana_cli.stores.paths import CONFIG_DIR_ENV, DATA_DIR_ENV
 from nanobanana_cli.stores.settings import SETTINGS
 from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS
@@ -45,25 +48,16 @@ ISOLATED_VARIABLES = (
 )
 
 
-# -- under pytest-xdist, tests that measure time run apart from the others ----------------------
-
-TIMING_MARK = (
-    "timing: measures wall-clock time or counts the polls of a real wait; "
-    "under pytest-xdist it runs first, alongside other timing tests only"
-)
-
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", TIMING_MARK)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A run started in the background (`pytest ... &` from a script) ignores Ctrl-C, and every
+        # process it starts would too: the CLI's Ctrl-C tests would wait on children that never hear it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "PYTEST_XDIST_WORKER" not in os.environ:
         # Byte-compile the package once, as `pip install` does for an installed one: where
         # PYTHONDONTWRITEBYTECODE is set (as on CI) a checkout has no caches, and each of the
         # suite's hundreds of CLI processes would compile its modules from source (~0.15 s).
         compileall.compile_dir(Path(nanobanana_cli.__file__).parent, quiet=1)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if xdist_run_directory(config) is not None:  # every worker sorts alike, so their collections agree
-        items.sort(key=lambda item: item.get_closest_marker("timing") is None)  # stable: timing tests first
 
 
 def xdist_run_directory(config: pytest.Config) -> Path | None:
@@ -73,56 +67,129 @@ def xdist_run_directory(config: pytest.Config) -> Path | None:
     return Path(config.option.basetemp).parent  # each worker's basetemp is <the run's>/popen-gwN
 
 
-class Turnstile:
-    """Across the workers' processes, on two flock()ed files: timing tests run together, other
-    tests together, never one of each at once. Timing measurements need the CPU the rest takes.
+# -- synchronising on events, never on the machine's speed ---------------------------------------
+#
+# A test waits for something it can see (a job the sandbox holds until the test moves it on, a
+# poll the sandbox answered, a line on a child's stderr, a manifest record), never for a sleep
+# and never against a wall-clock bound: on a loaded machine any delay may be ten times longer.
+# WAIT_LIMIT only turns a missing event into a failure instead of a hang.
 
-    A timing test holds `timing` shared, which keeps new other tests out (they pass through it
-    exclusively), then waits for `room`, which the other tests hold shared while they run, to be
-    free. Under xdist the timing tests are collected first and, with README's --maxschedchunk 2,
-    handed two by two to the workers: they run together at the start, with no other test to wait
-    for, and the rest follows."""
+HELD = math.inf  # as queue_seconds or run_seconds: the job stays there until the test moves it on
+WAIT_LIMIT = 60.0
 
-    def __init__(self, directory: Path) -> None:
-        self._timing = open(directory / "turnstile-timing.lock", "a")  # noqa: SIM115 - held all session
-        self._room = open(directory / "turnstile-room.lock", "a")  # noqa: SIM115
 
-    @contextlib.contextmanager
-    def timing(self) -> Iterator[None]:
-        fcntl.flock(self._timing, fcntl.LOCK_SH)
+def wait_until(condition: Callable[[], object], what: str, limit: float = WAIT_LIMIT) -> None:
+    """Return once `condition()` is true; fail naming `what` if it is not within `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {limit:g}s for {what}")
+        time.sleep(0.005)
+
+
+def job_polls(sandbox: Sandbox, request_id: str) -> int:
+    """How many status/result polls of the job the sandbox has answered so far."""
+    marker = f"/v1/requests/{request_id}/"
+    return sum(1 for r in list(sandbox.stats.requests) if r.listener == "api" and marker in r.path and r.method == "GET")
+
+
+def step_job(sandbox: Sandbox, request_id: str, *, start: bool = True, running_polls: int = 1) -> None:
+    """Move a held job on (in_queue, in_progress if `start`, then its end), each state only once a
+    poll has seen the one before (`running_polls` polls for in_progress). A job's waiter polls it
+    one request at a time, so of the polls answered after a move at most one read the state from
+    before it: the next ones saw the new state."""
+    wait_until(lambda: job_polls(sandbox, request_id) >= 1, f"a poll of {request_id} while queued")
+    if start:
+        seen = job_polls(sandbox, request_id)
+        assert sandbox.start_job(request_id), f"{request_id} had already left the queue"
+        wanted = seen + 1 + running_polls
+        wait_until(lambda: job_polls(sandbox, request_id) >= wanted, f"{running_polls} poll(s) of {request_id} running")
+    assert sandbox.finish_job(request_id), f"{request_id} had already ended"
+
+
+def finish_all(sandbox: Sandbox) -> None:
+    """End every held job now: lets a command waiting on them finish (after a failed step, too)."""
+    for job in sandbox.jobs():
+        if job.state in ("in_queue", "in_progress"):
+            sandbox.finish_job(job.request_id)
+
+
+@contextlib.contextmanager
+def beside(work: Callable[[], None], sandbox: Sandbox) -> Iterator[None]:
+    """Run `work` in a thread while the block runs (typically a `cli(...)` call that waits on held
+    jobs `work` moves on); re-raise what `work` raised. If `work` fails, every held job is ended so
+    the block is not left waiting."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
         try:
-            fcntl.flock(self._room, fcntl.LOCK_EX)  # the other tests still running end
-            fcntl.flock(self._room, fcntl.LOCK_UN)
-            yield
-        finally:
-            fcntl.flock(self._timing, fcntl.LOCK_UN)
+            work()
+        except BaseException as exc:
+            failure.append(exc)
+            finish_all(sandbox)
 
-    @contextlib.contextmanager
-    def other(self) -> Iterator[None]:
-        fcntl.flock(self._timing, fcntl.LOCK_EX)  # waits while any timing test runs
-        try:
-            fcntl.flock(self._room, fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(self._timing, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._room, fcntl.LOCK_UN)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield  # if the block raises, that is the failure to report; the daemon thread is left behind
+    thread.join(WAIT_LIMIT)
+    if failure:
+        raise failure[0]
+    assert not thread.is_alive(), "the background step never ended"
 
 
-_turnstile: Turnstile | None = None
+def step_jobs(sandbox: Sandbox, count: int, **how: Any) -> Callable[[], None]:
+    """Work for `beside`: step each of the next `count` jobs submitted, in submit order, as
+    `step_job(**how)` does. For jobs waited on one after another (or all at once: each is held
+    until its turn)."""
+    already = len(sandbox.jobs())
+
+    def work() -> None:
+        for index in range(already, already + count):
+            wait_until(lambda index=index: len(sandbox.jobs()) > index, f"job {index + 1} to be submitted")
+            step_job(sandbox, sandbox.jobs()[index].request_id, **how)
+
+    return work
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
-    global _turnstile
-    directory = xdist_run_directory(item.config)
-    if directory is None:
-        return (yield)
-    if _turnstile is None:
-        _turnstile = Turnstile(directory)
-    with _turnstile.timing() if item.get_closest_marker("timing") else _turnstile.other():
-        return (yield)
+class Lines:
+    """A child process's stderr, read line by line as it comes: `wait_for(text)` returns the first
+    line (from where the last wait stopped) that contains `text`; `seen` holds every line so far."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.seen: list[str] = []
+        self._read = 0
+        self._closed = False
+        self._changed = threading.Condition()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.seen.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, limit: float = WAIT_LIMIT) -> str:
+        deadline = time.monotonic() + limit
+        with self._changed:
+            while True:
+                for index in range(self._read, len(self.seen)):
+                    if text in self.seen[index]:
+                        self._read = index + 1
+                        return self.seen[index]
+                self._read = len(self.seen)
+                left = deadline - time.monotonic()
+                if self._closed or left <= 0:
+                    raise AssertionError(f"no line with {text!r} on stderr; got {''.join(self.seen)!r}")
+                self._changed.wait(left)
+
+    def rest(self, limit: float = WAIT_LIMIT) -> str:
+        """Everything the child wrote, once its stderr is closed."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed, limit)
+            return "".join(self.seen)
 
 
 @pytest.fixture(autouse=True)
@@ -203,6 +270,17 @@ def stop_promptly(server: Sandbox) -> None:
 @pytest.fixture
 def sandbox(start_sandbox) -> Sandbox:
     return start_sandbox()
+
+
+TLS_DIR = Path(__file__).parent / "tls"
+CERT, KEY = TLS_DIR / "sandbox-cert.pem", TLS_DIR / "sandbox-key.pem"  # how they were made: test_sandbox.py
+
+
+@pytest.fixture
+def tls_sandbox(start_sandbox, monkeypatch) -> Sandbox:
+    """A sandbox serving https (API and image host, with the image host's plain-http twin), trusted by requests."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
+    return start_sandbox(tls=TLSConfig(CERT, KEY))
 
 
 @dataclass

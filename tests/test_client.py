@@ -137,7 +137,7 @@ def test_submit_uses_returned_urls_only_on_the_api_origin():
 )
 def test_submit_that_may_have_arrived_is_not_retried(failure):
     client = ScriptedClient([failure, response(200, {"request_id": "r2"})])
-    with pytest.raises((SubmitUncertainError, UnavailableError)):
+    with pytest.raises(SubmitUncertainError, match="may have been created and billed"):  # maybe billed: exit 7, never re-sent
         client.submit(GenerationInput("a fox"))
     assert len(client.sent) == 1
 
@@ -155,6 +155,22 @@ def test_submit_is_retried_when_the_server_surely_did_not_take_it(failure):
     client = ScriptedClient([failure, response(200, {"request_id": "r3"})], on_retry=notices.append)
     assert client.submit(GenerationInput("a fox")).request_id == "r3"
     assert len(client.sent) == 2 and len(notices) == 1 and notices[0].what == "submit"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.exceptions.ConnectTimeout("connect timed out"),
+        response(429, {"detail": "slow down"}, headers={"Retry-After": "0"}),
+        response(503, {"detail": "unavailable"}),
+    ],
+)
+def test_a_submit_surely_refused_beyond_the_retry_budget_is_an_outage_not_an_uncertain_submit(failure):
+    client = ScriptedClient([failure] * 3, retries=2)
+    with pytest.raises(UnavailableError) as caught:
+        client.submit(GenerationInput("a fox"))
+    assert not isinstance(caught.value, SubmitUncertainError) and "may have been created" not in str(caught.value)
+    assert len(client.sent) == 3
 
 
 def test_polls_are_retried_on_transient_failures_honouring_retry_after():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import HELD
 from .test_terminal import Terminal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def complete(terminal: Terminal, typed: str, expected: str) -> str:
     """Type `typed`, press Tab, and wait until the screen shows `expected`; then clear the line."""
     terminal.send(typed + "\t")
     try:
-        return terminal.wait_for(lambda text: expected in text, timeout=20)
+        return terminal.wait_for(lambda text: expected in text)
     finally:
         terminal.send("\x03")  # Ctrl-C: a fresh prompt
         terminal.send("echo CLEARED\n")
@@ -71,7 +72,7 @@ def test_commands_and_options_complete(shell):
 
 
 def test_job_commands_complete_recent_request_ids(shell, cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     ids = [cli("generate", f"fox {n}", "--no-wait", "-q").stdout.strip() for n in range(2)]
     first, second = ids
     shared = os.path.commonprefix(ids)

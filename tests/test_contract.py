@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
 from .test_contract_schema import validate_json_output
 
 BIN = Path(sys.executable).parent
@@ -58,7 +58,7 @@ def test_every_job_command_prints_the_same_versioned_document(cli, sandbox, tmp_
     ("a slow fox", ("--timeout", "0.2"), "timeout", 6),
 ])
 def test_generate_json_prints_the_document_when_the_job_fails_or_times_out(cli, start_sandbox, prompt, args, status, code):
-    start_sandbox(queue_seconds=30 if args else 0)
+    start_sandbox(queue_seconds=HELD if args else 0)
     run = cli("generate", prompt, "--json", *args)
     assert run.exit_code == code
     document = json.loads(run.stdout)
@@ -67,15 +67,13 @@ def test_generate_json_prints_the_document_when_the_job_fails_or_times_out(cli, 
 
 
 def test_generate_json_prints_the_document_when_the_job_is_cancelled(cli, start_sandbox, tmp_path):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     process = subprocess.Popen([sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "--json", "-o", str(tmp_path)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    deadline = time.monotonic() + 20
-    while not sandbox.jobs() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(sandbox.jobs, "the job to be submitted")
     (job,) = sandbox.jobs()
     assert cli("cancel", job.request_id).exit_code == 0
-    stdout, _ = process.communicate(timeout=30)
+    stdout, _ = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 5
     validate_json_output(["generate", "--json"], stdout)
     document = json.loads(stdout)
@@ -83,7 +81,7 @@ def test_generate_json_prints_the_document_when_the_job_is_cancelled(cli, start_
 
 
 def test_result_of_an_unfinished_job_and_cancel_print_job_documents(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     request_id = submit(cli)
     unfinished = cli("result", request_id, "--json")
     assert unfinished.exit_code == 8
@@ -134,7 +132,7 @@ def test_template_excludes_json_and_quiet(cli, sandbox):
 @pytest.mark.parametrize("command", ["status", "result", "cancel", "watch"])
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_an_empty_id_is_a_usage_error_and_sends_nothing(cli, start_sandbox, command, blank):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     submit(cli)  # a latest job exists: an empty id must not mean it
     before = len(sandbox.stats.requests)
     run = cli(command, blank)
@@ -144,7 +142,7 @@ def test_an_empty_id_is_a_usage_error_and_sends_nothing(cli, start_sandbox, comm
 
 
 def test_the_latest_job_is_used_only_without_an_id_and_is_named(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     request_id = submit(cli, prompt="the newest fox")
     for args in ((), ("--last",)):
         run = cli("status", *args)
@@ -163,7 +161,7 @@ def test_a_job_of_another_api_is_named_not_looked_up_here(cli, start_sandbox, mo
 
 
 def test_resume_hints_name_the_output_directory_and_a_flagged_api(cli, start_sandbox, tmp_path, monkeypatch):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     monkeypatch.delenv("NANOBANANA_BASE_URL")
     run = cli("generate", "a fox", "-o", tmp_path / "out", "--timeout", "0.2", "--base-url", sandbox.base_url)
     assert run.exit_code == 6

@@ -13,7 +13,7 @@ from nanobanana_cli.engine import downloads, provenance
 from nanobanana_cli.sandbox import Faults
 
 from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import FILE_PATH, JOB_PATH, Answer, FakeAPI
+from .fake_api import FILE_PATH, JOB_PATH, Answer, FakeAPI
 
 LISTED = 300
 

@@ -19,7 +19,7 @@ from nanobanana_cli.api.retry import RetryPolicy
 from nanobanana_cli.errors import SubmitUncertainError
 from nanobanana_cli.sandbox import Faults
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import SENTINEL_TOKEN, wait_until
 from .imaging import image_info, sha256_of
 
 PAST_DATE = formatdate(0, usegmt=True)
@@ -133,18 +133,21 @@ def test_submit_refused_with_503_is_retried_and_billed_once(cli, start_sandbox):
 
 
 def test_read_timeout_on_submit_is_not_resent_but_on_a_poll_is(start_sandbox):
-    sandbox = start_sandbox(faults=Faults(slow_seconds=0.5, slow_requests=1))
+    # the submit's answer comes 2 s after it arrived, ten times the client's read timeout
+    sandbox = start_sandbox(faults=Faults(slow_seconds=2, slow_requests=1))
     with Client(SENTINEL_TOKEN, sandbox.base_url, timeout=(2, 0.2), retry=RetryPolicy(retries=2, base=0)) as client:
         with pytest.raises(SubmitUncertainError, match="ReadTimeout"):
             client.submit(GenerationInput("a fox"))
-    import time
-
-    time.sleep(0.4)  # the slowed server still creates the job: exactly what makes a resend a double bill
-    assert sandbox.stats.submits == 1
+    # the slowed server still creates the job: exactly what makes a resend a double bill
+    wait_until(lambda: sandbox.stats.submits == 1, "the slowed submit to create its job")
+    assert sandbox.stats.api_requests_started == 1  # one POST, never re-sent
     (request_id,) = [job.request_id for job in sandbox.jobs()]
-    sandbox.inject(Faults(slow_seconds=0.5, slow_requests=1))
-    with Client(SENTINEL_TOKEN, sandbox.base_url, timeout=(2, 0.2), retry=RetryPolicy(retries=2, base=0)) as client:
+    # The first poll is held an hour (a stopping sandbox lets it go) and re-sent after its read
+    # timeout; the re-sent ones get a second each, three times, so a busy machine is no failure.
+    sandbox.inject(Faults(slow_seconds=3600, slow_requests=1))
+    with Client(SENTINEL_TOKEN, sandbox.base_url, timeout=(2, 1.0), retry=RetryPolicy(retries=3, base=0)) as client:
         assert client.status(request_id).status == "completed"
+    assert sandbox.stats.api_requests_started >= 3
 
 
 def test_download_size_cap_stops_a_runaway_asset(cli, start_sandbox, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import HELD
 from .imaging import image_info, ratio, sha256_of
 
 ANSI = re.compile(r"\x1b\[")
@@ -74,7 +75,7 @@ def test_quiet_prints_only_paths_and_nothing_on_stderr(cli, sandbox):
 
 
 def test_no_wait_prints_only_the_id_and_does_not_poll(cli, start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     run = cli("generate", "a fox", "--no-wait", "-q")
     assert run.exit_code == 0 and run.stderr == ""
     request_id = run.stdout.strip()
@@ -83,7 +84,7 @@ def test_no_wait_prints_only_the_id_and_does_not_poll(cli, start_sandbox):
 
 
 def test_no_wait_json_has_the_urls_to_follow(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     doc = json.loads(cli("generate", "a fox", "--no-wait", "--json").stdout)
     assert doc["status"] == "in_queue"
     assert doc["status_url"].endswith(f"/v1/requests/{doc['request_id']}/status")
@@ -173,7 +174,7 @@ def test_failed_job_exits_5_with_the_reason(cli, sandbox):
 
 
 def test_timeout_exits_6_with_the_id_and_the_resume_command(cli, start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     run = cli("generate", "a fox", "--timeout", "0.2")
     assert run.exit_code == 6
     (request_id,) = [job.request_id for job in sandbox.jobs()]

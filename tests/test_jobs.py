@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from .conftest import HELD, WAIT_LIMIT, Lines
 from .imaging import image_info, ratio, sha256_of
 
 
@@ -15,7 +19,7 @@ def submit(cli, *args: str, prompt: str = "a fox") -> str:
 
 
 def test_status_reports_queue_position(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     first, second = submit(cli), submit(cli)
     assert cli("status", first).stdout.strip() == "in_queue (position 1)"
     doc = json.loads(cli("status", second, "--json").stdout)
@@ -30,7 +34,7 @@ def test_status_of_a_completed_job_tells_success_from_failure(cli, sandbox):
 
 
 def test_result_of_an_unfinished_job_prints_its_state_and_exits_8(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     request_id = submit(cli)
     run = cli("result", request_id)
     assert run.exit_code == 8 and "in_queue" in run.stderr and f"nanobanana watch {request_id}" in run.stderr
@@ -68,7 +72,7 @@ def test_malformed_request_id_exits_2_without_a_request(cli, sandbox):
 
 
 def test_cancel_a_queued_job_then_watch_reports_it_cancelled(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     request_id = submit(cli)
     run = cli("cancel", request_id)
     assert run.exit_code == 0 and run.stdout.strip() == request_id
@@ -78,7 +82,7 @@ def test_cancel_a_queued_job_then_watch_reports_it_cancelled(cli, start_sandbox)
 
 
 def test_cancel_a_running_job_is_refused_clearly(cli, start_sandbox):
-    start_sandbox(queue_seconds=0, run_seconds=30)
+    start_sandbox(queue_seconds=0, run_seconds=HELD)
     request_id = submit(cli)
     run = cli("cancel", request_id, "--json")
     assert run.exit_code == 1
@@ -111,18 +115,24 @@ def test_watch_with_a_failed_job_still_reports_the_others(cli, sandbox):
     assert docs[bad]["exit_code"] == 5
 
 
-def test_watch_waits_through_the_lifecycle_showing_progress_lines(cli, start_sandbox):
-    start_sandbox(queue_seconds=0.2, run_seconds=0.2)
+def test_watch_waits_through_the_lifecycle_showing_progress_lines(cli, start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=HELD)
     request_id = submit(cli)
-    run = cli("watch", request_id)
-    assert run.exit_code == 0, run.stderr
     short = request_id[:8]
-    assert f"{short}: in queue" in run.stderr and f"{short}: in progress" in run.stderr
-    assert Path(run.stdout.strip()).is_file()
+    process = subprocess.Popen([sys.executable, "-m", "nanobanana_cli", "watch", request_id, "-o", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    stderr = Lines(process.stderr)
+    stderr.wait_for(f"{short}: in queue")
+    sandbox.start_job(request_id)
+    stderr.wait_for(f"{short}: in progress")
+    sandbox.finish_job(request_id)
+    stdout = process.stdout.read()
+    assert process.wait(WAIT_LIMIT) == 0, stderr.rest()
+    assert Path(stdout.strip()).is_file()
 
 
 def test_watch_timeout_exits_6(cli, start_sandbox):
-    start_sandbox(queue_seconds=30)
+    start_sandbox(queue_seconds=HELD)
     request_id = submit(cli)
     run = cli("watch", request_id, "--timeout", "0.1")
     assert run.exit_code == 6 and request_id in run.stderr

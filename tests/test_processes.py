@@ -9,12 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
 from .imaging import image_info, ratio
 
 
@@ -41,7 +40,7 @@ def sandbox_process(monkeypatch):
     yield exports
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT_LIMIT)
     finally:
         if process.poll() is None:  # Ctrl-C did not stop it: the test fails, but leaves no sandbox behind
             process.kill()
@@ -100,7 +99,7 @@ def test_debug_shows_a_traceback_only_when_asked(monkeypatch):
 
 
 def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_resume(start_sandbox, tmp_path):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(out)],
@@ -109,7 +108,7 @@ def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_res
     first_line = process.stderr.readline()
     assert first_line.startswith("submitted ")
     process.send_signal(signal.SIGINT)
-    stdout, rest = process.communicate(timeout=20)
+    stdout, rest = process.communicate(timeout=WAIT_LIMIT)
     (request_id,) = [job.request_id for job in sandbox.jobs()]
     assert first_line.split()[1] == request_id
     assert process.returncode == 130
@@ -123,16 +122,15 @@ def test_ctrl_c_while_waiting_exits_130_leaves_the_job_alone_and_says_how_to_res
 def test_ctrl_c_during_the_submit_warns_that_a_job_may_exist(start_sandbox, tmp_path):
     from nanobanana_cli.sandbox import Faults
 
-    sandbox = start_sandbox(faults=Faults(slow_seconds=3, slow_requests=1))
+    # the submit is held for a minute (a stopping sandbox lets it go): Ctrl-C lands while it is out
+    sandbox = start_sandbox(faults=Faults(slow_seconds=60, slow_requests=1))
     process = subprocess.Popen(
         [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
     )
-    deadline = time.monotonic() + 20
-    while sandbox.stats.api_requests_started == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: sandbox.stats.api_requests_started == 1, "the submit to arrive")
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=20)
+    _, err = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 130
     assert "interrupted while submitting; a job may have been created" in err and "nanobanana history" in err
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import HELD, SENTINEL_TOKEN, beside, step_jobs
 
 
 def pixels(path: str | Path) -> bytes:
@@ -120,9 +120,10 @@ def test_max_cost_refuses_before_submitting_and_allows_within(cli, sandbox, tmp_
 
 
 def test_history_stats_counts_jobs_images_rates_and_waits(cli, start_sandbox, tmp_path):
-    start_sandbox(queue_seconds=0.1, run_seconds=0.1)
-    cli("generate", "a fox", "-n", "2", "-q", "-o", tmp_path)
-    cli("generate", "a fox sandbox:fail", "-q", "-o", tmp_path)
+    sandbox = start_sandbox(queue_seconds=HELD)
+    with beside(step_jobs(sandbox, 2), sandbox):  # each job seen queued, then running: its run time is known
+        cli("generate", "a fox", "-n", "2", "-q", "-o", tmp_path)
+        cli("generate", "a fox sandbox:fail", "-q", "-o", tmp_path)
     stats = json.loads(cli("history", "stats", "--json").stdout)
     assert stats["jobs"] == 2 and stats["images"] == 2
     assert stats["by_status"] == {"failed": 1, "succeeded": 1} and stats["failure_rate"] == 0.5

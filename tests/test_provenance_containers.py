@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from nanobanana_cli.engine import provenance
 
 from .conftest import SENTINEL_TOKEN
+from .fake_api import FILE_PATH, Answer, FakeAPI
 from .image_samples import SEEDS, WEBPINFO, decoded, png_chunk, riff, saved, webp_chunk, webp_chunks, webpinfo_accepts
-from .test_reliability_fakeapi import FILE_PATH, Answer, FakeAPI
 
 PROVENANCE = {"prompt": "a lighthouse at dusk", "request_id": "abc-123", "index": 1, "count": 1}
 XMP_NS = "{https://github.com/nanobanana-cli/provenance/1.0/}"

@@ -1,7 +1,7 @@
 """The sandbox itself, through real HTTP on 127.0.0.1: fidelity to runcomfy-api.md, every fault,
 the catalog, TLS, the public job API, and PNG drawing without Pillow.
 
-tests/tls/sandbox-cert.pem and sandbox-key.pem are a self-signed pair for 127.0.0.1 and
+tests/tls/sandbox-cert.pem and sandbox-key.pem (conftest's CERT and KEY) are a self-signed pair for 127.0.0.1 and
 localhost, made once with:
 
     openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 36500 \\
@@ -16,6 +16,7 @@ ssl context loading it (urllib, http.client).
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import socket
@@ -36,16 +37,14 @@ import requests
 
 from nanobanana_cli.api.schema import MODEL_ID, TEXT_TO_IMAGE
 from nanobanana_cli.errors import UsageError
-from nanobanana_cli.sandbox import FAULT_TABLE, Faults, Sandbox, TLSConfig, fault_help
+from nanobanana_cli.sandbox import FAULT_TABLE, Faults, Sandbox, fault_help
 from nanobanana_cli.sandbox.faults import TERMINAL_ESCAPES, Moment
 from nanobanana_cli.sandbox.images import draw_png, ensure_can_render
 from nanobanana_cli.sandbox.jobs import IN_PROGRESS, IN_QUEUE, Job, JobQueue
 from nanobanana_cli.sandbox.models import MODELS
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import CERT, HELD, KEY, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
 
-TLS_DIR = Path(__file__).parent / "tls"
-CERT, KEY = TLS_DIR / "sandbox-cert.pem", TLS_DIR / "sandbox-key.pem"
 SUBMIT_PATH = f"/v1/models/{MODEL_ID}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 INSTALL_HINT = "pip install 'nanobanana-cli[sandbox]'"
@@ -125,7 +124,7 @@ def test_request_ids_are_uuid4_strings(sandbox):
 
 
 def test_result_carries_created_at_and_model_id_in_every_state(start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     queued = result(sandbox, submit(sandbox))
     assert queued["status"] == "in_queue" and queued["model_id"] == MODEL_ID and queued["created_at"].endswith("Z")
     assert "finished_at" not in queued and "output" not in queued
@@ -147,12 +146,12 @@ def test_status_says_completed_for_failed_jobs_and_result_says_failed(sandbox):
 
 
 def test_cancel_answers_202_with_an_outcome(start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     queued = submit(sandbox)
     answer = call(sandbox, "POST", f"/v1/requests/{queued}/cancel")
     assert answer.status_code == 202 and answer.json() == {"request_id": queued, "status": "completed", "outcome": "cancelled"}
     sandbox.queue_seconds = 0
-    sandbox.run_seconds = 30
+    sandbox.run_seconds = HELD
     running = submit(sandbox)
     answer = call(sandbox, "POST", f"/v1/requests/{running}/cancel")
     assert answer.status_code == 202 and answer.json()["outcome"] == "not_cancellable"
@@ -160,7 +159,7 @@ def test_cancel_answers_202_with_an_outcome(start_sandbox):
 
 
 def test_queue_positions_follow_cancels(start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     ids = [submit(sandbox) for _ in range(3)]
     positions = [call(sandbox, "GET", f"/v1/requests/{i}/status").json()["queue_position"] for i in ids]
     assert positions == [1, 2, 3]
@@ -231,32 +230,61 @@ def test_jobs_and_job_give_public_views_in_submit_order(start_sandbox):
 
 
 def test_durations_are_fixed_at_submit_and_a_hook_can_vary_them_per_job(start_sandbox):
-    sandbox = start_sandbox(queue_seconds=30)
+    sandbox = start_sandbox(queue_seconds=HELD)
     slow = submit(sandbox)
     sandbox.queue_seconds = 0
     fast = submit(sandbox)
     assert sandbox.job(slow).state == "in_queue" and sandbox.job(fast).state == "succeeded"
-    sandbox.durations = lambda job_input: (0.0, 30.0) if "long" in job_input["prompt"] else (5.0, 0.0)
+    sandbox.durations = lambda job_input: (0.0, HELD) if "long" in job_input["prompt"] else (HELD, 0.0)
     long_run, short = submit(sandbox, "a long one"), submit(sandbox, "short")
-    assert (sandbox.job(long_run).queue_seconds, sandbox.job(long_run).run_seconds) == (0.0, 30.0)
+    assert (sandbox.job(long_run).queue_seconds, sandbox.job(long_run).run_seconds) == (0.0, HELD)
     assert sandbox.job(long_run).state == "in_progress" and sandbox.job(short).state == "in_queue"
 
 
+def test_a_held_job_moves_on_only_when_the_test_moves_it(start_sandbox):
+    sandbox = start_sandbox(queue_seconds=math.inf)
+    first, second, doomed = submit(sandbox, "one"), submit(sandbox, "two"), submit(sandbox, "a fox sandbox:fail")
+    assert result(sandbox, first)["status"] == "in_queue" and "finished_at" not in result(sandbox, first)
+    assert sandbox.start_job(first) and not sandbox.start_job(first)
+    assert result(sandbox, first)["status"] == "in_progress"
+    assert sandbox.job(second).queue_position == 1  # the started job left the queue
+    assert sandbox.finish_job(first) and not sandbox.finish_job(first) and not sandbox.start_job(first)
+    done = result(sandbox, first)
+    assert done["status"] == "succeeded" and done["finished_at"] >= done["created_at"]
+    assert requests.get(done["output"]["images"][0], timeout=10).content[:8] == PNG_SIGNATURE
+    assert sandbox.finish_job(second) and result(sandbox, second)["status"] == "succeeded"  # straight from the queue
+    assert sandbox.finish_job(doomed) and result(sandbox, doomed)["status"] == "failed"  # the outcome fixed at submit
+    assert sandbox.stats.peak_in_flight == 3 and [job.state for job in sandbox.jobs()] == ["succeeded", "succeeded", "failed"]
+
+
 def test_queue_bookkeeping_matches_a_full_scan_under_random_timetables():
+    """Timetables fixed at submit, endless ones (held), and held jobs moved on by hand, mixed."""
     model = MODELS[MODEL_ID]
     rng = random.Random(7)
     jobs: list[Job] = []
     queue = JobQueue()
     now = 0.0
-    for _ in range(250):
+    for _ in range(400):
         now += rng.random() * 0.5
-        if rng.random() < 0.6:
-            job = Job(f"j{len(jobs)}", model, {"prompt": "x"}, False, rng.random() * 5, rng.random() * 5, created=now)
+        action = rng.random()
+        if action < 0.5 or not jobs:
+            queue_seconds, run_seconds = (rng.choice([rng.random() * 5, math.inf]) for _ in range(2))
+            job = Job(f"j{len(jobs)}", model, {"prompt": "x"}, False, queue_seconds, run_seconds, created=now)
             queue.add(job, now)
             jobs.append(job)
-        elif jobs:
+        elif action < 0.65:
             target = rng.choice(jobs)
             assert queue.cancel(target, now) == (target.state(now) == "cancelled" and target.cancelled_at == now)
+        elif action < 0.8:
+            target = rng.choice(jobs)
+            was = target.state(now)
+            assert queue.start(target, now) == (was == IN_QUEUE)
+            assert target.state(now) == (IN_PROGRESS if was == IN_QUEUE else was)
+        else:
+            target = rng.choice(jobs)
+            was = target.state(now)
+            assert queue.finish(target, now) == (was in (IN_QUEUE, IN_PROGRESS))
+            assert target.state(now) == ("succeeded" if was in (IN_QUEUE, IN_PROGRESS) else was)
         queued = [job for job in jobs if job.state(now) == IN_QUEUE]
         for job in jobs:
             expected = 1 + sum(other.sequence < job.sequence for other in queued) if job in queued else None
@@ -365,14 +393,13 @@ def test_stalled_download_times_out_a_reader_then_completes_for_a_patient_one(sa
 def test_stop_wakes_stalled_answers(start_sandbox):
     sandbox = start_sandbox()
     url = result(sandbox, submit(sandbox))["output"]["images"][0]
-    sandbox.inject(Faults(stall_download=1, stall_seconds=60))
-    reader = threading.Thread(target=lambda: requests.get(url, timeout=30).content, daemon=True)
+    sandbox.inject(Faults(stall_download=1, stall_seconds=3600))
+    reader = threading.Thread(target=lambda: requests.get(url, timeout=3600).content, daemon=True)
     reader.start()
-    time.sleep(0.2)
-    started = time.monotonic()
+    wait_until(lambda: any(r.listener == "assets" for r in sandbox.stats.requests), "the download to start")
     sandbox.stop()
-    reader.join(10)
-    assert not reader.is_alive() and time.monotonic() - started < 5
+    reader.join(WAIT_LIMIT)  # an hour's stall, cut by the stop
+    assert not reader.is_alive()
 
 
 def test_the_cli_survives_the_hostile_answers(cli, start_sandbox):
@@ -392,12 +419,6 @@ def test_the_cli_survives_the_hostile_answers(cli, start_sandbox):
 
 
 # -- TLS ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tls_sandbox(start_sandbox, monkeypatch) -> Sandbox:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CERT))
-    return start_sandbox(tls=TLSConfig(CERT, KEY))
 
 
 def test_tls_mode_serves_https_trusted_through_requests_ca_bundle(tls_sandbox):
@@ -446,7 +467,7 @@ def test_sandbox_command_serves_https_and_exports_the_ca_bundle():
         assert answer.json()["total"] == 8  # the whole family
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        process.wait(timeout=WAIT_LIMIT)
 
 
 # -- PNG without Pillow -------------------------------------------------------------------------------

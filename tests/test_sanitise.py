@@ -21,7 +21,7 @@ from PIL import Image
 from nanobanana_cli.render.output import DocumentTemplate, Mode, Output
 from nanobanana_cli.sanitise import escape, shown
 
-from .test_reliability_fakeapi import Answer, FakeAPI
+from .fake_api import Answer, FakeAPI
 
 # What a crafted file or a hostile server slips in: retitle the window (OSC 0), clear the screen,
 # an OSC 8 hyperlink, a C1 CSI, a right-to-left override, and a forged line.

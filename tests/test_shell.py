@@ -9,12 +9,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import SENTINEL_TOKEN, wait_until
 from .imaging import image_info, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,9 +186,7 @@ def test_open_hands_every_image_to_the_system_viewer(cli, sandbox, monkeypatch, 
     monkeypatch.setenv("DISPLAY", ":99")
     run = cli("generate", "a fox", "-n", "2", "--open", "-q")
     assert run.exit_code == 0
-    deadline = time.monotonic() + 10
-    while (not opened.exists() or len(opened.read_text().split()) < 2) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: opened.exists() and len(opened.read_text().split()) >= 2, "the viewer to open both images")
     assert sorted(opened.read_text().split()) == sorted(run.stdout.split())
 
 

@@ -20,7 +20,7 @@ from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.errors import InvalidInputError
 
 from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import JOB_PATH, Answer, FakeAPI
+from .fake_api import JOB_PATH, Answer, FakeAPI
 
 
 def strict_json(text: str) -> object:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import HELD, WAIT_LIMIT, finish_all
+
 pyte = pytest.importorskip("pyte")
 
 COLUMNS, LINES = 200, 50
@@ -70,7 +72,7 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(self.lines())
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = WAIT_LIMIT) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.text()
@@ -79,16 +81,17 @@ class Terminal:
             time.sleep(0.05)
         raise AssertionError("the screen never matched; it shows:\n" + self.text())
 
-    def wait_exit(self, timeout: float = 60.0) -> int:
+    def wait_exit(self, timeout: float = WAIT_LIMIT) -> int:
         code = self.process.wait(timeout)
-        self._reader.join(5)  # everything written before the exit is on the screen
+        self._reader.join(WAIT_LIMIT)  # everything written before the exit is on the screen
+        assert not self._reader.is_alive(), "the terminal never closed"
         return code
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        self._reader.join(5)
+            self.process.wait(WAIT_LIMIT)
+        self._reader.join(WAIT_LIMIT)
         os.close(self._master)
 
 
@@ -121,11 +124,14 @@ def assert_no_residue(lines: list[str]) -> None:
 
 
 def test_watch_of_three_jobs_leaves_exactly_their_paths_on_screen(cli, start_sandbox, terminal, tmp_path):
-    start_sandbox(queue_seconds=0.6, run_seconds=0.8)
+    sandbox = start_sandbox(queue_seconds=HELD)
     ids = [submit(cli, f"fox number {n}") for n in range(3)]
     out = tmp_path / "out"
     screen = terminal("watch", *ids, "-o", out)
-    screen.wait_for(lambda text: "in queue" in text or "in progress" in text)  # the live display is up
+    screen.wait_for(lambda text: "in queue" in text)  # the live display is up
+    sandbox.start_job(ids[1])
+    screen.wait_for(lambda text: "in progress" in text)
+    finish_all(sandbox)
     assert screen.wait_exit() == 0
     lines = on_screen(screen)
     saved = sorted(str(path) for path in out.iterdir())
@@ -137,9 +143,13 @@ def test_watch_of_three_jobs_leaves_exactly_their_paths_on_screen(cli, start_san
 
 
 def test_generate_leaves_its_paths_and_no_progress_on_screen(start_sandbox, terminal, tmp_path):
-    start_sandbox(queue_seconds=0.5, run_seconds=0.8)
+    sandbox = start_sandbox(queue_seconds=HELD)
     screen = terminal("generate", "a fox on a terminal", "-n", "2", "-o", tmp_path / "out")
-    screen.wait_for(lambda text: "in queue" in text or "in progress" in text)
+    screen.wait_for(lambda text: "in queue" in text)
+    (job,) = sandbox.jobs()
+    sandbox.start_job(job.request_id)
+    screen.wait_for(lambda text: "in progress" in text)
+    sandbox.finish_job(job.request_id)
     assert screen.wait_exit() == 0
     lines = on_screen(screen)
     paths = [line for line in lines if line.startswith("/")]
@@ -162,18 +172,21 @@ def table_rows(text: str) -> dict[int, tuple[str, int]]:
 
 
 def test_batch_table_ticks_shows_queue_positions_and_leaves_only_paths(start_sandbox, terminal, tmp_path):
-    sandbox = start_sandbox(queue_seconds=3.0, run_seconds=0.3)
+    sandbox = start_sandbox(queue_seconds=HELD)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(f"a fox in a batch {n}" for n in range(4)) + "\n")
     out = tmp_path / "out"
     screen = terminal("batch", prompts, "-j", "2", "-o", out)
     first = table_rows(screen.wait_for(lambda text: len(table_rows(text)) == 2 and "position" in text))
     assert any("position" in state for state, _ in first.values()), first
-    sandbox.queue_seconds = 0.0  # the first two jobs keep their 3 s in the queue; the last two need not wait
-    time.sleep(1.6)
-    later = table_rows(screen.text())
-    ticked = [number for number in first if number in later and later[number][1] > first[number][1]]
-    assert ticked, f"the elapsed column froze: {first} then {later}"
+
+    def ticked(text: str) -> bool:  # a row's elapsed seconds went up while its job stayed queued
+        later = table_rows(text)
+        return any(number in later and later[number][1] > seconds for number, (_, seconds) in first.items())
+
+    screen.wait_for(ticked)  # the column counts whole seconds: at least one passes, however long that takes
+    sandbox.queue_seconds = 0.0  # the last two jobs need not wait
+    finish_all(sandbox)
     assert screen.wait_exit() == 0
     lines = on_screen(screen)
     saved = sorted(str(path) for path in out.iterdir() if path.suffix == ".png")

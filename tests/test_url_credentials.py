@@ -13,7 +13,7 @@ from nanobanana_cli.api.urls import check_asset_url, redacted
 from nanobanana_cli.errors import APIError
 
 from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import JOB_PATH, Answer, FakeAPI
+from .fake_api import JOB_PATH, Answer, FakeAPI
 
 
 def test_redacted_masks_userinfo_and_the_token():

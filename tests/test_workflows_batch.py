@@ -14,6 +14,8 @@ from nanobanana_cli.engine.batch import parse_batch
 from nanobanana_cli.engine.sharding import Shard
 from nanobanana_cli.stores.history import History
 
+from .conftest import HELD, beside, step_jobs
+
 DEFAULTS = {"aspect_ratio": "16:9", "output_format": "png", "num_images": 1}
 FORTY = "\n".join(f"fox number {n}" for n in range(1, 41)) + "\n"
 
@@ -118,9 +120,10 @@ def test_merge_refuses_a_directory_without_a_manifest(cli, tmp_path):
 
 
 def test_the_gallery_has_search_a_lightbox_matrix_groups_cost_and_timings_and_nothing_external(cli, start_sandbox, tmp_path):
-    start_sandbox(queue_seconds=0.05, run_seconds=0.1)
+    sandbox = start_sandbox(queue_seconds=HELD)
     out = tmp_path / "g"
-    made = cli("generate", "a {red,blue} fox, {style}", "--var", "style=ink,oil", "-o", out, "-q")
+    with beside(step_jobs(sandbox, 4), sandbox):  # each job seen queued, then running: its timings are known
+        made = cli("generate", "a {red,blue} fox, {style}", "--var", "style=ink,oil", "-o", out, "-q")
     assert made.exit_code == 0, made.stderr
     with History() as history:  # what a job costs is in the history when the API reported it
         history.update(history.entries()[0].request_id, cost=0.039)

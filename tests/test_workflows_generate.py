@@ -16,6 +16,8 @@ import pytest
 
 from nanobanana_cli.render.output import Mode, Output
 
+from .conftest import HELD, WAIT_LIMIT, beside, finish_all, wait_until
+
 RECORDER = "import json, sys\nwith open(sys.argv[1], 'a') as log: log.write(json.dumps(sys.argv[2:]) + '\\n')\n"
 
 
@@ -115,8 +117,14 @@ def test_a_matrix_dry_run_shows_every_request_and_sends_none(cli, sandbox):
 
 
 def test_ten_images_are_three_concurrent_jobs_numbered_1_to_10(cli, start_sandbox, tmp_path):
-    sandbox = start_sandbox(run_seconds=0.3)
-    run = cli("generate", "a fox", "-n", "10", "-q", "-o", tmp_path)
+    sandbox = start_sandbox(queue_seconds=HELD)
+
+    def all_three_out() -> None:  # held until the third is submitted: none may wait for another to end
+        wait_until(lambda: len(sandbox.jobs()) == 3, "three jobs out at once")
+        finish_all(sandbox)
+
+    with beside(all_three_out, sandbox):
+        run = cli("generate", "a fox", "-n", "10", "-q", "-o", tmp_path)
     assert run.exit_code == 0, run.stderr
     paths = run.stdout.split()
     assert len(paths) == 10 and numbers(paths) == list(range(1, 11)) and all(Path(p).is_file() for p in paths)
@@ -208,7 +216,7 @@ def test_preview_through_a_real_pseudo_terminal(sandbox, tmp_path):
     process = subprocess.run([sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(tmp_path)],
                              stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL, env=env, timeout=60)
     os.close(terminal)
-    reader.join(timeout=10)
+    reader.join(timeout=WAIT_LIMIT)
     os.close(controller)
     assert process.returncode == 0
     assert b"\x1b_Gf=100,a=T" in b"".join(received)
@@ -274,7 +282,8 @@ def test_notify_after_a_long_wait_sends_a_desktop_notification(cli, start_sandbo
 
 
 def test_a_short_wait_notifies_nobody_and_a_missing_notifier_is_no_error(cli, sandbox, notify_send, monkeypatch, tmp_path):
-    assert cli("generate", "a quick fox", "--notify", "-q").exit_code == 0  # under notify_after (10 s)
+    monkeypatch.setenv("NANOBANANA_NOTIFY_AFTER", "3600")  # not the default 10 s: a busy machine may wait that long
+    assert cli("generate", "a quick fox", "--notify", "-q").exit_code == 0  # under notify_after
     assert hook_calls(notify_send) == []
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("NANOBANANA_NOTIFY_AFTER", "0.001")

@@ -1,8 +1,16 @@
-"""Sandbox jobs: their timetable, the public view tests read, and cheap queue bookkeeping."""
+"""Sandbox jobs: their timetable, the public view tests read, and cheap queue bookkeeping.
+
+A job's timetable is fixed at submit, with one exception for tests that must not depend on the
+machine's speed: a job submitted with an endless queue (or run) time stays there until the test
+moves it on itself (`JobQueue.start` / `JobQueue.finish`, through `Sandbox.start_job` and
+`Sandbox.finish_job`), once it has seen what it waits for (a poll, a line on stderr, a manifest
+record). Nothing else rewrites a timetable.
+"""
 
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -26,7 +34,8 @@ class Asset:
 
 @dataclass(eq=False)
 class Job:
-    """One submitted job. Its whole timetable is fixed at submit; only a cancel changes it."""
+    """One submitted job. Its whole timetable is fixed at submit; only a cancel, or a test moving a
+    held job on (`JobQueue.start` / `finish`), changes it."""
 
     request_id: str
     model: SandboxModel
@@ -90,6 +99,15 @@ class JobView:
     finished_at: float  # wall clock: when it ended, or will end
 
 
+def _span_to(start: float, moment: float) -> float:
+    """Seconds from `start` that reach no further than `moment`: a moved job is in its new state at
+    `moment` itself, whatever floating point rounding does to `start + (moment - start)`."""
+    span = moment - start
+    while start + span > moment:
+        span = math.nextafter(span, -math.inf)
+    return span
+
+
 class JobQueue:
     """How many jobs are in flight and where each queued job stands, without scanning the jobs.
 
@@ -118,9 +136,41 @@ class JobQueue:
     def advance(self, now: float) -> None:
         """Account for every job that left the queue or finished by `now`."""
         while self._queue_ends and self._queue_ends[0][0] <= now:
-            self._leave_queue(heapq.heappop(self._queue_ends)[2])
+            end, _, job = heapq.heappop(self._queue_ends)
+            if end == job.queue_end:  # else an entry a moved timetable left behind
+                self._leave_queue(job)
         while self._run_ends and self._run_ends[0][0] <= now:
-            self._retire(heapq.heappop(self._run_ends)[2])
+            end, _, job = heapq.heappop(self._run_ends)
+            if end == job.run_end:
+                self._retire(job)
+
+    def start(self, job: Job, now: float) -> bool:
+        """Move a queued job to in_progress at `now`, running until `finish`; False if it left the queue."""
+        self.advance(now)
+        if job.left_queue:
+            return False
+        self._reschedule(job, now, queue_seconds=_span_to(job.created, now), run_seconds=math.inf)
+        return True
+
+    def finish(self, job: Job, now: float) -> bool:
+        """End a queued or running job at `now`, with the outcome fixed at submit; False if it had ended."""
+        self.advance(now)
+        if job.retired:
+            return False
+        queue_seconds = job.queue_seconds if job.left_queue else _span_to(job.created, now)
+        self._reschedule(job, now, queue_seconds=queue_seconds, run_seconds=_span_to(job.created + queue_seconds, now))
+        return True
+
+    def _reschedule(self, job: Job, now: float, *, queue_seconds: float, run_seconds: float) -> None:
+        # Old entries stay in the heaps and `advance` skips them, their times no longer matching; an
+        # unchanged time gets no second entry (two equal entries would compare their jobs).
+        queue_end, run_end = job.queue_end, job.run_end
+        job.queue_seconds, job.run_seconds = queue_seconds, run_seconds
+        if job.queue_end != queue_end:
+            heapq.heappush(self._queue_ends, (job.queue_end, job.sequence, job))
+        if job.run_end != run_end:
+            heapq.heappush(self._run_ends, (job.run_end, job.sequence, job))
+        self.advance(now)
 
     def position(self, job: Job, now: float) -> int | None:
         self.advance(now)

@@ -200,6 +200,19 @@ class Sandbox:
         with self._lock:
             return self._queue.cancel(job, time.monotonic())
 
+    # A test hook: tests submit with queue_seconds (or run_seconds) math.inf, and move each job on
+    # once they have seen what they wait for, never after a guessed delay. See jobs.py.
+
+    def start_job(self, request_id: str) -> bool:
+        """Move a queued job to in_progress now, until `finish_job`; False if it had left the queue."""
+        with self._lock:
+            return self._queue.start(self._jobs[request_id], time.monotonic())
+
+    def finish_job(self, request_id: str) -> bool:
+        """End a queued or running job now, succeeded or failed as decided at submit; False if it had ended."""
+        with self._lock:
+            return self._queue.finish(self._jobs[request_id], time.monotonic())
+
     def jobs(self) -> list[JobView]:
         """Every job so far, in submit order."""
         with self._lock:

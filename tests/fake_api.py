@@ -1,4 +1,4 @@
-"""A scriptable RunComfy Model API on 127.0.0.1, shared by the reliability tests (no tests here).
+"""A scriptable RunComfy Model API on 127.0.0.1 for the few hostile-server tests the sandbox cannot script yet.
 
 It plays the documented job flow (submit, status, result, files), counts every submit per prompt
 on arrival, and lets a test replace any answer with a hostile one: trickled byte by byte,

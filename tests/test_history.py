@@ -9,9 +9,6 @@ from pathlib import Path
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.stores.history import History
 
-from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import FakeAPI
-
 OTHER_API = "http://127.0.0.1:9"
 
 
@@ -50,15 +47,12 @@ def test_empty_history_and_filters_that_match_nothing_say_different_things(cli, 
     assert run.exit_code == 0 and "no jobs match" in run.stderr and "recorded yet" not in run.stderr
 
 
-def test_refresh_updates_unfinished_jobs_through_the_api(cli, monkeypatch, tmp_path):
+def test_refresh_updates_unfinished_jobs_through_the_api(cli, sandbox, tmp_path):
     record(tmp_path, "job-elsewhere", "a fox on another API")
-    with FakeAPI() as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        request_id = cli("generate", "a fox finished meanwhile", "--no-wait", "-q").stdout.strip()
-        assert {e["request_id"]: e["status"] for e in listed(cli)}[request_id] == "in_queue"
-        run = cli("history", "--refresh", "--json")
-        asked = [r.path for r in api.requests if r.method == "GET"]
+    request_id = cli("generate", "a fox finished meanwhile", "--no-wait", "-q").stdout.strip()
+    assert {e["request_id"]: e["status"] for e in listed(cli)}[request_id] == "in_queue"
+    run = cli("history", "--refresh", "--json")
+    asked = [r.path for r in sandbox.stats.requests if r.method == "GET"]
     assert run.exit_code == 0, run.stderr
     states = {e["request_id"]: e["status"] for e in json.loads(run.stdout)}
     assert states == {request_id: "succeeded", "job-elsewhere": "in_queue"}

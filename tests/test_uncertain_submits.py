@@ -1,9 +1,10 @@
 """Never pay twice: every submit is recorded before it is sent, and one whose outcome is unknown
 is shown as `uncertain` and never sent again without --resubmit-uncertain.
 
-The chaos test kills `nanobanana batch` with SIGKILL at seeded random moments and checks, after
-resuming, that no line was ever submitted twice and that every line not left uncertain has its
-image on disk.
+The chaos test kills `nanobanana batch` with SIGKILL at seeded random moments of its run (each
+moment an event the test sees: a request arriving, a manifest record, a download starting) and
+checks, after resuming, that no line was ever submitted twice and that every line not left
+uncertain has its image on disk.
 """
 
 from __future__ import annotations
@@ -14,22 +15,16 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nanobanana_cli.engine.batch import MANIFEST_NAME, parse_batch
-from nanobanana_cli.sandbox import Faults
+from nanobanana_cli.sandbox import Faults, Sandbox
 
-from .conftest import SENTINEL_TOKEN
-from .test_reliability_fakeapi import PNG, SUBMIT_PATH, Answer, FakeAPI
+from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, finish_all, stop_promptly, wait_until
+from .imaging import image_info, sha256_of
 
 DEFAULTS = {"aspect_ratio": "16:9", "output_format": "png", "num_images": 1}
-
-
-def point_at(monkeypatch, api: FakeAPI) -> None:
-    monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-    monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
 
 
 def history_json(cli) -> list[dict]:
@@ -70,18 +65,12 @@ def test_a_lost_submit_answer_is_in_the_history_as_uncertain(cli, start_sandbox,
     assert cli("status").exit_code == 2  # `--last` never picks a submit without an id
 
 
-def test_a_5xx_after_the_job_was_created_is_uncertain_and_not_resent(cli, monkeypatch, tmp_path):
-    def created_then_502(request, api):
-        if request.path == SUBMIT_PATH:
-            api._submit(request)  # the job exists and is billed; the gateway loses the answer
-            return Answer(502, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"})
-        return None
-
-    with FakeAPI(override=created_then_502) as api:
-        point_at(monkeypatch, api)
-        run = cli("generate", "a fox behind a bad gateway", "-o", tmp_path / "out")
+def test_a_5xx_after_the_job_was_created_is_uncertain_and_not_resent(cli, start_sandbox, tmp_path):
+    # the job exists and is billed; the gateway loses the answer
+    sandbox = start_sandbox(faults=Faults(error_after_submit=1))
+    run = cli("generate", "a fox behind a bad gateway", "-o", tmp_path / "out")
     assert run.exit_code == 7 and "may have been created" in run.stderr
-    assert sum(api.posts.values()) == 1
+    assert sandbox.stats.submits == 1 and [r.method for r in sandbox.stats.requests] == ["POST"]
     (entry,) = history_json(cli)
     assert entry["status"] == "uncertain" and "HTTP 502" in entry["error"]
 
@@ -155,7 +144,7 @@ def test_a_submitting_record_left_by_a_crash_makes_the_line_uncertain(cli, start
 
 
 def test_a_cut_last_manifest_line_is_repaired_before_appending(cli, start_sandbox, tmp_path):
-    sandbox = start_sandbox(queue_seconds=0.5)
+    sandbox = start_sandbox(queue_seconds=HELD)
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox after a crash\n")
     out = tmp_path / "out"
@@ -165,6 +154,7 @@ def test_a_cut_last_manifest_line_is_repaired_before_appending(cli, start_sandbo
     assert f"{manifest}:1: record cut short" in first.stderr
     records = [json.loads(line) for line in manifest.read_text().splitlines()]  # every line parses now
     assert [r["status"] for r in records if r.get("request_id")] == ["submitted"]
+    finish_all(sandbox)
     second = cli("batch", prompts, "-o", out, "-q")
     assert second.exit_code == 0, second.stderr
     assert sandbox.stats.submits == 1  # re-attached: the id was not swallowed by the cut line
@@ -201,58 +191,93 @@ def test_invalid_manifest_records_are_reported_with_their_line_and_skipped(cli, 
 CHAOS_SEED = 20260611
 CHAOS_TRIALS = 10  # two python processes each: the test's cost
 CHAOS_LINES = 6
-CHAOS_PARALLEL = 2  # trials at once, each with its own prompts and output directory
+CHAOS_PARALLEL = 2  # trials at once, each with its own sandbox, prompts and output directory
+MOMENTS = ("at start-up", "mid-submit", "while waiting", "after some lines", "mid-download")
 
 
-def _chaos_trial(api: FakeAPI, workdir: Path, trial: int, kill_after: float) -> dict:
-    prompts = [f"chaos {trial} fox {n}" for n in range(CHAOS_LINES)]
-    source = workdir / f"prompts-{trial}.txt"
-    source.write_text("\n".join(prompts) + "\n")
-    out = workdir / f"out-{trial}"
-    command = [sys.executable, "-m", "nanobanana_cli", "batch", str(source), "-o", str(out), "-j", "3", "--json"]
-    victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    time.sleep(kill_after)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
-    time.sleep(api.submit_delay)  # a POST that was in flight lands (and is counted) server-side
-    before = {prompt: api.posts[prompt] for prompt in prompts}
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=60, env=os.environ.copy())
-    after = {prompt: api.posts[prompt] for prompt in prompts}
-    return {"prompts": prompts, "before": before, "after": after, "resumed": resumed}
+def manifest_records(directory: Path) -> list[dict]:
+    """The batch manifest's complete records so far (a line being written is not one yet)."""
+    path = directory / MANIFEST_NAME
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []
+    return [json.loads(line) for line in lines]
 
 
-def _check_trial(result: dict) -> tuple[int, bool]:
-    """Assert one trial's promises; return how many of its lines ended uncertain, and whether the
-    kill left the resume anything to do."""
+def _kill_moment(sandbox: Sandbox, out: Path, moment: str, amount: int, victim: subprocess.Popen) -> None:
+    """Return at `moment` of the victim's run. Its jobs are held in the queue until the test ends
+    some, and every API request is slowed 0.1 s on arrival (a POST in that window is in flight)."""
+
+    def until(condition, what: str) -> None:
+        wait_until(lambda: condition() or victim.poll() is not None, what)
+        assert victim.poll() is None, f"the batch ended on its own (exit {victim.returncode}) before {what}"
+
+    if moment == "mid-submit":
+        until(lambda: sandbox.stats.api_requests_started >= amount, f"{amount} API requests")
+    elif moment == "while waiting":
+        until(lambda: sum(r.get("status") == "submitted" for r in manifest_records(out)) >= amount, "submitted records")
+    elif moment == "after some lines":
+        until(lambda: len(sandbox.jobs()) >= amount, f"{amount} jobs")
+        for job in sandbox.jobs()[:amount]:
+            sandbox.finish_job(job.request_id)
+        until(lambda: sum(r.get("status") == "succeeded" for r in manifest_records(out)) >= amount, "finished lines")
+    elif moment == "mid-download":
+        until(lambda: len(sandbox.jobs()) >= 1, "a job")
+        sandbox.finish_job(sandbox.jobs()[0].request_id)
+        until(lambda: any(r.listener == "assets" for r in sandbox.stats.requests), "a download")
+
+
+def _chaos_trial(workdir: Path, trial: int, moment: str, amount: int) -> dict:
+    sandbox = Sandbox(token=SENTINEL_TOKEN, queue_seconds=HELD, run_seconds=0, faults=Faults(slow_seconds=0.1),
+                      image_long_side=64).start()
+    try:
+        env = {**os.environ, "NANOBANANA_BASE_URL": sandbox.base_url, "RUNCOMFY_API_TOKEN": SENTINEL_TOKEN}
+        prompts = [f"chaos {trial} fox {n}" for n in range(CHAOS_LINES)]
+        source = workdir / f"prompts-{trial}.txt"
+        source.write_text("\n".join(prompts) + "\n")
+        out = workdir / f"out-{trial}"
+        command = [sys.executable, "-m", "nanobanana_cli", "batch", str(source), "-o", str(out), "-j", "3", "--json"]
+        victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        _kill_moment(sandbox, out, moment, amount, victim)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=WAIT_LIMIT)
+        sandbox.queue_seconds = 0  # the resume's own jobs need not wait
+        sandbox.inject(Faults())
+        finish_all(sandbox)
+        resumed = subprocess.run(command, capture_output=True, text=True, timeout=WAIT_LIMIT, env=env, check=False)
+        # Counted after the resume: a POST the victim left in flight may land any time until then,
+        # and only for a line left `submitting`, which the resume reports uncertain and never sends.
+        jobs = {prompt: [job for job in sandbox.jobs() if job.input["prompt"] == prompt] for prompt in prompts}
+        return {"prompts": prompts, "jobs": jobs, "resumed": resumed, "moment": moment}
+    finally:
+        stop_promptly(sandbox)
+
+
+def _check_trial(result: dict) -> int:
+    """Assert one trial's promises; return how many of its lines ended uncertain."""
     resumed = result["resumed"]
     docs = {doc["line"]: doc for doc in map(json.loads, resumed.stdout.splitlines())}
     assert sorted(docs) == list(range(1, CHAOS_LINES + 1)), resumed.stderr
+    assert not all(doc["skipped"] for doc in docs.values()), "the kill left the resume nothing to do"
     uncertain = 0
     for number, prompt in enumerate(result["prompts"], start=1):
-        doc, before, after = docs[number], result["before"][prompt], result["after"][prompt]
+        doc, jobs = docs[number], result["jobs"][prompt]
         if doc["status"] == "uncertain":
             uncertain += 1
-            assert after == before <= 1, (prompt, before, after)  # never re-sent by the resume
+            assert len(jobs) <= 1 and not doc["outputs"], (result["moment"], prompt, doc, jobs)  # never re-sent
+            assert not doc["request_id"] or doc["request_id"].startswith("local:"), doc
             continue
-        assert doc["status"] == "succeeded", (prompt, doc, resumed.stderr)
-        assert after == 1, (prompt, before, after)  # exactly one POST for the line, kill or not
+        assert doc["status"] == "succeeded", (result["moment"], prompt, doc, resumed.stderr)
+        assert [job.request_id for job in jobs] == [doc["request_id"]], (result["moment"], prompt, jobs)  # one POST
         (saved,) = doc["outputs"]
-        assert Path(saved["path"]).read_bytes() == PNG
+        assert sha256_of(saved["path"]) == saved["sha256"] and image_info(saved["path"])[0] == "png"
     assert resumed.returncode == (7 if uncertain else 0), resumed.stderr
-    return uncertain, not all(doc["skipped"] for doc in docs.values())
+    return uncertain
 
 
-def test_sigkill_at_random_moments_never_bills_a_line_twice(monkeypatch, tmp_path):
+def test_sigkill_at_random_moments_never_bills_a_line_twice(tmp_path):
     rng = random.Random(CHAOS_SEED)
-    # A complete run takes about a second here; kills spread over it, starting-up included: one
-    # seeded moment in each of CHAOS_TRIALS equal slices, so few trials still cover the whole run.
-    slice_ = (1.0 - 0.15) / CHAOS_TRIALS
-    kill_times = [0.15 + (trial + rng.random()) * slice_ for trial in range(CHAOS_TRIALS)]
-    with FakeAPI(queue_seconds=0.05, run_seconds=0.1, submit_delay=0.1) as api:
-        point_at(monkeypatch, api)
-        with ThreadPoolExecutor(CHAOS_PARALLEL) as pool:
-            results = list(pool.map(lambda args: _chaos_trial(api, tmp_path, *args), enumerate(kill_times)))
-    checked = [_check_trial(result) for result in results]
-    cut_short = sum(1 for _, unfinished in checked if unfinished)
-    assert cut_short >= CHAOS_TRIALS // 4, f"only {cut_short} kills landed before the batch was done"
-    print(f"chaos: {cut_short} of {CHAOS_TRIALS} runs cut short, {sum(n for n, _ in checked)} line(s) left uncertain")
+    # every moment twice, each with a seeded amount: how many requests, records or lines in
+    trials = [(moment, rng.randint(1, 3)) for moment in MOMENTS for _ in range(CHAOS_TRIALS // len(MOMENTS))]
+    with ThreadPoolExecutor(CHAOS_PARALLEL) as pool:
+        results = list(pool.map(lambda args: _chaos_trial(tmp_path, args[0], *args[1]), enumerate(trials)))
+    uncertain = [_check_trial(result) for result in results]
+    print(f"chaos: {CHAOS_TRIALS} runs cut short, {sum(uncertain)} line(s) left uncertain")
