@@ -9,11 +9,23 @@ import typer
 from ..errors import NotFoundError, UsageError
 from ..runs.context import open_history
 from ..sanitise import shown
-from .options import BaseUrlOpt, JsonOpt, LastOpt, RetriesOpt, TokenOpt, command_settings, make_output
+from .options import (
+    BaseUrlOpt,
+    JsonOpt,
+    LastOpt,
+    RetriesOpt,
+    TokenOpt,
+    command_settings,
+    make_output,
+    resolve_request_id,
+)
 
 
 def job_explain(
-    request_id: Annotated[Optional[str], typer.Argument(help="A request id (default: the most recent job).", show_default=False)] = None,
+    request_id: Annotated[Optional[str], typer.Argument(
+        help="A request id, a unique prefix of one (8 characters at least), or a local: key from `history` "
+        "(default: the most recent job).", show_default=False,
+    )] = None,
     last: LastOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -26,7 +38,6 @@ def job_explain(
 
       nanobanana explain 3f2a9c1e-... --json | jq .timeline
     """
-    from ..api.models import validate_request_id
     from ..engine.explain import explain
 
     output = make_output(json_, False)
@@ -34,7 +45,11 @@ def job_explain(
         raise UsageError("pass a request id or --last, not both")
     with open_history(output) as history:
         # the history is this machine's, whatever API each job went to: the latest is the latest recorded
-        entry = history.get(validate_request_id(request_id)) if request_id is not None else next(iter(history.entries(limit=1)), None)
+        if request_id is not None:
+            request_id = resolve_request_id(history, request_id)
+            entry = history.get(request_id)
+        else:
+            entry = next(iter(history.entries(limit=1)), None)
     if entry is None:
         raise NotFoundError(
             f"job {request_id} is not in this machine's history" if request_id else "no job recorded yet",

@@ -10,7 +10,7 @@ import typer
 from ..errors import NotFoundError, UsageError
 from ..runs.context import open_history
 from ..sanitise import shown
-from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output
+from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, resolve_request_id
 
 if TYPE_CHECKING:
     from ..render.output import Output
@@ -118,7 +118,8 @@ def _row(entry: HistoryEntry) -> str:
 @history_app.command("rm")
 def history_rm(
     request_ids: Annotated[list[str], typer.Argument(
-        metavar="ID", help="Request ids (or the local keys of uncertain submits) to forget.", show_default=False,
+        metavar="ID", show_default=False,
+        help="Request ids, unique prefixes of them (8 characters at least), or the local keys of uncertain submits.",
     )],
 ) -> None:
     """Forget jobs in the local history. The jobs themselves are not touched.
@@ -127,8 +128,9 @@ def history_rm(
     """
     output = make_output(False, False)
     with open_history(output) as history:
-        removed = history.remove(request_ids)
-    missing = [request_id for request_id in dict.fromkeys(request_ids) if request_id not in removed]
+        resolved = list(dict.fromkeys(resolve_request_id(history, request_id) for request_id in request_ids))
+        removed = history.remove(resolved)
+    missing = [request_id for request_id in resolved if request_id not in removed]
     if removed:
         output.info(f"removed {len(removed)} job(s) from the history")
     if missing:

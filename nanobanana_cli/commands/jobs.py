@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import NanobananaError
+from ..errors import NanobananaError, NotFoundError
 from ..render.output import Output
 from ..runs.context import base_url_flag, download_plan, open_history, parse_name
+from ..sanitise import shown
 from ..states import JobState
 from .options import (
+    DASHBOARD_HINT,
+    UNCERTAIN_SUBMIT,
     BaseUrlOpt,
     JsonOpt,
     LastOpt,
@@ -33,6 +36,7 @@ from .options import (
     job_ids_or_last,
     make_output,
     open_in_viewer,
+    resolve_request_id,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +95,8 @@ def job_session(
 RequestIdArg = Annotated[
     Optional[str],
     typer.Argument(
-        help="The request id that `generate` printed (default: the most recent job).", show_default=False,
+        help="The request id that `generate` printed, or a unique prefix of it (8 characters at least, like the short "
+        "ids printed); default: the most recent job.", show_default=False,
         autocompletion=complete_request_id,
     ),
 ]
@@ -99,6 +104,8 @@ RequestIdArg = Annotated[
 
 def _status_line(outcome: JobOutcome) -> str:
     text = f"completed: {outcome.status}" if outcome.status in (JobState.SUCCEEDED, JobState.FAILED) else outcome.status
+    if outcome.status == JobState.FAILED and outcome.job_error:
+        text += f": {shown(outcome.job_error)}"  # the server's words
     if outcome.queue_position is not None:
         text += f" (position {outcome.queue_position})"
     return text
@@ -126,11 +133,30 @@ def job_status(
 
       nanobanana status "$ID" --template '{status} {queue_position}'
     """
+    from ..stores.history import LOCAL_KEY_PREFIX
+
     output = make_output(json_, quiet, template)
-    flags = {"base_url": base_url, "retries": retries}
-    with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
-        outcome = jobs.status(only)
+    if request_id is not None and request_id.strip().startswith(LOCAL_KEY_PREFIX):
+        outcome = _uncertain_submit(output, request_id)
+    else:
+        flags = {"base_url": base_url, "retries": retries}
+        with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
+            outcome = jobs.status(only)
     output.emit(outcome.to_dict(), [_status_line(outcome)], quiet=[outcome.status])
+
+
+def _uncertain_submit(output: Output, key: str) -> JobOutcome:
+    """A `local:` key from `history`: what the history knows of a submit never answered; nothing is sent."""
+    from ..engine.lifecycle import JobOutcome
+
+    with open_history(output) as history:
+        resolved = resolve_request_id(history, key)
+        entry = history.get(resolved)
+    if entry is None:
+        raise NotFoundError(f"{resolved} is not in this machine's history", hint="list recorded jobs with `nanobanana history`")
+    output.note(f"{resolved}: {UNCERTAIN_SUBMIT}; {DASHBOARD_HINT}")
+    # no request id is known, so the document has none; the history's state (uncertain, or submitting) is the status
+    return JobOutcome("", entry.status, entry.generation, submitted_at=entry.submitted_at, job_error=entry.error)
 
 
 def job_result(
@@ -203,7 +229,8 @@ def job_watch(
     request_ids: Annotated[
         Optional[list[str]],
         typer.Argument(
-            help="One or more request ids (default: the most recent job).", show_default=False,
+            help="One or more request ids, or unique prefixes of them (8 characters at least); default: the most "
+            "recent job.", show_default=False,
             autocompletion=complete_request_id,
         ),
     ] = None,

@@ -242,15 +242,49 @@ def command_settings(token: str | None = None, **flags: Any) -> Settings:
     return Settings(values, token_flag=token)
 
 
+MIN_ID_PREFIX = 8  # the short ids printed everywhere (`4f7eb419: saved 1 image(s)`) are 8 characters
+AMBIGUOUS_SHOWN = 5
+UNCERTAIN_SUBMIT = "its submit was sent but never answered, so its outcome is unknown: it may exist and be billed"
+DASHBOARD_HINT = "only your RunComfy dashboard can tell; `nanobanana history rm KEY` forgets it"
+
+
+def resolve_request_id(history: History, text: str) -> str:
+    """A request id, a `local:` key, or a unique prefix (MIN_ID_PREFIX characters at least) of one the
+    history records, as git takes commits. An id the history does not know is returned as it is: the
+    job may come from another machine."""
+    from ..api.models import validate_request_id
+    from ..stores.history import LOCAL_KEY_PREFIX
+
+    candidate = text.strip()
+    local = candidate.startswith(LOCAL_KEY_PREFIX)
+    # a local key is ours, never sent anywhere; its part after the prefix has an id's shape
+    validate_request_id(candidate.removeprefix(LOCAL_KEY_PREFIX) if local else candidate)
+    if history.get(candidate) is not None or (len(candidate) < MIN_ID_PREFIX and not local):
+        return candidate
+    found = history.ids_starting_with(candidate, AMBIGUOUS_SHOWN + 1)
+    if len(found) > 1:
+        listed = ", ".join(found[:AMBIGUOUS_SHOWN]) + (", …" if len(found) > AMBIGUOUS_SHOWN else "")
+        raise UsageError(f"request id prefix {candidate} is ambiguous: it matches {listed}", hint="give more of the id")
+    if found:
+        return found[0]
+    if local:
+        raise NotFoundError(
+            f"{candidate} is not in this machine's history (an answer may have replaced it with the job's request id)",
+            hint="list recorded jobs with `nanobanana history`",
+        )
+    return candidate
+
+
 def job_ids_or_last(
     output: Output, request_ids: list[str] | None, last: bool, settings: Settings, history: History
 ) -> list[str]:
-    """The ids given, validated; or, with none (or --last), the newest job sent to this API, named on stderr.
+    """The ids given, validated and resolved (prefixes, see `resolve_request_id`); or, with none (or
+    --last), the newest job sent to this API, named on stderr.
 
     An empty id is an error, never "the latest": `nanobanana cancel "$ID"` after a failed
     `ID=$(…)` must not cancel someone's real job.
     """
-    from ..api.models import validate_request_id
+    from ..stores.history import LOCAL_KEY_PREFIX
 
     if request_ids and last:
         raise UsageError("pass request ids or --last, not both")
@@ -260,7 +294,11 @@ def job_ids_or_last(
                 "empty request id: did the command that set it fail?",
                 hint="pass a request id, or --last for the most recent job",
             )
-        return list(dict.fromkeys(validate_request_id(request_id) for request_id in request_ids))
+        ids = list(dict.fromkeys(resolve_request_id(history, request_id) for request_id in request_ids))
+        for request_id in ids:
+            if request_id.startswith(LOCAL_KEY_PREFIX):  # no request id to send: the server never gave one
+                raise NotFoundError(f"{request_id}: {UNCERTAIN_SUBMIT}", hint=DASHBOARD_HINT)
+        return ids
     entry = history.last(settings.base_url)
     if entry is None:
         raise UsageError(f"no request id given and no job in the history for {settings.base_url}", hint="pass a request id")

@@ -409,6 +409,17 @@ class History:
     def get(self, request_id: str) -> HistoryEntry | None:
         return self._one("SELECT * FROM jobs WHERE request_id = ?", (request_id,))
 
+    def ids_starting_with(self, prefix: str, limit: int) -> list[str]:
+        """The recorded ids (or local keys) that begin with `prefix`, newest first, at most `limit`."""
+        with self._db() as db:
+            if db is not None:
+                rows = db.execute(
+                    "SELECT request_id FROM jobs WHERE substr(request_id, 1, ?) = ? ORDER BY submitted_at DESC LIMIT ?",
+                    (len(prefix), prefix, limit),
+                ).fetchall()
+                return [row[0] for row in rows]
+        return []
+
     def _one(self, query: str, params: tuple[Any, ...]) -> HistoryEntry | None:
         with self._db() as db:
             if db is not None:
