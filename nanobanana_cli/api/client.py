@@ -135,6 +135,45 @@ def _connection_never_opened(exc: requests.RequestException) -> bool:
     return isinstance(reason, (NewConnectionError, NameResolutionError))
 
 
+def _transport_reason(exc: requests.RequestException) -> str:
+    """What went wrong with a connection, in words: the exception's class name says little to a user."""
+    import socket
+    import ssl
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer in time"
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen and len(seen) < 10:  # requests -> urllib3 -> the socket's error
+        seen.append(cause)
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset"
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        if isinstance(cause, ssl.SSLError):
+            return "TLS error"
+        reason = getattr(cause, "reason", None)
+        cause = reason if isinstance(reason, BaseException) else (cause.__cause__ or cause.__context__)
+    return type(exc).__name__
+
+
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _read_capped(response: requests.Response, limit: int) -> bytes:
     """The body, refusing to hold more than `limit` bytes of it."""
     received = bytearray()
@@ -257,17 +296,25 @@ class Client:
 
     def _transport_failure(self, exc: requests.RequestException, url: str, *, billable: bool) -> Exception:
         """A broken connection: a submit that may have arrived is uncertain; anything else may be retried."""
+        reason = _transport_reason(exc)
         if billable and not _connection_never_opened(exc):
             return SubmitUncertainError(
-                f"the connection failed after the submit was sent ({type(exc).__name__}); "
+                f"the connection failed after the submit was sent ({reason}); "
                 "a job may have been created and billed, so it was not sent again",
                 hint=UNCERTAIN_SUBMIT_HINT,
             )
+        host = url.split("/")[2]
+        if reason == "connection refused" and _is_loopback(url):
+            # nothing listens on this machine's port: waiting will not start it, so no retries
+            return UnavailableError(
+                f"cannot reach {host}: connection refused (nothing is listening there)",
+                hint="start the sandbox (`nanobanana sandbox`) or check the base URL (--base-url / NANOBANANA_BASE_URL)",
+            )
         final = UnavailableError(
-            f"cannot reach {url.split('/')[2]} ({type(exc).__name__}) after {self.retry.retries + 1} attempts",
+            f"cannot reach {host} ({reason}) after {self.retry.retries + 1} attempts",
             hint="check your network, or the base URL (--base-url / NANOBANANA_BASE_URL)",
         )
-        return Retryable(type(exc).__name__, final)
+        return Retryable(reason, final)
 
     def _send_once(
         self, method: str, url: str, *, billable: bool, timeout: tuple[float, float] | None = None, **kwargs: Any

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..errors import NotFoundError, UsageError
-from ..runs.context import open_history
+from ..errors import NanobananaError, NotFoundError, UsageError
 from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, resolve_request_id
 
@@ -59,14 +60,38 @@ def history_list(
         return
     output = make_output(json_, False)
     wanted = _checked_status(status)
-    with open_history(output) as history:
+    with _history() as history:
         entries = history.entries(limit=limit, status=wanted, search=search)
+        _readable(history)
         if refresh:
             _refresh(output, command_settings(token, base_url=base_url, retries=retries), history, entries)
             entries = history.entries(limit=limit, status=wanted, search=search)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
     output.emit([entry.to_dict() for entry in entries], [_row(entry) for entry in entries])
+
+
+@contextmanager
+def _history() -> Iterator[History]:
+    """The history, for the commands about it: a database that cannot be read is their error, not
+    the warning other commands carry on after."""
+    from ..stores.history import History
+
+    with History() as history:
+        history.count()  # opens the database: a failure shows now, before anything is said about jobs
+        _readable(history)
+        yield history
+
+
+def _readable(history: History) -> None:
+    if history.failure is not None:
+        import shlex
+
+        where = shlex.quote(str(history.path))
+        raise NanobananaError(
+            f"the job history cannot be read ({history.failure}): {history.path}",
+            hint=f"move it aside and a new one is started: mv {where} {where}.broken",
+        )
 
 
 def _checked_status(status: str | None) -> str | None:
@@ -127,7 +152,7 @@ def history_rm(
     Example: nanobanana history rm 3f2a9c1e-... local:9b1c2d3e4f50
     """
     output = make_output(False, False)
-    with open_history(output) as history:
+    with _history() as history:
         resolved = list(dict.fromkeys(resolve_request_id(history, request_id) for request_id in request_ids))
         removed = history.remove(resolved)
     missing = [request_id for request_id in resolved if request_id not in removed]
@@ -150,7 +175,7 @@ def history_clear(
     """
     moment = _parse_moment(before)
     output = make_output(False, False)
-    with open_history(output) as history:
+    with _history() as history:
         removed = history.remove_before(moment)
     output.info(f"removed {removed} job(s) submitted before {moment.isoformat(timespec='seconds')}")
 
@@ -185,8 +210,9 @@ def history_stats(
     from ..stores.stats import summarise
 
     output = make_output(json_, False)
-    with open_history(output) as history:
+    with _history() as history:
         stats = summarise(history.entries(limit=None, since=_parse_moment(since) if since else None))
+        _readable(history)
     output.emit(stats, _stats_lines(stats))
 
 

@@ -214,15 +214,26 @@ def job_cancel(
     flags = {"base_url": base_url, "retries": retries}
     with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
         answer = jobs.cancel(only)
-        refused = None if answer.cancelled else NanobananaError(
-            f"job {only} cannot be cancelled ({answer.outcome}): it is already running or finished",
+        # "not cancellable" covers a job cancelled before: its own state tells that apart from a running one
+        state = JobState.CANCELLED if answer.cancelled else jobs.status(only).status
+        already = not answer.cancelled and state == JobState.CANCELLED
+        refused = None if state == JobState.CANCELLED else NanobananaError(
+            f"job {only} cannot be cancelled ({answer.outcome}): it is {_not_cancellable_because(state)}",
             hint="only queued jobs can be cancelled; a running job completes and is billed",
         )
-        outcome = jobs.describe(only, "cancelled" if answer.cancelled else answer.status or "unknown", error=refused)
-    output.emit({**outcome.to_dict(), "outcome": answer.outcome}, [only] if answer.cancelled else [])
+        outcome = jobs.describe(only, state, error=refused)
+    output.emit({**outcome.to_dict(), "outcome": answer.outcome}, [only] if refused is None else [])
     if refused is not None:
         raise refused
-    output.info(f"cancelled {only}")
+    output.info(f"{only} was already cancelled" if already else f"cancelled {only}")
+
+
+def _not_cancellable_because(state: str) -> str:
+    if state == JobState.IN_PROGRESS:
+        return "already running"
+    if state in (JobState.SUCCEEDED, JobState.FAILED):
+        return f"already finished ({state})"
+    return f"{shown(state)}, not queued"
 
 
 def job_watch(

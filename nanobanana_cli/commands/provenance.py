@@ -38,7 +38,7 @@ def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
     """Show how each image was made: its embedded (or sidecar) provenance, the history record when
     this machine made it, whether the picture is intact, and whether it carries a C2PA manifest.
 
-    Exits 1 if any image is not intact.
+    Exits 1 if any image is not intact or any file is not an image; 2 if no file is an image.
 
     Examples:
 
@@ -53,7 +53,12 @@ def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
         reports = [inspect_file(path, history) for path in files]
     for report in reports:
         output.emit(report, _report_lines(report), compact=len(reports) > 1)
-    if any(report["intact"] is False for report in reports):
+    not_images = [report for report in reports if report["format"] is None]
+    for report in not_images:
+        output.error(f"{shown(report['path'])} is not an image (PNG, JPEG or WebP)", hint="pass an image nanobanana saved")
+    if len(not_images) == len(reports):
+        raise AlreadyReported(ExitCode.USAGE)
+    if not_images or any(report["intact"] is False for report in reports):
         raise AlreadyReported(ExitCode.ERROR)
 
 

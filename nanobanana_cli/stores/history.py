@@ -148,6 +148,7 @@ class History:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._broken = False
+        self.failure: Exception | None = None  # why the database failed, for commands about the history itself
 
     def close(self) -> None:
         if self._connection is not None:
@@ -202,6 +203,7 @@ class History:
 
     def _fail(self, exc: Exception) -> None:
         self._broken = True
+        self.failure = exc
         if self._warn and self.path not in _warned_about:
             _warned_about.add(self.path)
             self._warn(f"job history unavailable ({exc}); carrying on without it ({self.path})")
