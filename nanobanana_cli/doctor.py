@@ -82,6 +82,7 @@ def _history_check() -> Check:
 
 def _api_checks(settings: Settings, api: str, token: ResolvedToken | None) -> list[Check]:
     from .engine.connect import open_client
+    from .stores.tokens import describe_source, rejected_token_hint
 
     # Without a token the same request still proves the API answers (it will say 401).
     probe_token = token.token if token else "nanobanana-doctor-no-token"
@@ -102,6 +103,6 @@ def _api_checks(settings: Settings, api: str, token: ResolvedToken | None) -> li
     elif accepted:
         checks.append(Check("token accepted", "ok", f"the API accepts the token from {token.source}"))
     else:
-        checks.append(Check("token accepted", "fail", f"the API rejected the token from {token.source}",
-                            "get a new token from your RunComfy profile, then `nanobanana auth login`"))
+        checks.append(Check("token accepted", "fail", f"{api} rejected {describe_source(token.source)}",
+                            rejected_token_hint(token.source)))
     return checks

@@ -135,6 +135,9 @@ def _connection_never_opened(exc: requests.RequestException) -> bool:
     return isinstance(reason, (NewConnectionError, NameResolutionError))
 
 
+REJECTED_TOKEN_HINT = "check the token: --token, RUNCOMFY_API_TOKEN, or `nanobanana auth login`"
+
+
 def _transport_reason(exc: requests.RequestException) -> str:
     """What went wrong with a connection, in words: the exception's class name says little to a user."""
     import socket
@@ -247,9 +250,14 @@ class Client:
         clock: Clock = SYSTEM_CLOCK,
         max_connections: int = 16,
         journal: SubmitJournal | None = None,
+        token_label: str = "the token",
+        token_hint: str = REJECTED_TOKEN_HINT,
     ) -> None:
         if not token:
             raise AuthError("no API token given")
+        # which token (--token, a variable, the stored one) and its fix, for a rejection: never the token itself
+        self.token_label = token_label
+        self.token_hint = token_hint
         self.base_url = check_base_url(base_url)
         self.model_id = model_id
         self.retry = retry or RetryPolicy()
@@ -443,8 +451,8 @@ class Client:
         where = f"HTTP {status}" + (f", error {error_code}" if error_code else "")
         if error_code == 400004 or status == 401:
             return AuthError(
-                f"the API rejected the token ({where}): {detail}",
-                hint="check the token: --token, RUNCOMFY_API_TOKEN, or `nanobanana auth login`",
+                f"the API at {self.base_url} rejected {self.token_label} ({where}): {detail}",
+                hint=self.token_hint,
             )
         if error_code == 403001 or status == 403:
             return AuthError(f"permission denied ({where}): {detail}", hint="use the token of the account that made the job")

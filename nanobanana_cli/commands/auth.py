@@ -74,11 +74,15 @@ def auth_login(
 
     output = Output()
     token = _read_token(with_token)
-    if not no_verify and not _check_with_api(token, command_settings(base_url=base_url)):
-        raise AuthError("the API rejected this token, so it was not stored", hint="check it on your RunComfy profile page")
+    settings = command_settings(base_url=base_url)
+    if not no_verify and not _check_with_api(token, settings):
+        raise AuthError(
+            f"the API at {settings.base_url} rejected this token, so it was not stored",
+            hint="check it on your RunComfy profile page, or the API with --base-url",
+        )
     store = TokenStore()
     store.save(token)
-    checked = "stored" if no_verify else "verified and stored"
+    checked = "stored" if no_verify else f"accepted by {settings.base_url} and stored"
     output.info(f"token {mask_token(token)} {checked} in {store.path}")
     _warn_if_overridden(output)
 
@@ -97,7 +101,7 @@ def auth_status(
 
     Example: nanobanana auth status --json
     """
-    from ..stores.tokens import NO_TOKEN_HINT, TokenStore, token_sources
+    from ..stores.tokens import NO_TOKEN_HINT, TokenStore, describe_source, rejected_token_hint, token_sources
 
     output = make_output(json_, False)
     settings = command_settings(token, base_url=base_url)
@@ -112,7 +116,10 @@ def auth_status(
         except NanobananaError as exc:
             verdict, failure = "unknown", exc
         if verdict == "rejected":
-            failure = AuthError(f"the API rejected the token from {sources[0].source}", hint="run `nanobanana auth login` with a valid token")
+            failure = AuthError(
+                f"the API at {settings.base_url} rejected {describe_source(sources[0].source)}",
+                hint=rejected_token_hint(sources[0].source),
+            )
     stored_path = str(TokenStore().path)
     document: dict[str, Any] = {
         "active": {"source": sources[0].source, "token": sources[0].masked} if sources else None,

@@ -66,12 +66,17 @@ def open_client(
             max_connections=max_connections,
         )
         if not sandbox:
+            from ..stores.tokens import describe_source, rejected_token_hint
+
+            source = None  # a token handed in (auth checking one before storing it) has no source yet
             if token is None:
                 resolved = settings.token()
                 if warn:
                     _warn_about_token(settings, resolved, warn)
-                token = resolved.token
-            with client_for(token, settings.base_url) as client:
+                token, source = resolved.token, resolved.source
+            with client_for(
+                token, settings.base_url, token_label=describe_source(source), token_hint=rejected_token_hint(source),
+            ) as client:
                 yield client
             return
         from ..sandbox import Sandbox

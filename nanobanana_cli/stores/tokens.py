@@ -39,6 +39,29 @@ class ResolvedToken:
         return self.file_mode is not None and bool(self.file_mode & 0o077)
 
 
+def describe_source(source: str | None) -> str:
+    """Which token, in words, for a message: never the token itself."""
+    if source == "--token":
+        return "the token given with --token"
+    if source in TOKEN_ENV_VARS:
+        return f"the token in ${source}"
+    if source == "stored":
+        return "the stored token (from `nanobanana auth login`)"
+    return "the token"
+
+
+def rejected_token_hint(source: str | None) -> str:
+    """The fix for a token the API refused, by where it came from."""
+    if source == "--token":
+        return "check the value passed with --token"
+    if source in TOKEN_ENV_VARS:
+        stored = " (the stored token is used once it is unset)" if TokenStore().load() else ""
+        return f"check ${source}, or unset it{stored}: `unset {source}`"
+    if source == "stored":
+        return "store a valid token with `nanobanana auth login`"
+    return "check the token: --token, RUNCOMFY_API_TOKEN, or `nanobanana auth login`"  # the client's own default
+
+
 def mask_token(token: str) -> str:
     """At most the last 4 characters, and none of a token too short to spare them."""
     return "****" + token[-4:] if len(token) >= 12 else "****"
