@@ -73,7 +73,7 @@ def test_rm_forgets_jobs_and_names_the_unknown_ones(cli, tmp_path):
 def test_clear_before_a_date_keeps_the_newer_jobs(cli, tmp_path):
     record(tmp_path, "job-old", "an old fox", submitted_at="2025-12-30T10:00:00.000Z")
     record(tmp_path, "job-new", "a new fox", submitted_at="2026-02-01T10:00:00.000Z")
-    run = cli("history", "clear", "--before", "2026-01-15")
+    run = cli("history", "clear", "--before", "2026-01-15", "--yes")
     assert run.exit_code == 0 and "removed 1 job(s)" in run.stderr
     assert [e["request_id"] for e in listed(cli, "-n", "5")] == ["job-new"]
     bad = cli("history", "clear", "--before", "last tuesday")

@@ -152,7 +152,7 @@ def test_a_prompt_with_a_newline_and_escapes_stays_in_its_row_in_history_explain
     made = cli("generate", prompt, "-q", "--metadata", "none", "-o", tmp_path)
     assert made.exit_code == 0, made.stderr
     history = cli("history")
-    assert history.exit_code == 0 and len(history.stdout.splitlines()) == 1, history.stdout
+    assert history.exit_code == 0 and len(history.stdout.splitlines()) == 2, history.stdout  # the header, one row
     assert_clean(history.stdout, history.stderr)
     explained = cli("explain")
     assert explained.exit_code == 0

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -51,7 +51,7 @@ from .retry import (
     call_with_retries,
 )
 from .schema import MODEL_ID
-from .urls import EXCERPT_LENGTH, check_asset_url, check_base_url, same_origin
+from .urls import EXCERPT_LENGTH, check_asset_url, check_base_url, is_loopback_host, same_origin
 
 T = TypeVar("T")
 UNCERTAIN_SUBMIT_HINT = "check with `nanobanana history` or your RunComfy dashboard before submitting again"
@@ -162,19 +162,6 @@ def _transport_reason(exc: requests.RequestException) -> str:
         reason = getattr(cause, "reason", None)
         cause = reason if isinstance(reason, BaseException) else (cause.__cause__ or cause.__context__)
     return type(exc).__name__
-
-
-def _is_loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_capped(response: requests.Response, limit: int) -> bytes:
@@ -312,7 +299,7 @@ class Client:
                 hint=UNCERTAIN_SUBMIT_HINT,
             )
         host = url.split("/")[2]
-        if reason == "connection refused" and _is_loopback(url):
+        if reason == "connection refused" and is_loopback_host(urlsplit(url).hostname):
             # nothing listens on this machine's port: waiting will not start it, so no retries
             return UnavailableError(
                 f"cannot reach {host}: connection refused (nothing is listening there)",

@@ -13,6 +13,10 @@ from ..errors import NanobananaError, NotFoundError, UsageError
 from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, resolve_request_id
 
+ApiFilterOpt = Annotated[Optional[str], typer.Option(
+    "--api", metavar="URL", show_default=False, help="Only the jobs sent to this API (its base URL, as the API column shows it).",
+)]
+
 if TYPE_CHECKING:
     from ..render.output import Output
     from ..stores.history import History, HistoryEntry
@@ -31,7 +35,10 @@ def history_list(
         help="Only jobs in this state: submitting, uncertain, in_queue, in_progress, succeeded, failed or cancelled.",
     )] = None,
     search: Annotated[Optional[str], typer.Option("--search", help="Only jobs whose prompt contains this text.", show_default=False)] = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the API for the state of the listed unfinished jobs first.")] = False,
+    api: ApiFilterOpt = None,
+    refresh: Annotated[bool, typer.Option(
+        "--refresh", help="First ask the API (--base-url) for the state of every unfinished job sent to it, and say what changed.",
+    )] = False,
     token: TokenOpt = None,
     base_url: BaseUrlOpt = None,
     retries: RetriesOpt = None,
@@ -39,7 +46,8 @@ def history_list(
 ) -> None:
     """List recorded jobs, newest first; `history rm` and `history clear` forget some.
 
-    Every submit is recorded before it is sent.
+    Every submit is recorded before it is sent, with the API it went to (the API column; --api
+    to list one API's jobs only).
     A job whose submit was sent but never answered (lost connection, 5xx, a crash) is listed as
     uncertain, under a local key instead of a request id: it may exist and be billed, and only
     your RunComfy dashboard can tell.
@@ -52,6 +60,8 @@ def history_list(
 
       nanobanana history --refresh
 
+      nanobanana history --api https://model-api.runcomfy.net
+
       nanobanana history rm 3f2a9c1e-...
 
       nanobanana history clear --before 2026-01-01
@@ -60,15 +70,16 @@ def history_list(
         return
     output = make_output(json_, False)
     wanted = _checked_status(status)
+    only_api = _api_url(api)
     with _history() as history:
-        entries = history.entries(limit=limit, status=wanted, search=search)
-        _readable(history)
         if refresh:
-            _refresh(output, command_settings(token, base_url=base_url, retries=retries), history, entries)
-            entries = history.entries(limit=limit, status=wanted, search=search)
+            _refresh(output, command_settings(token, base_url=base_url, retries=retries), history)
+        entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api)
+        _readable(history)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
-    output.emit([entry.to_dict() for entry in entries], [_row(entry) for entry in entries])
+    rows = [_row(entry) for entry in entries]
+    output.emit([entry.to_dict() for entry in entries], [HEADER, *rows] if rows else [])
 
 
 @contextmanager
@@ -106,28 +117,65 @@ def _checked_status(status: str | None) -> str | None:
     return wanted
 
 
-def _refresh(output: Output, settings: Settings, history: History, entries: list[HistoryEntry]) -> None:
-    """Bring unfinished jobs up to date through the job lifecycle, which records what it learns.
+def _refresh(output: Output, settings: Settings, history: History) -> None:
+    """Bring every unfinished job up to date through the job lifecycle, which records what it learns,
+    and say what changed: a filtered listing may show none of them afterwards.
 
     Only jobs sent to this API are asked about: another API (a past sandbox, say) does not know them.
     """
+    from collections import Counter
+
     from ..engine.connect import open_client
     from ..engine.lifecycle import Jobs
     from ..states import FINISHED_STATES, JobState
 
-    unfinished = [e for e in entries if e.status not in FINISHED_STATES | {JobState.SUBMITTING, JobState.UNCERTAIN}]
+    settled = FINISHED_STATES | {JobState.SUBMITTING, JobState.UNCERTAIN}
+    unfinished = [e for e in history.entries(limit=None) if e.status not in settled]
     here = [e for e in unfinished if e.base_url == settings.base_url]
     if len(here) < len(unfinished):
         output.note(f"{len(unfinished) - len(here)} unfinished job(s) were sent to another API; not refreshed (see --base-url)")
     if not here:
+        output.note(f"no unfinished job on {settings.base_url} to refresh")
         return
+    changes: Counter[str] = Counter()
     with open_client(settings, notices=output) as client:
         jobs = Jobs(client, history)
         for entry in here:
             try:
-                jobs.status(entry.request_id)
+                now = jobs.status(entry.request_id).status
             except NotFoundError as exc:  # expired on the server: the rest can still be refreshed
                 output.warn(f"{entry.request_id}: {exc}")
+                continue
+            changes["unchanged" if now == entry.status else f"{shown(entry.status)} → {shown(now)}"] += 1
+    told = ", ".join(f"{count} {change}" for change, count in sorted(changes.items(), key=lambda item: item[0] == "unchanged"))
+    output.note(f"refreshed {sum(changes.values())} unfinished job(s) on {settings.base_url}: {told or 'none answered'}")
+
+
+def _api_url(api: str | None) -> str | None:
+    """--api as the history records base URLs: scheme and host, no trailing slash."""
+    if api is None:
+        return None
+    url = api.strip().rstrip("/")
+    if "://" not in url:
+        raise UsageError(f"--api {api!r} is not a URL", hint="give the API's base URL as the API column shows it, e.g. --api https://model-api.runcomfy.net")
+    return url
+
+
+def _local(entry: HistoryEntry) -> bool:
+    """A job sent to this machine (the sandbox, a local stub): no money was spent on it."""
+    from urllib.parse import urlsplit
+
+    from ..api.urls import is_loopback_host
+
+    try:
+        return is_loopback_host(urlsplit(entry.base_url).hostname)
+    except ValueError:  # a recorded value that is no URL: counted, not guessed
+        return False
+
+
+ID_WIDTH = 36  # a RunComfy request id is a UUID
+API_WIDTH = 30
+HEADER = f"{'SUBMITTED (UTC)':<19}  {'ID':<{ID_WIDTH}}  {'STATUS':<11}  {'IMAGES':<13}  {'API':<{API_WIDTH}}  PROMPT"
 
 
 def _row(entry: HistoryEntry) -> str:
@@ -137,7 +185,8 @@ def _row(entry: HistoryEntry) -> str:
     shape = f"{number}× {aspect} {image_format}"
     prompt = str(entry.input.get("prompt", ""))
     prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
-    return f"{when}  {shown(entry.request_id)}  {shown(entry.status):<11}  {shape:<13}  {prompt}"
+    return (f"{when}  {shown(entry.request_id):<{ID_WIDTH}}  {shown(entry.status):<11}  {shape:<13}  "
+            f"{shown(entry.base_url):<{API_WIDTH}}  {prompt}")
 
 
 @history_app.command("rm")
@@ -168,24 +217,51 @@ def history_clear(
         "--before", metavar="DATE", show_default=False,
         help="Forget the jobs submitted before this date or time (YYYY-MM-DD or ISO 8601; local time unless it says otherwise).",
     )],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs that would be forgotten; forget nothing.")] = False,
+    yes: Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation (needed when not on a terminal).")] = False,
 ) -> None:
     """Forget old jobs in the local history. The jobs themselves are not touched.
 
-    Example: nanobanana history clear --before 2026-01-01
+    On a terminal it asks first; a script passes --yes.
+
+    Examples:
+
+      nanobanana history clear --before 2026-01-01 --dry-run
+
+      nanobanana history clear --before 2026-01-01 --yes
     """
-    moment = _parse_moment(before)
+    import sys
+
+    from ..times import utc_text
+
+    moment = _parse_moment(before, "--before")
+    when = moment.isoformat(timespec="seconds")
     output = make_output(False, False)
     with _history() as history:
+        cutoff = utc_text(moment)
+        going = [entry for entry in history.entries(limit=None) if entry.submitted_at < cutoff]
+        if dry_run or not going:
+            output.emit([entry.to_dict() for entry in going], [HEADER, *map(_row, going)] if going else [])
+            output.info(f"{'would remove' if dry_run else 'removed'} {len(going)} job(s) submitted before {when}")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"this would forget {len(going)} job(s) submitted before {when}; nothing was removed",
+                    hint="pass --yes to remove them, or --dry-run to list them",
+                )
+            if not output.confirm(f"Forget {len(going)} job(s) submitted before {when}?"):
+                raise NanobananaError("not confirmed; nothing was removed", hint="pass --yes to skip the question")
         removed = history.remove_before(moment)
-    output.info(f"removed {removed} job(s) submitted before {moment.isoformat(timespec='seconds')}")
+    output.info(f"removed {removed} job(s) submitted before {when}")
 
 
-def _parse_moment(text: str) -> datetime:
+def _parse_moment(text: str, option: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(
-            f"invalid date {text!r}: expected YYYY-MM-DD or an ISO 8601 time", hint="e.g. --before 2026-01-31"
+            f"invalid date {text!r} for {option}: expected YYYY-MM-DD or an ISO 8601 time", hint=f"e.g. {option} 2026-01-31"
         ) from None
     return moment if moment.tzinfo else moment.astimezone()  # a bare date or time is the user's local one
 
@@ -196,10 +272,15 @@ def history_stats(
     since: Annotated[Optional[str], typer.Option(
         "--since", metavar="DATE", show_default=False, help="Only jobs submitted on or after this date (YYYY-MM-DD or ISO 8601).",
     )] = None,
+    api: ApiFilterOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Count the jobs sent to local APIs (the sandbox) too.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """What the recorded jobs add up to: counts, failure and cancel rates, queue wait and run time
     (p50/p95), images per day, and spend per day where the API reported costs.
+
+    Jobs sent to this machine (the sandbox, a local API) cost nothing and are left out, unless
+    --all, or --api names that API.
 
     Examples:
 
@@ -211,8 +292,12 @@ def history_stats(
 
     output = make_output(json_, False)
     with _history() as history:
-        stats = summarise(history.entries(limit=None, since=_parse_moment(since) if since else None))
+        entries = history.entries(limit=None, since=_parse_moment(since, "--since") if since else None, base_url=_api_url(api))
         _readable(history)
+    counted = entries if all_ or api is not None else [entry for entry in entries if not _local(entry)]
+    if len(counted) < len(entries):
+        output.note(f"left out {len(entries) - len(counted)} job(s) sent to a local API (the sandbox); --all counts them")
+    stats = summarise(counted)
     output.emit(stats, _stats_lines(stats))
 
 
