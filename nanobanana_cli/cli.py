@@ -46,10 +46,11 @@ class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be impor
         import typer
 
         target = self.load()
+        # the summary as short help: a command list shows it whole (wrapped), never cut with "..."
         if isinstance(target, typer.Typer):
-            app.add_typer(target, name=self.name)
+            app.add_typer(target, name=self.name, short_help=self.summary)
         else:
-            app.command(self.name, epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+            app.command(self.name, short_help=self.summary, epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
 
 
 COMMANDS = (
@@ -159,7 +160,9 @@ def _lazy_group() -> type:
             super().__init__(**attrs)
             self.entries = {entry.name: entry for entry in COMMANDS}
             # stubs, so that listing and "did you mean" suggestions know every command without loading any
-            self.commands.update({name: TyperCommand(name, help=entry.summary) for name, entry in self.entries.items()})
+            self.commands.update({
+                name: TyperCommand(name, help=entry.summary, short_help=entry.summary) for name, entry in self.entries.items()
+            })
             self.unloaded = set(self.entries)
             self.listing = False
 
@@ -195,7 +198,9 @@ def _run_app(args: list[str]) -> int:
         if context is not None and message == context.get_help():  # a group called without a command
             sys.stderr.write(message + "\n")
             return int(ExitCode.USAGE)
-        hint = f"see `{context.command_path} --help`" if context is not None else "see `nanobanana --help`"
+        hint = _misplaced(exc, args, context) or (
+            f"see `{context.command_path} --help`" if context is not None else "see `nanobanana --help`"
+        )
         if exc.exit_code != ExitCode.USAGE:
             _report(" ".join(message.split()), None)
             return exc.exit_code
@@ -204,6 +209,27 @@ def _run_app(args: list[str]) -> int:
     if code == ExitCode.INTERRUPTED:
         raise KeyboardInterrupt
     return code if isinstance(code, int) else 0
+
+
+ROOT_OPTIONS = ("--debug", "--version", "-V")
+
+
+def _misplaced(exc: Exception, args: list[str], context: Any) -> str | None:
+    """The fix for an unknown option that is only in the wrong place: a root option after the
+    command, or a prompt starting with '-' that was read as options (only that argument is echoed:
+    argv may hold --token)."""
+    option = getattr(exc, "option_name", None)  # set on Click's "no such option" error
+    if not option or context is None or context.parent is None:
+        return None
+    command = context.command_path.removeprefix("nanobanana ")
+    if option in ROOT_OPTIONS:
+        return f"{option} goes before the command: nanobanana {option} {command} …"
+    for arg in args:
+        if arg.startswith(option) and arg != option and not arg.startswith("--"):
+            import shlex
+
+            return f"a prompt that starts with '-' goes after `--`: nanobanana {command} -- {shlex.quote(arg)}"
+    return None
 
 
 def _lowercase_first(text: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -18,8 +18,11 @@ def _complete_topic(incomplete: str) -> list[str]:
 def help_topic(
     ctx: typer.Context,
     topic: Annotated[
-        Optional[str],
-        typer.Argument(help=f"One of: {', '.join(TOPICS)}; or a command.", show_default=False, autocompletion=_complete_topic),
+        Optional[list[str]],
+        typer.Argument(
+            help=f"One of: {', '.join(TOPICS)}; or a command, with its subcommand if it has some (history stats).",
+            show_default=False, autocompletion=_complete_topic,
+        ),
     ] = None,
 ) -> None:
     """Explain a topic (environment, exit codes, JSON output, file names), or show a command's help.
@@ -31,18 +34,29 @@ def help_topic(
       nanobanana help json
 
       nanobanana help generate
+
+      nanobanana help history stats
     """
     output = Output()
-    if topic is None:
+    if not topic:
         text = topic_list()
-    elif topic in TOPICS:
-        text = topic_text(topic)
+    elif len(topic) == 1 and topic[0] in TOPICS:
+        text = topic_text(topic[0])
     else:
-        root = ctx.find_root()
-        command = root.command.get_command(root, topic)  # type: ignore[attr-defined]
-        if command is None:
-            raise UsageError(f"no help topic or command {topic!r}", hint=f"topics: {', '.join(TOPICS)}; or see `nanobanana --help`")
-        with typer.Context(command, info_name=topic, parent=root) as context:
-            text = command.get_help(context).rstrip()
+        text = _command_help(ctx.find_root(), topic)
     for line in text.splitlines():
         output.result_line(line)
+
+
+def _command_help(root: Any, words: list[str]) -> str:
+    """The help of `nanobanana WORDS --help`, walking down command groups one word at a time."""
+    context = root
+    for depth, word in enumerate(words):
+        group = context.command
+        command = group.get_command(context, word) if hasattr(group, "get_command") else None
+        if command is None:
+            asked = " ".join(words[: depth + 1])
+            raise UsageError(f"no help topic or command {asked!r}", hint=f"topics: {', '.join(TOPICS)}; or see `nanobanana --help`")
+        context = typer.Context(command, info_name=word, parent=context)
+    with context:
+        return context.command.get_help(context).rstrip()
