@@ -144,8 +144,8 @@ MetadataOpt = Annotated[
     Optional[Metadata],
     typer.Option(
         "--metadata", case_sensitive=False, show_default=InEffect("metadata"),
-        help="Provenance of each saved image: embed it in the file, write NAME.json beside it, or none. "
-        "Files with a C2PA manifest always get NAME.json.",
+        help="Provenance of each saved image: embed it in the file, write a sidecar beside it (the image's name plus "
+        ".json: fox-1.png.json), or none. Files with a C2PA manifest always get the sidecar.",
     ),
 ]
 MaxCostOpt = Annotated[

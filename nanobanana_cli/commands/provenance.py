@@ -82,7 +82,7 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
             f"  by:         {field('tool')}; provenance {report['provenance_source']}",
         ]
     else:
-        lines.append("  provenance: none found (not embedded, no NAME.json beside it)")
+        lines.append("  provenance: none found (not embedded, no sidecar beside it: the image's name plus .json)")
     lines.append(f"  intact:     {intact[report['intact']]}")
     lines.append(f"  c2pa:       {'yes: a Content Credentials manifest (left untouched)' if report['c2pa'] else 'no'}")
     job = report["history"]
