@@ -124,12 +124,12 @@ def test_history_stats_counts_jobs_images_rates_and_waits(cli, start_sandbox, tm
     with beside(step_jobs(sandbox, 2), sandbox):  # each job seen queued, then running: its run time is known
         cli("generate", "a fox", "-n", "2", "-q", "-o", tmp_path)
         cli("generate", "a fox sandbox:fail", "-q", "-o", tmp_path)
-    stats = json.loads(cli("history", "stats", "--json").stdout)
+    stats = json.loads(cli("history", "stats", "--json", "--all").stdout)
     assert stats["jobs"] == 2 and stats["images"] == 2
     assert stats["by_status"] == {"failed": 1, "succeeded": 1} and stats["failure_rate"] == 0.5
     assert stats["run_seconds"]["count"] >= 1
-    assert json.loads(cli("history", "stats", "--since", "2999-01-01", "--json").stdout)["jobs"] == 0
-    assert "images:      2" in cli("history", "stats").stdout
+    assert json.loads(cli("history", "stats", "--since", "2999-01-01", "--json", "--all").stdout)["jobs"] == 0
+    assert "images:      2" in cli("history", "stats", "--all").stdout
 
 
 def test_batch_announces_its_estimated_cost_and_respects_max_cost(cli, sandbox, tmp_path):
@@ -148,5 +148,5 @@ def test_the_cost_the_api_reports_reaches_the_document_history_and_stats(cli, sa
     price = json.loads(cli("model", "--json").stdout)["base_price_usd"]
     assert made["cost"] == round(2 * price, 4)
     assert json.loads(cli("explain", made["request_id"], "--json").stdout)["cost"] == made["cost"]
-    assert json.loads(cli("history", "stats", "--json").stdout)["spend_usd"] == made["cost"]
+    assert json.loads(cli("history", "stats", "--json", "--all").stdout)["spend_usd"] == made["cost"]
     assert any("include_cost=true" in r.path for r in sandbox.stats.requests if "/result" in r.path)
