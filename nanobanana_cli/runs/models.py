@@ -186,3 +186,8 @@ def _reload_all(records: list[Any], fit: bool) -> tuple[Any, ...]:
             )
         found.append(item)
     return tuple(found)
+
+
+def plain_request(prompt: str, settings: Settings, request: ModelRequest) -> GenerationInput:
+    """One job's input from the settings' classic options, before it is checked against the schema."""
+    return GenerationInput(prompt, **settings.generation_defaults(), model=request.model_id)
