@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 from PIL import Image
 
@@ -36,7 +37,7 @@ def all_text(tmp_path, *runs) -> str:
     for root, _, files in os.walk(tmp_path):
         for name in files:
             if name.endswith((".json", ".png", ".jpg", ".log")):
-                texts.append(open(os.path.join(root, name), "rb").read().decode("latin-1"))
+                texts.append(Path(root, name).read_bytes().decode("latin-1"))
     return "\n".join(texts)
 
 

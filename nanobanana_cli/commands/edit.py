@@ -6,7 +6,7 @@ Thin: the images, the model and its options are checked and sent by the same use
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
