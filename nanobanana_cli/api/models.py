@@ -131,7 +131,7 @@ class GenerationInput:
         if self.aspect_ratio not in ASPECT_RATIOS:
             raise InvalidInputError(
                 f"invalid aspect ratio {self.aspect_ratio!r}: choose one of {', '.join(ASPECT_RATIOS)}",
-                hint="other models take other ratios: `nanobanana model MODEL` lists them",
+                hint="see `nanobanana model MODEL` for the ratios each model takes",
             )
         if self.output_format not in OUTPUT_FORMATS:
             raise InvalidInputError(
