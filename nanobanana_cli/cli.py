@@ -57,6 +57,7 @@ COMMANDS = (
     CommandEntry("generate", "generate:generate", "Generate images from a text prompt, wait for them and save them.", True),
     CommandEntry("status", "jobs:job_status", "Show a job's state: in_queue (with its position), in_progress, or, once "
                  "completed, succeeded or failed."),
+    CommandEntry("edit", "edit:edit", "Edit images with a prompt: the model's edit endpoint, from local files or https URLs.", True),
     CommandEntry("result", "jobs:job_result", "Print a finished job's image URLs, or save the images with --download."),
     CommandEntry("cancel", "jobs:job_cancel", "Cancel a queued job."),
     CommandEntry("watch", "jobs:job_watch", "Wait for jobs with live progress, saving each job's images as soon as it "

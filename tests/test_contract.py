@@ -184,7 +184,7 @@ def test_watch_and_result_download_save_where_the_job_saved_before(cli, sandbox,
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (("generate", "x", "-a", "7:3"), "'7:3' is not one of"),
+    (("generate", "x", "-a", "7:3"), "invalid aspect ratio '7:3': choose one of"),
     (("config", "set", "timeout", "-5"), "invalid timeout '-5'"),
     (("frobnicate",), "no such command 'frobnicate'"),
     (("generate", "x", "--asp", "1:1"), "no such option: --asp"),

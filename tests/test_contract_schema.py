@@ -16,7 +16,7 @@ jsonschema = pytest.importorskip("jsonschema")
 referencing = pytest.importorskip("referencing")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
-JOB_COMMANDS = {"generate", "status", "result", "watch", "cancel", "batch"}
+JOB_COMMANDS = {"generate", "status", "result", "watch", "cancel", "batch", "edit"}
 # command (or "group command") -> (schema file, the document is one per line)
 DOCUMENTS = {
     **{command: ("job.json", True) for command in JOB_COMMANDS},
@@ -34,7 +34,7 @@ DOCUMENTS = {
 }
 COMMANDS = {
     "generate", "status", "result", "watch", "cancel", "batch", "history", "doctor", "auth", "config", "gallery", "sandbox",
-    "help", "inspect", "regen", "explain", "model", "models",
+    "help", "edit", "inspect", "regen", "explain", "model", "models",
 }
 
 

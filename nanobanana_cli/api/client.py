@@ -73,13 +73,14 @@ def submit_url(base_url: str, model_id: str = MODEL_ID) -> str:
     return f"{check_base_url(base_url)}/v1/models/{model_id}"
 
 
-def describe_submit(base_url: str, generation: GenerationInput, model_id: str = MODEL_ID) -> dict[str, Any]:
-    """The exact submit request, for --dry-run: method, URL, headers (token redacted) and JSON body."""
+def describe_submit(base_url: str, generation: GenerationInput) -> dict[str, Any]:
+    """The exact submit request, for --dry-run: method, URL, headers (token redacted) and JSON body
+    (a local input image as its record: the data URI is never shown)."""
     return {
         "method": "POST",
-        "url": submit_url(base_url, model_id),
+        "url": submit_url(base_url, generation.model),
         "headers": {"Authorization": "Bearer ***", "Content-Type": "application/json", "User-Agent": USER_AGENT},
-        "body": generation.to_payload(),
+        "body": generation.wire.preview() if generation.wire is not None else generation.to_body(),
     }
 
 
@@ -467,11 +468,14 @@ class Client:
         The journal hears of the submit, with the caller's `intent` for the job (where its images
         go), before the POST goes out, then of how it ended.
         """
+        # a request with local images streams its body (engine/image_inputs.JsonBody), with a Content-Length
+        wire = generation.wire
+        sent: dict[str, Any] = {"data": wire, "headers": dict(wire.headers)} if wire is not None else {"json": generation.to_body()}
         ticket = self.journal.submitting(generation, self.base_url, intent)
         try:
             submission = self._call(
-                "POST", submit_url(self.base_url, self.model_id), self._parse_submission,
-                what="submit", billable=True, json=generation.to_payload(),
+                "POST", submit_url(self.base_url, generation.model), self._parse_submission,
+                what="submit", billable=True, **sent,
             )
         except SubmitUncertainError as exc:
             self.journal.uncertain(ticket, str(exc))

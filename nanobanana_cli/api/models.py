@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import BadResponseError, InvalidInputError
 from ..sanitise import escape, is_safe
 from ..states import RUNNING_WORDS, JobState
-from .schema import TEXT_TO_IMAGE
+from .schema import MODEL_ID, TEXT_TO_IMAGE
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 ASPECT_RATIOS: tuple[str, ...] = TEXT_TO_IMAGE["aspect_ratio"].choices
@@ -82,12 +83,32 @@ def _check_utf8(prompt: str) -> None:
 
 @dataclass(frozen=True)
 class GenerationInput:
-    """One text-to-image request, validated against the published schema on construction."""
+    """One request to a model of the family.
+
+    The default model with only the four classic options is validated here, against its built-in
+    schema. Any other request (another model, input images, `--resolution`, `--seed`, `--set`) is
+    validated against the schema in effect by the use case, which then builds it `from_body`: its
+    `body` is exactly the fields to send (unset ones left to the server's defaults).
+    """
 
     prompt: str
-    aspect_ratio: str = TEXT_TO_IMAGE["aspect_ratio"].default
-    output_format: str = TEXT_TO_IMAGE["output_format"].default
-    num_images: int = TEXT_TO_IMAGE["num_images"].default
+    aspect_ratio: str | None = TEXT_TO_IMAGE["aspect_ratio"].default
+    output_format: str | None = TEXT_TO_IMAGE["output_format"].default
+    num_images: int = TEXT_TO_IMAGE["num_images"].default  # how many images the job makes, sent or not
+    model: str = MODEL_ID
+    # The other fields of a schema-validated request, in send order (resolution, seed, --set, …)
+    extra: tuple[tuple[str, Any], ...] = ()
+    # Input images: ImageInput (engine/image_inputs) objects, or their records when read back
+    images: tuple[Any, ...] = ()
+    # Which of aspect_ratio / output_format / num_images the body carries; None: all three (the classic request)
+    sent: tuple[str, ...] | None = None
+    # The streaming body (engine/image_inputs.JsonBody) of a request with local images: sent instead of JSON
+    wire: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def classic(self) -> bool:
+        """The default model with only its four classic fields: checked here, no catalog needed."""
+        return self.model == MODEL_ID and self.sent is None and not self.extra and not self.images
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):
@@ -96,6 +117,12 @@ class GenerationInput:
         _check_utf8(prompt)
         if not prompt:
             raise InvalidInputError("the prompt is empty", hint='pass one: nanobanana generate "a red fox"')
+        object.__setattr__(self, "prompt", prompt)
+        if isinstance(self.output_format, str):
+            folded = self.output_format.lower()
+            object.__setattr__(self, "output_format", FORMAT_ALIASES.get(folded, folded))
+        if not self.classic:
+            return  # checked against the schema in effect (api/input_schema.validate)
         if len(prompt) > PROMPT_MAX_LENGTH:
             raise InvalidInputError(
                 f"the prompt is {len(prompt)} characters long; the model accepts at most {PROMPT_MAX_LENGTH}",
@@ -103,10 +130,10 @@ class GenerationInput:
             )
         if self.aspect_ratio not in ASPECT_RATIOS:
             raise InvalidInputError(
-                f"invalid aspect ratio {self.aspect_ratio!r}: choose one of {', '.join(ASPECT_RATIOS)}"
+                f"invalid aspect ratio {self.aspect_ratio!r}: choose one of {', '.join(ASPECT_RATIOS)}",
+                hint="see `nanobanana model MODEL` for the ratios each model takes",
             )
-        output_format = FORMAT_ALIASES.get(str(self.output_format).lower(), str(self.output_format).lower())
-        if output_format not in OUTPUT_FORMATS:
+        if self.output_format not in OUTPUT_FORMATS:
             raise InvalidInputError(
                 f"invalid format {self.output_format!r}: choose one of png, jpeg (or jpg), webp"
             )
@@ -115,11 +142,71 @@ class GenerationInput:
             raise InvalidInputError(
                 f"invalid number of images {self.num_images!r}: choose {TEXT_TO_IMAGE['num_images'].choices_spoken}"
             )
-        object.__setattr__(self, "prompt", prompt)
-        object.__setattr__(self, "output_format", output_format)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any], model: str, *, images_field: str = "image_urls", wire: Any = None) -> GenerationInput:
+        """A request whose `body` (validated against the schema in effect) is what is sent; its images
+        as ImageInput objects or records. Also reads back a recorded `input` (history, provenance)."""
+        images = body.get(images_field)
+        num_images = body.get("num_images")
+        return cls(
+            prompt=body.get("prompt", ""),
+            aspect_ratio=body.get("aspect_ratio"),
+            output_format=body.get("output_format"),
+            num_images=num_images if type(num_images) is int and num_images > 0 else 1,
+            model=model,
+            extra=tuple((key, value) for key, value in body.items() if key not in (*CLASSIC_FIELDS, images_field)),
+            images=tuple(images) if isinstance(images, list) else (),
+            sent=tuple(key for key in CLASSIC_FIELDS[1:] if body.get(key) is not None),
+            wire=wire,
+        )
+
+    @classmethod
+    def from_record(cls, payload: Mapping[str, Any], model: str | None = None) -> GenerationInput:
+        """A recorded `input` (history, provenance) read back: classic when it is, else as a body."""
+        model = model or MODEL_ID
+        if model == MODEL_ID and set(payload) <= set(CLASSIC_FIELDS):
+            return cls(**payload)
+        return cls.from_body(payload, model)
+
+    def option(self, name: str) -> Any:
+        """A field's value as sent (None when not sent)."""
+        return self.to_payload().get(name)
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        """The request as recorded (history, provenance, --json, dry runs): each input image as its
+        URL or its record, never its data."""
+        if self.sent is None and not self.extra and not self.images:
+            return {"prompt": self.prompt, "aspect_ratio": self.aspect_ratio, "output_format": self.output_format,
+                    "num_images": self.num_images}
+        payload: dict[str, Any] = {"prompt": self.prompt}
+        for key in CLASSIC_FIELDS[1:]:
+            if self.sent is None or key in self.sent:
+                payload[key] = getattr(self, key)
+        payload.update(self.extra)
+        if self.images:
+            payload["image_urls"] = [_image_record(item) for item in self.images]
+        return payload
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body of a request without local images (those go as `wire`)."""
+        payload = self.to_payload()
+        if any(isinstance(item, dict) for item in payload.get("image_urls", ())):
+            raise InvalidInputError("a local input image must be read again before it is sent", hint="pass it with -i")
+        if self.images:
+            payload["image_urls"] = [item.get("url") if isinstance(item, dict) else item for item in payload["image_urls"]]
+        return payload
+
+
+CLASSIC_FIELDS = ("prompt", "aspect_ratio", "output_format", "num_images")
+
+
+def _image_record(item: Any) -> Any:
+    """An input image as records keep it: a URL as given, a local file as its record (never its data)."""
+    if isinstance(item, (str, dict)):
+        return item
+    record = item.record()
+    return record["url"] if set(record) == {"url"} else record
 
 
 @dataclass(frozen=True)

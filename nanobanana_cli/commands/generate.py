@@ -20,6 +20,7 @@ from .options import (
     ConcurrencyOpt,
     CurlOpt,
     DryRunOpt,
+    FitOpt,
     FormatOpt,
     GenerateNameOpt,
     HookTokenOpt,
@@ -27,14 +28,18 @@ from .options import (
     ManyImagesOpt,
     MaxCostOpt,
     MetadataOpt,
+    ModelOpt,
     NotifyOpt,
     OnDoneOpt,
     OpenOpt,
     OutputDirOpt,
     PreviewOpt,
     QuietOpt,
+    ResolutionOpt,
     RetriesOpt,
     SandboxOpt,
+    SeedOpt,
+    SetOpt,
     TemplateOpt,
     TimeoutOpt,
     TokenOpt,
@@ -76,7 +81,16 @@ def generate(
         help="What to draw; '-' (or nothing, with a pipe) reads stdin. {a,b} groups and {NAME} (see --var) make a "
         "prompt matrix.", show_default=False,
     )] = None,
+    model: ModelOpt = None,
     aspect: AspectOpt = None,
+    resolution: ResolutionOpt = None,
+    seed: SeedOpt = None,
+    sets: SetOpt = None,
+    images: Annotated[Optional[list[str]], typer.Option(
+        "-i", "--image", metavar="IMAGE", show_default=False,
+        help="An input image (local file or https URL; repeatable), for models whose schema takes images.",
+    )] = None,
+    fit: FitOpt = False,
     image_format: FormatOpt = None,
     num_images: ManyImagesOpt = None,
     output_dir: OutputDirOpt = None,
@@ -135,24 +149,28 @@ def generate(
       ID=$(nanobanana generate "a red fox" --no-wait -q)
 
       nanobanana generate "a red fox" --dry-run --curl
+
+      nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
     """
     from ..engine.matrix import parse_vars, plan_jobs
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
+    from ..runs.models import ModelRequest, parse_sets
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
-        aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
+        model=model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
         preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
+    request = ModelRequest(settings["model"], "generate", resolution, seed, parse_sets(sets), tuple(images or ()), fit)
     planned = plan_jobs(
-        read_prompt(prompt), parse_vars(variables or []), settings["num_images"], settings.generation_defaults(),
-        literal=no_expand,
+        read_prompt(prompt), parse_vars(variables or []), settings["num_images"],
+        {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand,
     )
     names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None
-    choices = RunChoices(sandbox, not no_wait, not (no_wait or no_download), dry_run, curl, max_cost, names, opening)
+    choices = RunChoices(sandbox, not no_wait, not (no_wait or no_download), dry_run, curl, max_cost, names, opening, request)
     if len(planned) == 1 and not planned[0].values:
         run_generation(output, settings, planned[0].generation, choices)
     else:

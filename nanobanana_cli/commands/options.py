@@ -6,6 +6,7 @@ returns to the `Output`; errors propagate to `main()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -116,14 +117,71 @@ TimeoutOpt = Annotated[
     ),
 ]
 
-AspectRatio = Enum("AspectRatio", {f"r{ratio.replace(':', '_')}": ratio for ratio in SCHEMA["aspect_ratio"].choices}, type=str)  # type: ignore[misc]
+def schema_values(field: str) -> Callable[[typer.Context, str], list[str]]:
+    """Completion for a schema field: the values of the model on the command line (its --model and,
+    for `edit`, its edit endpoint), from the cached or bundled schema: completion never waits on the network."""
+
+    def complete(ctx: typer.Context, incomplete: str) -> list[str]:
+        from ..api.family import bundled_entry, resolve
+        from ..api.input_schema import SchemaSource, field_values, parse
+
+        try:
+            model_id = resolve(ctx.params.get("model"), "edit" if ctx.info_name == "edit" else "generate")
+        except NanobananaError:
+            return []
+        entry = bundled_entry(model_id) or {}
+        schema = parse(entry.get("input_schema"), model_id, SchemaSource("bundled"))
+        return [value for value in field_values(field, schema) if value.startswith(incomplete)]
+
+    return complete
+
+
+def complete_model(incomplete: str) -> list[str]:
+    from ..api.family import ALIASES, family_ids
+
+    return [name for name in (*ALIASES, *family_ids()) if name.startswith(incomplete)]
+
+
 ImageFormat = Enum(  # type: ignore[misc]
     "ImageFormat", {name: name for name in (*SCHEMA["output_format"].choices, *SCHEMA["output_format"].aliases)}, type=str
 )
 
 AspectOpt = Annotated[
-    Optional[AspectRatio],
-    typer.Option("-a", "--aspect", help=SCHEMA["aspect_ratio"].description, show_default=InEffect("aspect_ratio")),
+    Optional[str],
+    typer.Option(
+        "-a", "--aspect", metavar="W:H", show_default=InEffect("aspect_ratio"), autocompletion=schema_values("aspect_ratio"),
+        help="Aspect ratio W:H, as the model takes it (nano-banana-2 also takes auto; `nanobanana model MODEL` lists them).",
+    ),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "-m", "--model", metavar="MODEL", show_default=InEffect("model", unset="nano-banana"), autocompletion=complete_model,
+        help="nano-banana, nano-banana-2, nano-banana-pro, nano-banana-2-lite, or a full model id "
+        "(`nanobanana models` lists them).",
+    ),
+]
+ResolutionOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--resolution", metavar="SIZE", show_default=False, autocompletion=schema_values("resolution"),
+        help="Output resolution, for models that take one (e.g. 1K, 2K, 4K).",
+    ),
+]
+SeedOpt = Annotated[
+    Optional[int],
+    typer.Option("--seed", min=0, show_default=False, help="Random seed, for models that take one."),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set", metavar="KEY=VALUE", show_default=False,
+        help="Any other field of the model's schema, typed by it (repeatable): --set safety_tolerance=5.",
+    ),
+]
+FitOpt = Annotated[
+    bool,
+    typer.Option("--fit", help="Shrink and re-encode an input image over the model's per-image limit (needs Pillow)."),
 ]
 FormatOpt = Annotated[
     Optional[ImageFormat],

@@ -15,16 +15,21 @@ from .options import (
     BaseUrlOpt,
     CurlOpt,
     DryRunOpt,
+    FitOpt,
     FormatOpt,
     JsonOpt,
     MaxCostOpt,
     MetadataOpt,
+    ModelOpt,
     NameOpt,
     NumImagesOpt,
     OutputDirOpt,
     QuietOpt,
+    ResolutionOpt,
     RetriesOpt,
     SandboxOpt,
+    SeedOpt,
+    SetOpt,
     TimeoutOpt,
     TokenOpt,
     command_settings,
@@ -95,7 +100,16 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
 def regen(
     file: Annotated[Path, typer.Argument(help="An image nanobanana saved: its provenance is the starting point.", show_default=False)],
     prompt_append: Annotated[Optional[str], typer.Option("--prompt-append", help="Text added to the end of the prompt.", show_default=False)] = None,
+    model: ModelOpt = None,
     aspect: AspectOpt = None,
+    resolution: ResolutionOpt = None,
+    seed: SeedOpt = None,
+    sets: SetOpt = None,
+    images: Annotated[Optional[list[str]], typer.Option(
+        "-i", "--image", metavar="IMAGE", show_default=False,
+        help="Input images to send instead of the recorded ones (an edit's local input that moved or changed).",
+    )] = None,
+    fit: FitOpt = False,
     image_format: FormatOpt = None,
     num_images: NumImagesOpt = None,
     output_dir: OutputDirOpt = None,
@@ -119,10 +133,12 @@ def regen(
       nanobanana regen out/a-red-fox-3f2a9c1e-1.png --aspect 1:1 -n 4
 
       nanobanana regen old.png --prompt-append ", at night" --dry-run
+
+      nanobanana regen edited.png --model nano-banana-pro --resolution 4K
     """
-    from ..api.models import GenerationInput
     from ..engine import provenance
     from ..runs.generate import RunChoices, run_generation
+    from ..runs.models import parse_sets, regenerated
 
     output = make_output(json_, quiet)
     template = parse_name(name)
@@ -136,8 +152,12 @@ def regen(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir, metadata=metadata,
         aspect_ratio=aspect or made.get("aspect_ratio"), output_format=image_format or made.get("output_format"),
         num_images=num_images or made.get("num_images"),
+        model=model or (made["model"] if isinstance(made.get("model"), str) else None),
     )
-    generation = GenerationInput(made["prompt"] + (prompt_append or ""), **settings.generation_defaults())
-    run_generation(output, settings, generation, RunChoices(sandbox=sandbox, dry_run=dry_run, curl=curl, max_cost=max_cost, name=template))
+    generation, request = regenerated(
+        made, settings, prompt_append or "", resolution=resolution, seed=seed, sets=parse_sets(sets), images=tuple(images or ()), fit=fit,
+    )
+    choices = RunChoices(sandbox=sandbox, dry_run=dry_run, curl=curl, max_cost=max_cost, name=template, model=request)
+    run_generation(output, settings, generation, choices)
 
 

@@ -174,7 +174,7 @@ class JobOutcome:
         return {
             "schema_version": JOB_SCHEMA_VERSION,
             "request_id": self.request_id or None,  # None: the submit itself failed, so no job exists
-            "model": MODEL_ID,
+            "model": self.input.model if self.input else MODEL_ID,
             "status": self.status,
             "queue_position": self.queue_position,
             "input": self.input.to_payload() if self.input else None,
@@ -481,7 +481,7 @@ class Jobs:
             self.client, result.output_urls, directory,
             names=namer.names(request_id, count),
             request_id=request_id,
-            output_format=generation.output_format if generation else "png",
+            output_format=(generation.output_format or "png") if generation else "png",
             max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
             provenance=lambda index: self._provenance(result, generation, index, count),
             metadata=self.downloads.metadata, expected=expected, deadline=deadline, warn=self.reporter.warn,
@@ -510,7 +510,7 @@ class Jobs:
         origin = parse_origin(self.client.base_url)
         return {
             **(generation.to_payload() if generation else {}),
-            "index": index, "count": count, "model": MODEL_ID, "request_id": result.request_id,
+            "index": index, "count": count, "model": generation.model if generation else MODEL_ID, "request_id": result.request_id,
             "api_host": origin.host if origin else None,
             "submitted_at": self._known(result.request_id)[1], "finished_at": result.finished_at,
             "tool": f"nanobanana-cli {__version__}",

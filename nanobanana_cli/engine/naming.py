@@ -184,8 +184,8 @@ class FileNamer:
         return cls(
             template=text,
             slug=slugify(label or (generation.prompt if generation else "") or "image"),
-            aspect=(generation.aspect_ratio if generation else "").replace(":", "x"),  # ':' is not portable in names
-            format=generation.output_format if generation else "png",
+            aspect=((generation.aspect_ratio or "") if generation else "").replace(":", "x"),  # ':' is not portable in names
+            format=(generation.output_format or "png") if generation else "png",
             date=moment.strftime("%Y-%m-%d"),
             time=moment.strftime("%H%M%S"),
             values=slugged, first=first, total=total,

@@ -19,6 +19,7 @@ from ..stores.tokens import TOKEN_ENV_VARS
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.models import GenerationInput
+    from ..engine.catalog import ModelEntry
     from ..engine.lifecycle import DownloadPlan
     from ..engine.naming import NameTemplate
     from ..render.output import Output
@@ -94,17 +95,24 @@ def show_dry_run(output: Output, settings: Settings, requests: list[tuple[int | 
     output.dry_run(described, curl=curl, token_reference=token_reference(settings))
 
 
-def within_budget(output: Output, client: Client, images: int, max_cost: float | None, *, announce: bool = False) -> None:
+def within_budget(
+    output: Output, client: Client, images: int, max_cost: float | None, *, announce: bool = False, entry: ModelEntry | None = None
+) -> None:
     """Refuse a submit above --max-cost; say what it will cost when asked to (`announce`) or when capped.
 
-    The price comes from the catalog (cached a day), so a plain `generate` costs no extra request.
+    The price comes from the catalog (cached a day), so a plain `generate` costs no extra request;
+    `entry` is the catalog entry of the model in use, when the run already read it.
     """
     if max_cost is None and not announce:
         return
     from ..engine.pricing import check_budget, price_per_image
     from ..stores.catalog import CatalogCache
 
-    estimate = check_budget(images, price_per_image(client, CatalogCache()), max_cost)
+    price = entry.price_per_image if entry is not None else price_per_image(client, CatalogCache())
+    if price is None and max_cost is None:
+        output.note(f"the price of {entry.model_id if entry is not None else client.model_id} is unknown (the catalog does not say); no estimate")
+        return
+    estimate = check_budget(images, price, max_cost)
     if estimate is not None:
         within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
         output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..errors import NanobananaError, UsageError
+from ..errors import InvalidInputError, NanobananaError, UsageError
 from ..states import JobState
 from .context import base_url_flag, download_plan, open_session, show_dry_run, within_budget
 from .followups import Followups
 from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
+from .models import ModelRequest, catalog_of, schemas
+from .models import refused as api_refused
 
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
@@ -40,12 +42,13 @@ class RunChoices:
     name: NameTemplate | None = None
     # what to do with the saved images once the run succeeded (the command's --open); use cases import no Typer
     open_paths: Callable[[list[str]], None] | None = None
+    model: ModelRequest = ModelRequest()  # --model, --resolution, --seed, --set, -i
 
 
 def run_generation(output: Output, settings: Settings, generation: GenerationInput, choices: RunChoices) -> None:
     """Show the request, or submit it (within --max-cost), wait, save and print the outcome."""
     if choices.dry_run:
-        show_dry_run(output, settings, [(None, generation)], choices.curl)
+        dry_run(output, settings, [generation], choices)
         return
     followups = Followups.of(output, settings)
     outcome = _submit(output, settings, generation, choices)
@@ -59,6 +62,15 @@ def run_generation(output: Output, settings: Settings, generation: GenerationInp
         raise outcome.error
     if choices.open_paths is not None and outcome.saved:
         choices.open_paths([item.path for item in outcome.saved])
+
+
+def dry_run(output: Output, settings: Settings, generations: list[GenerationInput], choices: RunChoices,
+            numbers: list[int | None] | None = None) -> None:
+    """The requests as they would be sent, checked against the schema in effect (no account needed)."""
+    if choices.model.needs_schema:
+        with schemas(output, settings) as catalog:
+            generations = choices.model.prepare(catalog, settings, generations)
+    show_dry_run(output, settings, list(zip(numbers or [None] * len(generations), generations)), choices.curl)
 
 
 def _summary(outcome: JobOutcome) -> str:
@@ -78,20 +90,43 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
     plan = download_plan(settings, choices.name)
     downloads = plan if choices.download else None
     with open_session(output, settings, sandbox=choices.sandbox) as session, output.progress() as progress:
-        within_budget(output, session.client, generation.num_images, choices.max_cost)
+        catalog = None
+        entry = None
+        if choices.model.needs_schema:
+            catalog = catalog_of(session.client)
+            entry = catalog.entry(choices.model.model_id)
+            (generation,) = choices.model.prepare(catalog, settings, [generation])
+        within_budget(output, session.client, generation.num_images, choices.max_cost, entry=entry)
         jobs = Jobs(
             session.client, session.history, reporter=progress, downloads=downloads, timeout=settings["timeout"],
             resume_base_url=base_url_flag(settings),
         )
-        submission = jobs.submit(generation, plan.intent(plan.namer(generation)))
+        try:
+            submission = jobs.submit(generation, plan.intent(plan.namer(generation)))
+        except InvalidInputError as exc:
+            raise api_refused(catalog, generation, exc) from None
         if not choices.wait:
             follow = resume_command([submission.request_id], plan.directory, base_url=base_url_flag(settings))
             output.submitted(jobs.describe(submission.request_id, JobState.IN_QUEUE, generation), submission, follow)
             return None
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
-            output.note(f"submitted {submission.request_id} ({generation.num_images}× {generation.aspect_ratio} {generation.output_format})")
+            output.note(f"submitted {submission.request_id} ({_described(generation)})")
             return jobs.outcome_of(submission.request_id, generation, just_submitted=True)
+
+
+def _described(generation: GenerationInput) -> str:
+    """`2× 16:9 png`, and for another model its alias or id and its inputs."""
+    from ..api.family import member_of
+
+    parts = [f"{generation.num_images}×"]
+    parts += [str(value) for value in (generation.aspect_ratio, generation.option("resolution"), generation.output_format) if value]
+    if not generation.classic:
+        member = member_of(generation.model)
+        parts.append(f"on {member.alias if member else generation.model}")
+    if generation.images:
+        parts.append(f"from {len(generation.images)} image(s)")
+    return " ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from ..api.models import GenerationInput
-from ..api.schema import MODEL_ID
 from ..states import JobState
 from ..times import parse_utc, utc_now, utc_text
 from .paths import data_dir
@@ -126,7 +125,7 @@ class HistoryEntry:
     @property
     def generation(self) -> GenerationInput | None:
         try:
-            return GenerationInput(**self.input)
+            return GenerationInput.from_record(self.input, self.model)
         except Exception:  # an entry written by another version; its files just get default names
             return None
 
@@ -256,7 +255,7 @@ class History:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, 'in_queue', ?)"
                     " ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at,"
                     " intent = COALESCE(jobs.intent, excluded.intent)",
-                    (request_id, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
+                    (request_id, now, now, generation.model, base_url, generation.prompt, json.dumps(generation.to_payload()),
                      _json_or_none(intent)),
                 )
 
@@ -275,7 +274,7 @@ class History:
                 db.execute(
                     "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status,"
                     " owner_pid, intent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ticket, now, now, MODEL_ID, base_url, generation.prompt, json.dumps(generation.to_payload()),
+                    (ticket, now, now, generation.model, base_url, generation.prompt, json.dumps(generation.to_payload()),
                      JobState.SUBMITTING, os.getpid(), _json_or_none(intent)),
                 )
         return ticket

@@ -35,6 +35,29 @@ def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> 
     return parse
 
 
+def _aspect(raw: str) -> str:
+    """A ratio some model of the family takes (the bundled snapshot's); each model's own schema is
+    checked at submit."""
+    from ..api.family import bundled_entries
+
+    known = list(ASPECT_RATIOS)
+    for entry in bundled_entries():
+        prop = entry.get("input_schema", {}).get("properties", {}).get("aspect_ratio", {})
+        known += [value for value in prop.get("enum", ()) if isinstance(value, str) and value not in known]
+    return _choice(tuple(known))(raw)
+
+
+def _model(raw: str) -> str:
+    """An alias of the family or a full model id (api/family.py)."""
+    from ..api.family import resolve
+
+    try:
+        resolve(raw.strip())
+    except UsageError as exc:
+        raise ValueError(str(exc)) from None
+    return raw.strip()
+
+
 def _num_images(raw: str) -> int:
     if not raw.strip().isdigit() or int(raw) not in NUM_IMAGES_CHOICES:
         raise ValueError(f"choose {SCHEMA['num_images'].choices_spoken}")
@@ -117,12 +140,14 @@ class Setting:
 SETTINGS = {
     setting.key: setting
     for setting in (
-        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", SCHEMA["aspect_ratio"].default, _choice(ASPECT_RATIOS)),
+        Setting("aspect_ratio", "NANOBANANA_ASPECT_RATIO", SCHEMA["aspect_ratio"].default, _aspect),
         Setting(
             "output_format", "NANOBANANA_OUTPUT_FORMAT", SCHEMA["output_format"].default,
             _choice(OUTPUT_FORMATS, FORMAT_ALIASES),
         ),
         Setting("num_images", "NANOBANANA_NUM_IMAGES", SCHEMA["num_images"].default, _num_images),
+        # the model: an alias (nano-banana, nano-banana-2, …) or a full id; None is nano-banana
+        Setting("model", "NANOBANANA_MODEL", None, _model),
         Setting("output_dir", "NANOBANANA_OUTPUT_DIR", ".", _directory),
         Setting("base_url", "NANOBANANA_BASE_URL", DEFAULT_BASE_URL, _base_url),
         Setting("timeout", "NANOBANANA_TIMEOUT", None, _seconds),

@@ -1,0 +1,193 @@
+"""Which model a run uses and what it sends: the `--model`, `--resolution`, `--seed`, `--set` and
+`-i/--image` a command was given, checked against the schema in effect (engine/catalog.py) before
+anything is sent.
+
+    request = ModelRequest(settings["model"], "edit", resolution="2K", images=("cat.png",))
+    catalog = catalog_of(session.client)        # or, for a dry run: with schemas(output, settings) as catalog:
+        prepared = request.prepare(catalog, settings, generations)   # every job, all checked first
+
+The default model with only its classic options (-a, -f, -n) needs no catalog: `GenerationInput`
+checks those against the built-in schema. Anything else asks the catalog (cached; the bundled
+snapshot when it cannot be reached) and sends only the fields its schema lists: an option the
+user did not set is left to the server's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..api.family import Task, resolve
+from ..api.models import CLASSIC_FIELDS, GenerationInput
+from ..api.schema import MODEL_ID
+from ..errors import InvalidInputError, UsageError
+
+if TYPE_CHECKING:
+    from ..api.client import Client
+    from ..engine.catalog import Catalog, ModelEntry
+    from ..engine.image_inputs import ImageInput
+    from ..render.output import Output
+    from ..stores.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """A command's model choice and schema-typed options, as given (not yet checked)."""
+
+    model: str | None = None  # an alias or a full id; None: the default model
+    task: Task = "generate"
+    resolution: str | None = None
+    seed: int | None = None
+    sets: tuple[str, ...] = ()  # KEY=VALUE, typed by the schema
+    images: tuple[str, ...] = ()  # local files or URLs
+    fit: bool = False
+    # the images of a regenerated edit, already read back (engine/image_inputs.reload)
+    reloaded: tuple[Any, ...] = ()
+
+    @property
+    def model_id(self) -> str:
+        return resolve(self.model, self.task)
+
+    @property
+    def needs_schema(self) -> bool:
+        return bool(
+            self.model_id != MODEL_ID or self.resolution is not None or self.seed is not None or self.sets
+            or self.images or self.reloaded
+        )
+
+    def fields(self, settings: Settings, generation: GenerationInput, entry: ModelEntry) -> dict[str, Any]:
+        """The fields to validate: the prompt, the classic options the user set (or a line or the
+        matrix did), resolution, seed and every --set, typed by the schema."""
+        from ..api.input_schema import coerce
+
+        fields: dict[str, Any] = {"prompt": generation.prompt}
+        for key in CLASSIC_FIELDS[1:]:
+            value = getattr(generation, key)
+            chosen = settings.resolved(key)
+            if value is not None and (chosen.source != "default" or value != chosen.value):
+                fields[key] = value
+        fields.update(dict(generation.extra))  # a batch line's or a regenerated image's own fields; flags win
+        if self.resolution is not None:
+            fields["resolution"] = coerce("resolution", self.resolution, entry.schema)
+        if self.seed is not None:
+            fields["seed"] = self.seed
+        for pair in self.sets:
+            key, _, text = pair.partition("=")
+            fields[key.strip()] = coerce(key.strip(), text, entry.schema)
+        return fields
+
+    def read_images(self, entry: ModelEntry) -> list[ImageInput]:
+        """Every input image checked (kind, size, count, the request's total) before anything is sent."""
+        from ..engine.image_inputs import image_limit, read_image_inputs
+
+        if self.images and entry.schema.field("image_urls") is None:
+            raise UsageError(
+                f"{entry.model_id} takes no input images ({entry.schema.where()})",
+                hint="edit with `nanobanana edit PROMPT -i IMAGE`, or choose a model that takes images",
+            )
+        read = read_image_inputs(list(self.images), max_image_bytes=image_limit(entry.schema), fit=self.fit)
+        return [*self.reloaded, *read]
+
+    def prepare(self, catalog: Catalog | None, settings: Settings, generations: Sequence[GenerationInput]) -> list[GenerationInput]:
+        """Each job as it will be sent, every one checked before the first is."""
+        if catalog is None or not self.needs_schema:
+            return list(generations)
+        from ..engine.image_inputs import request_body
+
+        entry = catalog.entry(self.model_id)
+        inputs = self.read_images(entry)
+        prepared = []
+        for generation in generations:
+            fields = self.fields(settings, generation, entry)
+            body = request_body(fields, inputs, entry.schema)
+            local = any(item.is_file for item in inputs)
+            prepared.append(GenerationInput.from_body(body.payload, self.model_id, wire=body if local else None))
+        return prepared
+
+
+def parse_sets(pairs: Sequence[str] | None) -> tuple[str, ...]:
+    """`--set KEY=VALUE`, checked for its shape now (its value is typed by the schema later)."""
+    for pair in pairs or ():
+        key, equals, _ = pair.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, not {pair[:60]!r}", hint="e.g. --set safety_tolerance=5")
+    return tuple(pairs or ())
+
+
+def catalog_of(client: Client) -> Catalog:
+    """The catalog beside the command's client."""
+    from ..engine.catalog import Catalog
+    from ..stores.catalog import CatalogCache
+
+    return Catalog(CatalogCache(), client.base_url, client)
+
+
+@contextmanager
+def schemas(output: Output, settings: Settings) -> Iterator[Catalog]:
+    """A catalog of its own, for a run that opens no client (a dry run): without a token the cache
+    and the bundled snapshot answer, so a dry run needs no account."""
+    from ..engine.catalog import open_catalog
+
+    with open_catalog(settings, notices=output) as catalog:
+        yield catalog
+
+
+def refused(catalog: Catalog | None, generation: GenerationInput, error: InvalidInputError) -> InvalidInputError:
+    """The API refused a submit the schema in effect allowed: one usage error, the cache marked stale."""
+    if catalog is None or generation.classic:
+        return error
+    return catalog.refused(generation.model, error)
+
+
+# What a saved image's provenance says besides the request's own fields (engine/lifecycle._provenance).
+PROVENANCE_KEYS = (
+    "index", "count", "model", "request_id", "api_host", "submitted_at", "finished_at", "tool", "image_data_sha256",
+)
+
+
+def regenerated(
+    made: Mapping[str, Any], settings: Settings, prompt_append: str, *, resolution: str | None = None, seed: int | None = None,
+    sets: tuple[str, ...] = (), images: tuple[str, ...] = (), fit: bool = False,
+) -> tuple[GenerationInput, ModelRequest]:
+    """The request a saved image records, made again with the settings' overrides (and its model's
+    task: an edit's provenance regenerates an edit). Recorded input images are sent again: a URL
+    as recorded, a local file from its recorded path if its sha256 still matches; otherwise the
+    user is asked for it with -i (which replaces every recorded image)."""
+    from ..api.family import task_of
+
+    recorded = {key: value for key, value in made.items() if key not in PROVENANCE_KEYS}
+    model_id = resolve(settings["model"])
+    task: Task = "edit" if images or recorded.get("image_urls") else task_of(model_id)
+    extra = {key: value for key, value in recorded.items() if key not in (*CLASSIC_FIELDS, "image_urls")}
+    request = ModelRequest(settings["model"], task, resolution, seed, sets, images, fit)
+    if not images and isinstance(recorded.get("image_urls"), list):
+        request = ModelRequest(settings["model"], task, resolution, seed, sets, (), fit, reloaded=_reload_all(recorded["image_urls"], fit))
+    generation = GenerationInput(
+        str(made["prompt"]) + prompt_append, **settings.generation_defaults(), model=request.model_id,
+        extra=tuple(extra.items()) if request.needs_schema else (),
+    )
+    return generation, request
+
+
+def _reload_all(records: list[Any], fit: bool) -> tuple[Any, ...]:
+    from ..engine.image_inputs import reload
+
+    found = []
+    for record in records:
+        record = {"url": record} if isinstance(record, str) else record
+        item = reload(record, fit=fit) if isinstance(record, dict) else None
+        if item is None:
+            name = record.get("path") or record.get("file") if isinstance(record, dict) else None
+            raise UsageError(
+                f"the input image {str(name)[:200]!r} of this edit is gone or changed since (its sha256 no longer matches)",
+                hint="pass the input images again with -i IMAGE (every one, in order)",
+            )
+        found.append(item)
+    return tuple(found)
+
+
+def plain_request(prompt: str, settings: Settings, request: ModelRequest) -> GenerationInput:
+    """One job's input from the settings' classic options, before it is checked against the schema."""
+    return GenerationInput(prompt, **settings.generation_defaults(), model=request.model_id)
