@@ -18,7 +18,6 @@ from PIL import Image
 
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.errors import InvalidInputError
-
 from nanobanana_cli.sandbox import Faults
 
 
