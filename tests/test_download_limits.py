@@ -12,34 +12,19 @@ from pathlib import Path
 from nanobanana_cli.engine import downloads, provenance
 from nanobanana_cli.sandbox import Faults
 
-from .conftest import SENTINEL_TOKEN
-from .fake_api import FILE_PATH, JOB_PATH, Answer, FakeAPI
-
 LISTED = 300
 
 
-def listing_many(request, api):
-    """Every finished job lists LISTED images, whatever was asked for."""
-    found = JOB_PATH.match(request.path)
-    if found and found.group(2) == "result" and found.group(1) in api.jobs:
-        request_id = found.group(1)
-        images = [f"{api.base_url}/files/{request_id}/{index}.png" for index in range(1, LISTED + 1)]
-        return Answer.json({"request_id": request_id, "status": "succeeded", "output": {"images": images}})
-    return None
-
-
-def test_a_server_listing_more_images_than_asked_for_gets_only_those_saved(cli, monkeypatch, tmp_path):
+def test_a_server_listing_more_images_than_asked_for_gets_only_those_saved(cli, sandbox, tmp_path):
     out = tmp_path / "out"
-    with FakeAPI(override=listing_many) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        run = cli("generate", "one fox", "-n", "1", "-o", out, "--json")
-        fetched = [request.path for request in api.requests if FILE_PATH.match(request.path)]
+    sandbox.inject(Faults(extra_outputs=LISTED - 1))  # every finished job lists LISTED images, each one served
+    run = cli("generate", "one fox", "-n", "1", "-o", out, "--json")
+    fetched = [request.path for request in sandbox.stats.requests if request.listener == "assets"]
     assert run.exit_code == 0, run.stderr
     document = json.loads(run.stdout)
     assert len(document["outputs"]) == 1 and document["outputs"][0]["url"].endswith("/1.png")
     assert [path.name for path in out.iterdir() if path.suffix == ".png"] == [Path(document["outputs"][0]["path"]).name]
-    assert len(fetched) == 1
+    assert fetched == [f"/files/{document['request_id']}/1.png"]
     assert f"warning: job {document['request_id']}: the server listed {LISTED} images for 1 asked for" in run.stderr
     found, _ = provenance.read(Path(document["outputs"][0]["path"]))
     assert found is not None and found["count"] == 1  # the provenance counts what was saved, not what was listed

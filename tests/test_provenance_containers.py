@@ -23,8 +23,6 @@ from hypothesis import strategies as st
 
 from nanobanana_cli.engine import provenance
 
-from .conftest import SENTINEL_TOKEN
-from .fake_api import FILE_PATH, Answer, FakeAPI
 from .image_samples import SEEDS, WEBPINFO, decoded, png_chunk, riff, saved, webp_chunk, webp_chunks, webpinfo_accepts
 
 PROVENANCE = {"prompt": "a lighthouse at dusk", "request_id": "abc-123", "index": 1, "count": 1}
@@ -261,24 +259,19 @@ def test_generate_never_writes_a_sidecar_through_a_planted_link(cli, sandbox, tm
 
 
 @pytest.fixture
-def delivering(monkeypatch):
-    """A FakeAPI whose image files are `delivering["bytes"]`, with the CLI pointed at it."""
-    files: dict = {"bytes": b""}
+def delivering(start_sandbox):
+    """`delivering(data)`: a sandbox whose image host serves `data` as every output file, the CLI pointed at it."""
 
-    def override(request, api):
-        if FILE_PATH.match(request.path):
-            return Answer(200, files["bytes"], {"Content-Type": "application/octet-stream"})
-        return None
+    def deliver(data: bytes) -> bytes:
+        start_sandbox(image_bytes=data)
+        return data
 
-    with FakeAPI(override=override) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        yield files
+    return deliver
 
 
 @pytest.mark.parametrize("name", ["empty VP8X then ALPH and VP8", "VP8L chunk of 2 bytes", "VP8 of zero width"])
 def test_generate_saves_a_malformed_webp_as_delivered_with_a_sidecar_and_the_reason(name, cli, delivering, tmp_path):
-    delivering["bytes"] = MALFORMED_WEBP[name]
+    delivering(MALFORMED_WEBP[name])
     run = cli("generate", "a paid picture", "-f", "webp", "-o", tmp_path / "out", "--json")
     assert run.exit_code == 0, run.stderr
     output = json.loads(run.stdout)["outputs"][0]
@@ -293,7 +286,7 @@ def test_generate_saves_a_malformed_webp_as_delivered_with_a_sidecar_and_the_rea
 
 
 def test_a_batch_goes_on_past_images_that_cannot_take_provenance(cli, delivering, tmp_path):
-    delivering["bytes"] = MALFORMED_WEBP["empty VP8X then ALPH and VP8"]
+    delivered = delivering(MALFORMED_WEBP["empty VP8X then ALPH and VP8"])
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a first paid picture\na second paid picture\n")
     run = cli("batch", prompts, "-f", "webp", "-o", tmp_path / "out", "--json")
@@ -302,17 +295,17 @@ def test_a_batch_goes_on_past_images_that_cannot_take_provenance(cli, delivering
     assert len(documents) == 2
     for document in documents:
         (output,) = document["outputs"]
-        assert Path(output["path"]).read_bytes() == delivering["bytes"]
+        assert Path(output["path"]).read_bytes() == delivered
         assert output["provenance"] == "sidecar" and provenance.sidecar_path(Path(output["path"])).is_file()
 
 
 def test_generate_embeds_into_a_webp_with_trailing_bytes_and_inspect_finds_it(cli, delivering, tmp_path):
-    delivering["bytes"] = SEEDS["webp"]["lossless"]() + b"\0"
+    delivered = delivering(SEEDS["webp"]["lossless"]() + b"\0")
     run = cli("generate", "a trailing byte", "-f", "webp", "-o", tmp_path / "out", "--json")
     assert run.exit_code == 0, run.stderr
     output = json.loads(run.stdout)["outputs"][0]
     assert output["provenance"] == "embedded" and output["provenance_reason"] is None
-    assert_valid_webp_like(delivering["bytes"], Path(output["path"]).read_bytes())
+    assert_valid_webp_like(delivered, Path(output["path"]).read_bytes())
     report = json.loads(cli("inspect", output["path"], "--json").stdout)
     assert report["provenance"]["prompt"] == "a trailing byte" and report["intact"] is True
     assert not os.path.exists(provenance.sidecar_path(Path(output["path"])))

@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from nanobanana_cli.api.schema import MODEL_ID
 from nanobanana_cli.render.output import DocumentTemplate, Mode, Output
+from nanobanana_cli.sandbox import MODELS
+from nanobanana_cli.sandbox.models import SandboxModel
 from nanobanana_cli.sanitise import escape, shown
-
-from .fake_api import Answer, FakeAPI
 
 # What a crafted file or a hostile server slips in: retitle the window (OSC 0), clear the screen,
 # an OSC 8 hyperlink, a C1 CSI, a right-to-left override, and a forged line.
@@ -175,25 +176,17 @@ def test_a_template_field_with_a_newline_stays_on_its_documents_line(cli, sandbo
     assert run.stdout.startswith("two\\nlines\\x1b]0;pwned") and run.stdout.endswith("|succeeded\n")
 
 
-def test_the_catalogs_input_schema_is_shown_escaped(cli, monkeypatch):
-    from .conftest import SENTINEL_TOKEN
-
+def test_the_catalogs_input_schema_is_shown_escaped(cli, start_sandbox):
     catalog = {
-        "display_name": f"Nano{HOSTILE}", "base_price_usd": 0.04, "price_unit": f"image{HOSTILE}",
+        "model_id": MODEL_ID, "display_name": f"Nano{HOSTILE}", "base_price_usd": 0.04, "price_unit": f"image{HOSTILE}",
         "input_schema": {"required": ["prompt"], "properties": {
             "prompt": {"type": "string", "description": HOSTILE},
             f"style{HOSTILE}": {"type": "string", "enum": [f"ink{HOSTILE}"], "default": f"ink{HOSTILE}"},
             "num_images": {"type": "integer", "enum": [1, f"2{HOSTILE}"], "default": HOSTILE},
         }},
     }
-
-    def override(request, api):
-        return Answer.json(catalog) if request.path.startswith("/v1/models/") and request.method == "GET" else None
-
-    with FakeAPI(override=override) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        run = cli("model")
+    start_sandbox(models={**MODELS, MODEL_ID: SandboxModel.from_entry(catalog, "a hostile catalog")})
+    run = cli("model")
     assert run.exit_code == 0, run.stderr
     assert_clean(run.stdout, run.stderr)
     assert "from the API" in run.stdout or "live" in run.stdout, run.stdout  # this catalog's schema, not the snapshot

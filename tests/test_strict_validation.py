@@ -18,9 +18,7 @@ from PIL import Image
 
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.errors import InvalidInputError
-
-from .conftest import SENTINEL_TOKEN
-from .fake_api import JOB_PATH, Answer, FakeAPI
+from nanobanana_cli.sandbox import Faults
 
 
 def strict_json(text: str) -> object:
@@ -79,20 +77,11 @@ def test_a_prompt_that_is_not_utf8_is_exit_2_with_a_clear_message(how, stdin_err
     assert sandbox.jobs() == []
 
 
-def test_a_nan_cost_from_the_server_is_null_in_json_with_a_warning_naming_it(cli, monkeypatch):
-    def override(request, api):
-        found = JOB_PATH.match(request.path)
-        if found and found.group(2) == "status":
-            return Answer.json({"status": "completed"})
-        if found and found.group(2) == "result":
-            output = {"images": ["https://cdn.example/a.png"]}
-            return Answer.json({"status": "succeeded", "output": output, "cost": float("nan"), "queue_position": float("inf")})
-        return None
-
-    with FakeAPI(override=override) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        run = cli("result", "abc", "--json")
+def test_a_nan_cost_from_the_server_is_null_in_json_with_a_warning_naming_it(cli, sandbox):
+    submitted = cli("generate", "a fox", "--no-wait", "-q")
+    assert submitted.exit_code == 0, submitted.stderr
+    sandbox.inject(Faults(result_field="cost:NaN,queue_position:Infinity"))
+    run = cli("result", submitted.stdout.strip(), "--json")
     assert run.exit_code == 0, run.stderr
     document = strict_json(run.stdout)
     assert document["cost"] is None

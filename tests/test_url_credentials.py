@@ -11,9 +11,9 @@ import pytest
 
 from nanobanana_cli.api.urls import check_asset_url, redacted
 from nanobanana_cli.errors import APIError
+from nanobanana_cli.sandbox import Faults
 
 from .conftest import SENTINEL_TOKEN
-from .fake_api import JOB_PATH, Answer, FakeAPI
 
 
 def test_redacted_masks_userinfo_and_the_token():
@@ -36,41 +36,30 @@ def test_an_asset_url_with_credentials_is_refused_for_that_reason_with_nothing_s
     assert SENTINEL_TOKEN not in message and "***@" in message
 
 
-@pytest.fixture
-def answers(monkeypatch):
-    """A FakeAPI whose job answers are `answers[...]`, the CLI pointed at it with the sentinel token."""
-    scripted: dict = {}
-
-    def override(request, api):
-        found = JOB_PATH.match(request.path)
-        if found and found.group(2) in scripted:
-            return Answer.json(scripted[found.group(2)])
-        return None
-
-    with FakeAPI(override=override) as api:
-        monkeypatch.setenv("NANOBANANA_BASE_URL", api.base_url)
-        monkeypatch.setenv("RUNCOMFY_API_TOKEN", SENTINEL_TOKEN)
-        scripted["host"] = api.base_url.split("//", 1)[1]
-        yield scripted
+def finished_job(cli) -> str:
+    submitted = cli("generate", "a fox", "--no-wait", "-q")
+    assert submitted.exit_code == 0, submitted.stderr
+    return submitted.stdout.strip()
 
 
-def test_an_output_url_carrying_the_token_as_userinfo_is_refused_without_printing_it(cli, answers, tmp_path):
-    url = f"http://{SENTINEL_TOKEN}:x@{answers['host']}/files/abc/0.png"
-    answers["status"] = {"status": "completed"}
-    answers["result"] = {"status": "succeeded", "output": {"images": [url]}}
+def test_an_output_url_carrying_the_token_as_userinfo_is_refused_without_printing_it(cli, sandbox, tmp_path):
+    request_id = finished_job(cli)
+    sandbox.inject(Faults(output_userinfo="{token}:x"))
     out = tmp_path / "out"
-    for args in (("result", "abc"), ("result", "abc", "--download", "-o", out), ("result", "abc", "--json")):
+    for args in (("result", request_id), ("result", request_id, "--download", "-o", out), ("result", request_id, "--json")):
         run = cli(*args, "--retries", "0")  # the cli fixture fails the test if the token shows up anywhere
         assert run.exit_code != 0, (args, run.stdout)
         assert "API token" in run.stderr or "credentials" in run.stderr, run.stderr
         assert "only https" not in run.stderr
     assert not out.exists() or not any(out.iterdir())
+    assert not [r for r in sandbox.stats.requests if r.listener != "api"], "nothing is fetched from such a URL"
 
 
-def test_an_output_url_with_someone_elses_credentials_is_refused_for_that_reason(cli, answers, tmp_path):
-    answers["status"] = {"status": "completed"}
-    answers["result"] = {"status": "succeeded", "output": {"images": [f"http://alice:secret@{answers['host']}/files/abc/0.png"]}}
-    run = cli("result", "abc", "--download", "-o", tmp_path, "--retries", "0")
+def test_an_output_url_with_someone_elses_credentials_is_refused_for_that_reason(cli, sandbox, tmp_path):
+    request_id = finished_job(cli)
+    sandbox.inject(Faults(output_userinfo="alice:secret"))
+    run = cli("result", request_id, "--download", "-o", tmp_path, "--retries", "0")
     assert run.exit_code != 0
     assert "the URL carries credentials (user:password@)" in run.stderr and "alice:secret" not in run.stderr
     assert "only https" not in run.stderr
+    assert not [r for r in sandbox.stats.requests if r.listener != "api"]

@@ -58,6 +58,14 @@ def sandbox_serve(
             "snapshot's for their model ids.",
         ),
     ] = None,
+    image_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-file", show_default=False,
+            help="Serve this file's bytes, exactly as they are, as every output image (to see how a client "
+            "handles a crafted or malformed file).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not log each request on stderr.")] = False,
     show_help: Annotated[
         bool,
@@ -89,6 +97,8 @@ def sandbox_serve(
       nanobanana sandbox --port 0 --run-seconds 5 --fault rate-limit=2 --fault retry-after=0
 
       nanobanana sandbox --schema-file my-schemas.json
+
+      nanobanana sandbox --image-file broken.webp --fault result-field=cost:NaN
     """
     from ..api.urls import is_loopback_host
     from ..sandbox import Faults
@@ -101,12 +111,13 @@ def sandbox_serve(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     models = load_models(schema_file)
+    image_bytes = _read_image_file(image_file) if image_file is not None else None
     output = Output()
     log = None if quiet else (lambda line: output.info(line))
     server = _open_sandbox(
         host, port, tls_cert, tls_key, asset_port=asset_port, token=token, queue_seconds=queue_seconds,
         run_seconds=run_seconds, faults=faults, log=log, asset_padding_bytes=int(asset_padding_mb * 1024 * 1024),
-        models=models,
+        models=models, image_bytes=image_bytes,
     )
     with server:
         output.result_line(f"export NANOBANANA_BASE_URL={server.base_url}")
@@ -141,6 +152,13 @@ def _open_sandbox(host: str, port: int, tls_cert: Path | None, tls_key: Path | N
         return Sandbox(host=host, port=port, tls=tls, **options)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from None
+
+
+def _read_image_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the image file {path}: {exc.strerror or exc}", hint="give a readable file") from None
 
 
 def _note_missing_pillow(output: Output) -> None:

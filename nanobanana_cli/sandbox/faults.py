@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .jobs import Asset, Job
@@ -201,6 +202,63 @@ def _http_asset_urls(exchange: Exchange) -> bool:
     return False
 
 
+def _output_urls(exchange: Exchange) -> list[list[Any]]:
+    """The lists of file URLs in a succeeded /result's `output`, to be rewritten in place."""
+    output = (exchange.payload or {}).get("output")
+    return [urls for urls in output.values() if isinstance(urls, list)] if isinstance(output, dict) else []
+
+
+def _extra_outputs(exchange: Exchange) -> bool:
+    """More files listed than the job made; the image host serves them too (Sandbox.asset)."""
+    if exchange.job is not None:
+        made = exchange.job.model.image_spec(exchange.job.input).count
+        extra = [exchange.sandbox.asset_url(exchange.job, index) for index in range(made + 1, made + 1 + exchange.sandbox.faults.extra_outputs)]
+        for urls in _output_urls(exchange):
+            urls.extend(extra)
+    return False
+
+
+def _output_userinfo(exchange: Exchange) -> bool:
+    userinfo = exchange.sandbox.faults.output_userinfo.replace("{token}", exchange.bearer_token())
+    for urls in _output_urls(exchange):
+        for position, url in enumerate(urls):
+            if isinstance(url, str):
+                parts = urlsplit(url)
+                urls[position] = urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+    return False
+
+
+def result_fields(text: str) -> dict[str, Any]:
+    """`FIELD:JSON[,FIELD:JSON...]` read into {field: value}; JSON as Python reads it, so NaN,
+    Infinity and -Infinity (not JSON, but what a careless server writes) are values too."""
+    decoder, position = json.JSONDecoder(), 0
+    fields: dict[str, Any] = {}
+    while True:
+        name, colon, _ = text[position:].partition(":")
+        if not colon or not name.strip():
+            raise ValueError("a field name before ':'")
+        position += len(name) + 1
+        while text[position:position + 1].isspace():
+            position += 1
+        try:
+            fields[name.strip()], position = decoder.raw_decode(text, position)
+        except ValueError:
+            raise ValueError(f"a JSON value for {name.strip()}") from None
+        while text[position:position + 1].isspace():
+            position += 1
+        if position == len(text):
+            return fields
+        if text[position] != ",":
+            raise ValueError(f"',' after the value of {name.strip()}")
+        position += 1
+
+
+def _result_field(exchange: Exchange) -> bool:
+    if exchange.payload is not None:
+        exchange.payload.update(result_fields(exchange.sandbox.faults.result_field))
+    return False
+
+
 def _request_id(exchange: Exchange) -> bool:
     """The submit answer names another id (its URLs too); the job itself keeps its own."""
     if exchange.payload is not None:
@@ -266,6 +324,8 @@ class FaultSpec:
     action: Action | None = None
     default: FaultValue | None = None  # None: the kind's zero (off)
     choices: tuple[FaultValue, ...] = ()
+    syntax: Callable[[str], object] | None = None  # a TEXT value's reader: raises ValueError for what it cannot read
+    syntax_name: str = ""  # what `syntax` reads, for errors
 
     @property
     def option(self) -> str:
@@ -302,12 +362,19 @@ class FaultSpec:
         }[self.kind]
         if not fits or (self.choices and value not in self.choices):
             raise ValueError(f"fault {self.option!r} needs {self.expected}, got {value!r}")
+        if self.syntax is not None and value:
+            try:
+                self.syntax(value)
+            except ValueError as exc:
+                raise ValueError(f"fault {self.option!r} needs {self.expected} ({exc}), got {value!r}") from None
         return bool(value) if self.kind is Kind.FLAG else value
 
     @property
     def expected(self) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
+        if self.syntax_name:
+            return self.syntax_name
         return {
             Kind.COUNT: "a whole number >= 0", Kind.NUMBER: "a whole number >= 0", Kind.SECONDS: "seconds >= 0",
             Kind.TEXT: "a text", Kind.FLAG: "1 or 0",
@@ -359,6 +426,21 @@ FAULT_TABLE: tuple[FaultSpec, ...] = (
     FaultSpec(
         "http_asset_urls", Kind.COUNT, Moment.BODY, frozenset({Endpoint.RESULT}),
         "output URLs on a plain-http image host (with TLS on)", _http_asset_urls,
+    ),
+    FaultSpec(
+        "extra_outputs", Kind.NUMBER, Moment.BODY, frozenset({Endpoint.RESULT}),
+        "N more output URLs than images asked for, each served by the image host", _extra_outputs,
+    ),
+    FaultSpec(
+        "output_userinfo", Kind.TEXT, Moment.BODY, frozenset({Endpoint.RESULT}),
+        "output URLs carry TEXT@ before the host; {token} in TEXT is the bearer token sent (such as {token}:x)",
+        _output_userinfo,
+    ),
+    FaultSpec(
+        "result_field", Kind.TEXT, Moment.BODY, frozenset({Endpoint.RESULT}),
+        "FIELD:JSON[,FIELD:JSON...]: each FIELD set to its JSON value as given, NaN and Infinity included "
+        "(such as cost:NaN,queue_position:Infinity)",
+        _result_field, syntax=result_fields, syntax_name="FIELD:JSON[,FIELD:JSON...]",
     ),
     FaultSpec(
         "request_id", Kind.TEXT, Moment.BODY, frozenset({Endpoint.SUBMIT}),

@@ -37,6 +37,9 @@ class Sandbox:
 
     Request bodies are capped at 64 MiB (`transport.MAX_BODY_BYTES`); a missing, malformed or
     larger Content-Length is answered 411, 400 or 413 in the API's error shape.
+
+    `image_bytes`, when given, is served as every output file instead of a drawn image, exactly
+    as given: a crafted file (a malformed WebP, say) reaches a client as a real CDN would send it.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class Sandbox:
         durations: Durations | None = None,
         tls: TLSConfig | None = None,
         models: Mapping[str, SandboxModel] | None = None,
+        image_bytes: bytes | None = None,
     ) -> None:
         self.host = host
         self.models = dict(MODELS if models is None else models)  # by id: the bundled snapshot's, or models.load_models(file)
@@ -65,6 +69,7 @@ class Sandbox:
         self.faults = faults or Faults()
         self.image_long_side = image_long_side
         self.asset_padding_bytes = asset_padding_bytes
+        self.image_bytes = image_bytes
         self.stats = SandboxStats()
         self._log = log
         self._lock = threading.Lock()
@@ -179,7 +184,7 @@ class Sandbox:
             self._queue.add(job, time.monotonic())
             self.stats.submits += 1
             self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._queue.in_flight)
-        if not job.fails:
+        if not job.fails and self.image_bytes is None:
             # A CDN has the files when the job completes; render now so downloads never wait on drawing.
             threading.Thread(target=self._render_all, args=(job,), daemon=True).start()
         return job
@@ -250,7 +255,7 @@ class Sandbox:
         if job is None or job.state(time.monotonic()) != SUCCEEDED:
             return None
         spec = job.model.image_spec(job.input)
-        if not 1 <= index <= spec.count:
+        if not 1 <= index <= spec.count + self.faults.extra_outputs:  # the extra-outputs fault lists more
             return None
         return job, Asset(self._rendered(job, index), CONTENT_TYPES[spec.output_format])
 
@@ -259,6 +264,8 @@ class Sandbox:
             self._rendered(job, index)
 
     def _rendered(self, job: Job, index: int) -> bytes:
+        if self.image_bytes is not None:
+            return self.image_bytes
         with self._lock:
             cached = job.images.get(index)
         if cached is None:
