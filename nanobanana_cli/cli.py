@@ -47,9 +47,11 @@ class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be impor
 
         target = self.load()
         if isinstance(target, typer.Typer):
-            app.add_typer(target, name=self.name)
+            app.add_typer(target, name=self.name, short_help=self.summary)
         else:
-            app.command(self.name, epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+            # the summary as short help: listings show it whole, where Click would cut the help with "..."
+            app.command(self.name, short_help=self.summary,
+                        epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
 
 
 COMMANDS = (
@@ -203,7 +205,8 @@ def _lazy_group() -> type:
             super().__init__(**attrs)
             self.entries = {entry.name: entry for entry in COMMANDS}
             # stubs, so that listing and "did you mean" suggestions know every command without loading any
-            self.commands.update({name: TyperCommand(name, help=entry.summary) for name, entry in self.entries.items()})
+            self.commands.update({name: TyperCommand(name, help=entry.summary, short_help=entry.summary)  # whole, not cut with "..."
+                                  for name, entry in self.entries.items()})
             self.unloaded = set(self.entries)
             self.listing = False
 
