@@ -50,7 +50,9 @@ class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be impor
         if isinstance(target, typer.Typer):
             app.add_typer(target, name=self.name, short_help=self.summary)
         else:
-            app.command(self.name, short_help=self.summary, epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+            # the summary as short help: listings show it whole, where Click would cut the help with "..."
+            app.command(self.name, short_help=self.summary,
+                        epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
 
 
 COMMANDS = (
@@ -114,6 +116,8 @@ def build_app(*, lazy: bool = False) -> "typer.Typer":
         # Plain help and usage errors: no Rich import on --help, no boxes in CI logs, one-line errors.
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
+        # Typer's own --install-completion writes Typer's generic scripts; ours are below.
+        add_completion=False,
         **lazy_group,
     )
 
@@ -122,11 +126,49 @@ def build_app(*, lazy: bool = False) -> "typer.Typer":
             typer.echo(VERSION_LINE)
             raise typer.Exit()
 
+    def shell_name(value: Optional[str]) -> Optional[str]:
+        from . import completion
+
+        if value is not None and value not in completion.SHELLS:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(completion.SHELLS)}")
+        return value
+
+    def install_completion(value: Optional[str]) -> None:
+        if value is not None and shell_name(value):
+            from . import completion
+
+            for path in completion.install(value):
+                sys.stderr.write(f"{value} completion: wrote {path}\n")
+            sys.stderr.write("it takes effect in new shells\n")
+            raise typer.Exit()
+
+    def show_completion(value: Optional[str]) -> None:
+        if value is not None and shell_name(value):
+            from . import completion
+
+            sys.stdout.write(completion.SCRIPTS[value])
+            raise typer.Exit()
+
+    def complete_shell(incomplete: str) -> list[str]:
+        from . import completion
+
+        return [shell for shell in completion.SHELLS if shell.startswith(incomplete)]
+
     @app.callback()
     def root(
         version: Annotated[
             Optional[bool],
             typer.Option("--version", "-V", callback=show_version, is_eager=True, help="Print the version and exit."),
+        ] = None,
+        install: Annotated[
+            Optional[str],
+            typer.Option("--install-completion", metavar="SHELL", callback=install_completion, is_eager=True,
+                         autocompletion=complete_shell, help="Install tab completion for SHELL (bash, zsh or fish)."),
+        ] = None,
+        show: Annotated[
+            Optional[str],
+            typer.Option("--show-completion", metavar="SHELL", callback=show_completion, is_eager=True,
+                         autocompletion=complete_shell, help="Print the completion script for SHELL (bash, zsh or fish)."),
         ] = None,
         debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and an HTTP log on stderr (or NANOBANANA_DEBUG=1).")] = False,
     ) -> None:
@@ -147,8 +189,12 @@ def command_from(entry: CommandEntry) -> Any:
     entry.register(holder)
     built = typer.main.get_command(holder)
     # one group registered: the holder is a group around it; one function: the command itself
-    commands = getattr(built, "commands", {})
-    return commands.get(entry.name, built)
+    command = getattr(built, "commands", {}).get(entry.name, built)
+    if os.environ.get("_NANOBANANA_COMPLETE"):  # a shell asks for completions: see completion.py
+        from .completion import with_short_descriptions
+
+        with_short_descriptions(command)
+    return command
 
 
 @lru_cache(maxsize=1)
@@ -161,9 +207,8 @@ def _lazy_group() -> type:
             super().__init__(**attrs)
             self.entries = {entry.name: entry for entry in COMMANDS}
             # stubs, so that listing and "did you mean" suggestions know every command without loading any
-            self.commands.update({
-                name: TyperCommand(name, help=entry.summary, short_help=entry.summary) for name, entry in self.entries.items()
-            })
+            self.commands.update({name: TyperCommand(name, help=entry.summary, short_help=entry.summary)  # whole, not cut with "..."
+                                  for name, entry in self.entries.items()})
             self.unloaded = set(self.entries)
             self.listing = False
 
@@ -310,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(VERSION_LINE + "\n")
         return 0
     _Signals.install()
+    if os.environ.get("_NANOBANANA_COMPLETE"):
+        from .completion import prepare
+
+        prepare()
     try:
         return _run_app(args)
     except StdoutClosed:

@@ -17,4 +17,11 @@ cd "$work"  # away from the checkout, so the installed wheel is what gets import
 "$work/user/bin/python" -c "import nanobanana_cli, pathlib; from nanobanana_cli import Client; assert (pathlib.Path(nanobanana_cli.__file__).parent / 'py.typed').is_file(); assert 'site-packages' in nanobanana_cli.__file__"
 # package data: the bundled catalog snapshot that serves when the catalog cannot be reached
 "$work/user/bin/python" -c "from nanobanana_cli.api.family import bundled_entries, family_ids; assert [e['model_id'] for e in bundled_entries()] == list(family_ids())"
+# the man page: installed where man finds it for this environment (man looks in ../share/man beside each PATH entry)
+test "$(cat "$work/user/share/man/man1/nanobanana.1")" = "$(cat "$OLDPWD/docs/nanobanana.1")"
+if command -v man >/dev/null; then
+    found=$(PATH="$work/user/bin:$PATH" MANPATH= man -w nanobanana)
+    test "$found" = "$work/user/share/man/man1/nanobanana.1" || { echo "man finds $found, not the installed page" >&2; exit 1; }
+    PATH="$work/user/bin:$PATH" MANPATH= MANWIDTH=80 man nanobanana 2>/dev/null | grep -q "^EXIT STATUS"
+fi
 echo "package: sdist and wheel built, twine check passed, wheel smoke test passed"

@@ -79,7 +79,7 @@ def test_the_man_page_and_the_reference_share_one_source(reference_files):
     markdown = files[ROOT / "docs" / "cli.md"]
     for path in reference.command_paths()[1:]:
         title = " ".join(["nanobanana", *path])
-        assert f".SS {title}\n" in page and f"## `{title}`" in markdown
+        assert f".SS {title} " in page and f"## `{title}`" in markdown  # then its synopsis
     for topic, section in reference.MAN_SECTIONS.items():
         assert f".SH {section}\n" in page and f"## `nanobanana help {topic}`" in markdown
     assert "Exit codes, the same for every command:" in page

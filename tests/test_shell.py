@@ -86,10 +86,24 @@ def program_complete(shell: str, line: str) -> str:
     return proc.stdout
 
 
-def test_zsh_and_fish_scripts_drive_the_same_machinery():
-    for shell, path in (("zsh", "_nanobanana"), ("fish", "nanobanana.fish")):
+def test_every_script_drives_the_same_protocol():
+    for path in ("nanobanana.bash", "_nanobanana", "nanobanana.fish"):
         script = (ROOT / "completions" / path).read_text()
-        assert f"_NANOBANANA_COMPLETE=complete_{shell}" in script and "_TYPER_COMPLETE_ARGS" in script
+        assert "_NANOBANANA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args" in script
+        assert "_TYPER_COMPLETE_ARGS" in script
+
+
+def test_completion_gives_one_line_per_candidate_whatever_the_width():
+    for columns in ("20", "80"):
+        proc = subprocess.run(["nanobanana"], capture_output=True, text=True, timeout=60, env=shell_env(
+            COLUMNS=columns, TERMINAL_WIDTH=columns, _NANOBANANA_COMPLETE="complete_fish",
+            _TYPER_COMPLETE_FISH_ACTION="get-args", _TYPER_COMPLETE_ARGS="nanobanana generate --"))
+        lines = proc.stdout.splitlines()
+        assert all(line.startswith("--") and line.count("\t") == 1 for line in lines), lines
+        described = dict(line.split("\t") for line in lines)
+        assert described["--num-images"] == "How many images (per prompt of a matrix)"
+        assert described["--no-preview"] == "Turn --preview off"
+        assert described["--template"] == "Print each job as this format over its JSON fields"
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])

@@ -127,14 +127,11 @@ def test_generate_submits_before_loading_what_waiting_and_saving_need(sandbox, t
 
 
 def test_each_table_summary_is_the_commands_own_first_sentence():
-    from typer.core import TyperCommand
-
     for entry in COMMANDS:
         real = command_from(entry)
-        assert real.get_short_help_str(40) == entry.summary, entry.name  # listed whole, never cut
-        listed, own = TyperCommand(entry.name, help=entry.summary), TyperCommand(entry.name, help=real.help)
-        for width in (40, 60, 200):
-            assert listed.get_short_help_str(width) == own.get_short_help_str(width), entry.name
+        first_paragraph = " ".join(real.help.split("\n\n")[0].split())
+        assert first_paragraph == entry.summary or first_paragraph.startswith(entry.summary + " "), entry.name
+        assert real.get_short_help_str(40) == entry.summary, "listings show it whole"
 
 
 def test_the_lazy_app_shows_the_same_help_as_the_eager_one():

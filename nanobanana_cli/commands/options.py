@@ -274,8 +274,9 @@ NotifyOpt = Annotated[
     Optional[bool],
     typer.Option(
         "--notify/--no-notify", show_default=InEffect("notify"),
-        help="When a wait longer than notify_after seconds (config, 10) ends: ring the terminal bell and send "
-        "a desktop notification (notify-send or osascript, where installed).",
+        # The first sentence says what it does: shell completion shows only that.
+        help="Ring the bell and notify the desktop when a long wait ends. Long is more than notify_after "
+        "seconds (config, 10); the desktop notification uses notify-send or osascript, where installed.",
     ),
 ]
 
