@@ -18,7 +18,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from nanobanana_cli.engine.batch import MANIFEST_NAME, parse_batch
+from nanobanana_cli.engine.batch_file import parse_batch
+from nanobanana_cli.engine.manifest import MANIFEST_NAME
 from nanobanana_cli.sandbox import Faults, Sandbox
 
 from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, finish_all, stop_promptly, wait_until

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nanobanana_cli.engine.batch import parse_batch
+from nanobanana_cli.engine.batch_file import parse_batch
 from nanobanana_cli.engine.sharding import Shard
 from nanobanana_cli.stores.history import History
 

@@ -42,7 +42,8 @@ from .options import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..engine.batch import BatchLine, LineOutcome, LineProblem
+    from ..engine.batch import LineOutcome
+    from ..engine.batch_file import BatchLine, LineProblem
     from ..engine.sharding import Shard
     from ..stores.settings import Settings
 
@@ -149,7 +150,7 @@ def _conclude(
 
 def _lines(output: Output, source: str, settings: Settings, skip_invalid: bool, shard: Shard | None) -> list[BatchLine]:
     """The file's valid lines (every problem shown first), only the shard's when there is one."""
-    from ..engine.batch import parse_batch
+    from ..engine.batch_file import parse_batch
 
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults())
     for problem in problems:

@@ -138,7 +138,7 @@ def _refresh(output: Output, settings: Settings, history: History) -> None:
         output.note(f"no unfinished job on {settings.base_url} to refresh")
         return
     changes: Counter[str] = Counter()
-    with open_client(settings, notices=output) as client:
+    with open_client(settings, notices=output, journal=history) as client:
         jobs = Jobs(client, history)
         for entry in here:
             try:

@@ -80,7 +80,7 @@ def job_session(
         ids = job_ids_or_last(output, request_ids, last, settings, history)
         check_recorded_api(ids, settings, history)
         plan = download_plan(settings, parse_name(name), fetching=True) if download else None
-        with open_client(settings, notices=output, max_connections=len(ids) * 4) as client, output.progress() as progress:
+        with open_client(settings, notices=output, max_connections=len(ids) * 4, journal=history) as client, output.progress() as progress:
             jobs = Jobs(
                 client, history, reporter=progress, downloads=plan, timeout=settings["timeout"],
                 resume_base_url=base_url_flag(settings),

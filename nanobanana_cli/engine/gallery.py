@@ -110,7 +110,7 @@ def _facts_by_path(entries: list[HistoryEntry]) -> dict[str, Facts]:
 
 def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     """Request ids and matrix values by file, where the manifests say or beside them (a moved directory)."""
-    from ..engine.batch import read_manifests
+    from ..engine.manifest import read_manifests
 
     known: dict[str, Facts] = {}
     for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read

@@ -28,8 +28,8 @@ SHARD_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 COPY_CHUNK = 1024 * 1024
 
 if TYPE_CHECKING:
-    from .batch import Manifest
     from .downloads import SavedFile
+    from .manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def merge_runs(sources: list[Path], destination: Path) -> MergeReport:
     finished in no source keeps its state (a request id to re-attach to, or `uncertain`); a finished
     line whose files are missing or changed keeps its request id, so that run downloads them again.
     """
-    from .batch import Manifest, manifests_in, read_manifests
+    from .manifest import Manifest, manifests_in, read_manifests
 
     for source in sources:
         if not manifests_in(source):
@@ -92,7 +92,7 @@ def merge_runs(sources: list[Path], destination: Path) -> MergeReport:
 
 
 def _merge_line(target: Manifest, key: str, state: dict[str, Any], source: Path, report: MergeReport) -> None:
-    from .batch import saved_files_present
+    from .manifest import saved_files_present
 
     destination = target.path.parent
     present = saved_files_present(target.get(key), destination)

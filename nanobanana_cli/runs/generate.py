@@ -142,7 +142,7 @@ def run_many(
     output: Output, settings: Settings, planned: list[PlannedJob], choices: ManyChoices
 ) -> None:
     """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result."""
-    from ..engine.batch import planned_lines
+    from ..engine.batch_file import planned_lines
 
     lines = planned_lines(planned, choices.single.name, datetime.now())
     _check_many(choices.single, len(lines))

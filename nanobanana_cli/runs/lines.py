@@ -13,7 +13,8 @@ from ..errors import AlreadyReported, JobFailedError, NanobananaError
 from .context import open_session, within_budget
 
 if TYPE_CHECKING:
-    from ..engine.batch import BatchLine, LineOutcome
+    from ..engine.batch import LineOutcome
+    from ..engine.batch_file import BatchLine
     from ..engine.lifecycle import DownloadPlan
     from ..render.output import Output
     from ..stores.settings import Settings
@@ -40,8 +41,9 @@ def run_lines(
     on_outcome: Callable[[LineOutcome], None],
 ) -> list[LineOutcome]:
     """Run the lines through the batch engine (within --max-cost), handing each outcome over as it comes."""
-    from ..engine.batch import MANIFEST_NAME, RERUN_HINT, run_batch
+    from ..engine.batch import RERUN_HINT, run_batch
     from ..engine.lifecycle import Jobs
+    from ..engine.manifest import MANIFEST_NAME
 
     outcomes = []
     with (
