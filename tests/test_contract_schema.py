@@ -99,7 +99,7 @@ def test_every_schema_is_valid_draft_2020_12(path):
 
 
 def test_the_job_schema_lists_exactly_the_documents_fields_and_the_help_explains_them():
-    from nanobanana_cli.engine.lifecycle import EXTRA_JOB_FIELDS, JOB_FIELDS
+    from nanobanana_cli.engine.outcome import EXTRA_JOB_FIELDS, JOB_FIELDS
     from nanobanana_cli.render.topics import EXTRA_FIELD_HELP, JOB_FIELD_HELP
 
     schema = _registry().contents("job.json")
@@ -112,7 +112,7 @@ def test_the_job_schema_lists_exactly_the_documents_fields_and_the_help_explains
 def test_a_job_document_of_every_shape_validates():
     from nanobanana_cli.api.models import GenerationInput
     from nanobanana_cli.engine.downloads import SavedFile
-    from nanobanana_cli.engine.lifecycle import JobOutcome
+    from nanobanana_cli.engine.outcome import JobOutcome
     from nanobanana_cli.errors import JobFailedError, WaitTimeoutError
 
     generation = GenerationInput("a fox")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nanobanana_cli.engine.lifecycle import JOB_FIELDS
 from nanobanana_cli.engine.naming import NAME_FIELDS
+from nanobanana_cli.engine.outcome import JOB_FIELDS
 from nanobanana_cli.errors import EXIT_CODE_HELP
 from nanobanana_cli.stores.settings import SETTINGS
 from nanobanana_cli.stores.tokens import TOKEN_ENV_VARS

@@ -172,7 +172,7 @@ def _lines(output: Output, source: str, settings: Settings, skip_invalid: bool, 
 
 
 def _emit_invalid(output: Output, problem: LineProblem) -> None:
-    from ..engine.lifecycle import JobOutcome
+    from ..engine.outcome import JobOutcome
 
     outcome = JobOutcome("", "invalid", error=UsageError(problem.message))
     output.emit({**outcome.to_dict(), "line": problem.number, "name": None, "skipped": True}, [], compact=True)

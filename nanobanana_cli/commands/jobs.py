@@ -40,7 +40,8 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.lifecycle import JobOutcome, Jobs
+    from ..engine.lifecycle import Jobs
+    from ..engine.outcome import JobOutcome
 
 RECENT_IDS = 20
 
@@ -147,7 +148,7 @@ def job_status(
 
 def _uncertain_submit(output: Output, key: str) -> JobOutcome:
     """A `local:` key from `history`: what the history knows of a submit never answered; nothing is sent."""
-    from ..engine.lifecycle import JobOutcome
+    from ..engine.outcome import JobOutcome
 
     with open_history(output) as history:
         resolved = resolve_request_id(history, key)

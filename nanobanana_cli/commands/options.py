@@ -287,7 +287,7 @@ def make_output(json_: bool, quiet: bool, template: str | None = None) -> Output
         raise UsageError("--json, --quiet and --template cannot be used together", hint="pick one")
     if template is None:
         return Output(Mode.JSON if json_ else Mode.QUIET if quiet else Mode.HUMAN)
-    from ..engine.lifecycle import EXTRA_JOB_FIELDS, JOB_FIELDS
+    from ..engine.outcome import EXTRA_JOB_FIELDS, JOB_FIELDS
     from ..render.output import DocumentTemplate
 
     return Output(template=DocumentTemplate(template, (*JOB_FIELDS, *EXTRA_JOB_FIELDS)))

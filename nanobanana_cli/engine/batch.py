@@ -18,9 +18,10 @@ from ..api.client import UNCERTAIN_SUBMIT_HINT
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
 from ..states import JobState
 from .batch_file import BatchLine
-from .lifecycle import JobOutcome, Jobs, Reporter
+from .lifecycle import Jobs, Reporter
 from .manifest import MANIFEST_NAME, Manifest, saved_files_present
 from .naming import FileNamer
+from .outcome import JobOutcome
 from .workers import run_concurrently
 
 RERUN_HINT = "run the same batch command again to resume without paying twice"

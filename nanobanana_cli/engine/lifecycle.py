@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +38,7 @@ from ..states import JobState
 from ..times import parse_utc, utc_now
 from .intent import JobIntent
 from .naming import FileNamer, NameTemplate
+from .outcome import JobOutcome
 
 # Waiting, downloading and the worker pool are imported by the steps that use them, not here:
 # everything imported before the submit delays it, and the job's own run hides what comes after.
@@ -49,15 +50,6 @@ if TYPE_CHECKING:
 
 MAX_WATCHED_AT_ONCE = 16
 DEFAULT_MAX_BYTES = 2 * 1024**3  # per downloaded image
-# Bumped only when a field changes meaning or disappears; new optional fields keep the version.
-JOB_SCHEMA_VERSION = 1
-# Top-level fields of the job document (docs/schema/job.json); `--template` may name these.
-JOB_FIELDS = (
-    "schema_version", "request_id", "model", "status", "queue_position", "input", "outputs", "error",
-    "submitted_at", "finished_at", "cost", "elapsed_seconds", "exit_code",
-)
-# Fields some commands add: `generate --no-wait` the URLs to follow, `cancel` the API's answer, `batch` the line.
-EXTRA_JOB_FIELDS = ("status_url", "result_url", "cancel_url", "outcome", "line", "name", "skipped")
 
 
 class Reporter(Protocol):
@@ -140,52 +132,6 @@ def resume_command(request_ids: list[str], directory: Path | None, *, finished: 
     if finished and len(request_ids) == 1:
         return f"nanobanana result {request_ids[0]} --download{_directory_flag(directory)}{api}"
     return f"nanobanana watch {' '.join(request_ids)}{_directory_flag(directory)}{api}"
-
-
-@dataclass
-class JobOutcome:
-    """A job as every command prints it: the one versioned job document (docs/schema/job.json)."""
-
-    request_id: str
-    status: str
-    input: GenerationInput | None = None
-    output_urls: list[str] = field(default_factory=list)
-    saved: list[SavedFile] | None = None
-    elapsed_seconds: float | None = None  # how long this command waited on the job; None if it did not wait
-    error: NanobananaError | None = None  # why the command failed for this job (it decides the exit code)
-    queue_position: int | None = None
-    submitted_at: str | None = None
-    finished_at: str | None = None
-    job_error: str | None = None  # the API's reason for a failed job that is only being reported (`status`)
-    cost: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.saved is not None:
-            outputs = [item.to_dict() for item in self.saved]
-        else:
-            outputs = [
-                {"url": url, "path": None, "bytes": None, "sha256": None, "delivered_sha256": None, "provenance": None,
-                 "provenance_reason": None}
-                for url in self.output_urls
-            ]
-        error = self.job_error
-        if self.error is not None:
-            error = self.error.reason if isinstance(self.error, JobFailedError) else str(self.error)
-        return {
-            "schema_version": JOB_SCHEMA_VERSION,
-            "request_id": self.request_id or None,  # None: the submit itself failed, so no job exists
-            "model": self.input.model if self.input else MODEL_ID,
-            "status": self.status,
-            "queue_position": self.queue_position,
-            "input": self.input.to_payload() if self.input else None,
-            "outputs": outputs,
-            "error": error,
-            "submitted_at": self.submitted_at,
-            "finished_at": self.finished_at,
-            "cost": self.cost,
-            "elapsed_seconds": None if self.elapsed_seconds is None else round(self.elapsed_seconds, 3),
-            "exit_code": int(self.error.exit_code) if self.error is not None else 0,
-        }
 
 
 def _images_asked(generation: GenerationInput | None) -> int:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..api.models import GenerationInput, JobStatus, normalise_status, printable
 from ..api.schema import TEXT_TO_IMAGE, InputField
-from ..engine.lifecycle import DownloadPlan, JobOutcome, Jobs, prepare_output_dir
+from ..engine.lifecycle import DownloadPlan, Jobs, prepare_output_dir
 from ..engine.naming import NameTemplate
+from ..engine.outcome import JobOutcome
 from ..errors import NanobananaError, NotFinishedError, NotFoundError, SubmitUncertainError, UsageError
 from ..states import RECORDED_STATES, JobState
 from ..stores.history import History, HistoryEntry

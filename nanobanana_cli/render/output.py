@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..api.models import Submission
     from ..api.retry import RetryNotice
-    from ..engine.lifecycle import JobOutcome
+    from ..engine.outcome import JobOutcome
     from .progress import BatchProgress, JobProgress
 
 # What the output boundary leaves as it is (everything else a terminal acts on is shown escaped):

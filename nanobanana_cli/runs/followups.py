@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..engine.hooks import Hook
-    from ..engine.lifecycle import JobOutcome
+    from ..engine.outcome import JobOutcome
     from ..render.output import Output
     from ..stores.settings import Settings
 

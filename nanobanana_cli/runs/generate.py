@@ -22,9 +22,9 @@ from .models import refused as api_refused
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
     from ..engine.batch import LineOutcome
-    from ..engine.lifecycle import JobOutcome
     from ..engine.matrix import PlannedJob
     from ..engine.naming import NameTemplate
+    from ..engine.outcome import JobOutcome
     from ..render.output import Output
     from ..stores.settings import Settings
 
