@@ -7,7 +7,9 @@ directory, `-j` at once, resumable, never billed twice) and is printed as one re
 
 from __future__ import annotations
 
+import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -64,6 +66,25 @@ def read_prompt(prompt: str | None) -> str:
         raise UsageError("the prompt on stdin is not valid UTF-8", hint="pipe in UTF-8 text") from None
 
 
+def refuse_file_prompt(prompt: str) -> None:
+    """A prompt that is only the path of an existing file is almost surely a file meant for `batch` or stdin:
+    sent as it is, it would be billed as the text `prompts.txt`."""
+    candidate = prompt.strip()
+    if not candidate or any(char.isspace() for char in candidate):
+        return
+    try:
+        is_file = Path(candidate).expanduser().is_file()
+    except (OSError, ValueError):  # a name too long or with a NUL byte is no file
+        return
+    if is_file:
+        quoted = shlex.quote(candidate)
+        raise UsageError(
+            f"the prompt {candidate!r} is the name of an existing file; nothing was submitted",
+            hint=f"for a prompt per line: nanobanana batch {quoted}; for the file's text as one prompt: "
+            f"nanobanana generate - < {quoted}; to send the name itself as the prompt, add --literal",
+        )
+
+
 def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:
     if sandbox and no_wait:
         raise UsageError(
@@ -102,6 +123,9 @@ def generate(
     )] = None,
     no_expand: Annotated[bool, typer.Option(
         "--no-expand", help="Send the prompt as written: braces are not a matrix.",
+    )] = False,
+    literal: Annotated[bool, typer.Option(
+        "--literal", help="Send the prompt even when it is the name of an existing file (refused otherwise).",
     )] = False,
     yes: Annotated[bool, typer.Option(
         "-y", "--yes", help="Submit a run of more than matrix_confirm_above jobs (config, 8) without asking.",
@@ -158,6 +182,8 @@ def generate(
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
+    if prompt is not None and prompt != "-" and not literal:
+        refuse_file_prompt(prompt)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         model=model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
