@@ -32,3 +32,26 @@ def test_a_sentence_or_a_name_that_is_no_file_is_a_prompt(cli, sandbox, tmp_path
     run = cli("generate", prompt, "-o", tmp_path / "out")
     assert run.exit_code == 0, run.stderr
     assert sandbox.stats.submits == 1
+
+
+@pytest.mark.parametrize("flag", [["--open"], ["--timeout", "30"], ["--no-download"]])
+def test_flags_that_no_wait_ignores_are_refused_by_name(cli, sandbox, flag):
+    run = cli("generate", "a red fox", "--no-wait", *flag)
+    assert run.exit_code == 2
+    assert f"{flag[0]} has no effect with --no-wait" in run.stderr
+    assert sandbox.stats.submits == 0
+
+
+def test_no_wait_keeps_the_output_directory_for_a_later_watch(cli, start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=3600)
+    run = cli("generate", "a red fox", "--no-wait", "-q", "-o", tmp_path / "later")
+    assert run.exit_code == 0, run.stderr
+    assert sandbox.stats.submits == 1
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1"])
+def test_a_timeout_of_zero_or_less_is_refused_before_submitting(cli, sandbox, seconds):
+    run = cli("generate", "a red fox", f"--timeout={seconds}")
+    assert run.exit_code == 2
+    assert "--timeout" in run.stderr
+    assert sandbox.stats.submits == 0

@@ -85,6 +85,21 @@ def refuse_file_prompt(prompt: str) -> None:
         )
 
 
+def _check_no_wait(no_wait: bool, open_: bool, timeout: float | None, no_download: bool) -> None:
+    """Flags about waiting and saving mean nothing to a command that stops after the submit: refused, not
+    ignored. (-o is kept: the job's recorded intent names the directory a later `watch` saves into.)"""
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout must be above 0 seconds, not {timeout:g}", hint="leave it out to wait without a limit")
+    if not no_wait:
+        return
+    for given, flag in ((open_, "--open"), (timeout is not None, "--timeout"), (no_download, "--no-download")):
+        if given:
+            raise UsageError(
+                f"{flag} has no effect with --no-wait: this command stops once the job is submitted",
+                hint=f"drop {flag}, or use it with `nanobanana watch ID` later",
+            )
+
+
 def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:
     if sandbox and no_wait:
         raise UsageError(
@@ -182,6 +197,7 @@ def generate(
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
+    _check_no_wait(no_wait, open_, timeout, no_download)
     if prompt is not None and prompt != "-" and not literal:
         refuse_file_prompt(prompt)
     settings = command_settings(
