@@ -55,3 +55,17 @@ def test_a_timeout_of_zero_or_less_is_refused_before_submitting(cli, sandbox, se
     assert run.exit_code == 2
     assert "--timeout" in run.stderr
     assert sandbox.stats.submits == 0
+
+
+@pytest.mark.parametrize("args", [["a {red,red} fox"], ["a {style} fox", "--var", "style=ink,ink"]])
+def test_a_repeated_matrix_value_is_one_job_and_is_said(cli, sandbox, tmp_path, args):
+    run = cli("generate", *args, "-o", tmp_path / "out")
+    assert run.exit_code == 0, run.stderr
+    assert sandbox.stats.submits == 1
+    assert "repeated matrix value" in run.stderr
+
+
+def test_repeated_values_are_dropped_keeping_the_order(cli, sandbox, tmp_path):
+    run = cli("generate", "a {red,blue,red,green} fox", "-o", tmp_path / "out", "-j", "1")
+    assert run.exit_code == 0, run.stderr
+    assert [job.input["prompt"] for job in sandbox.jobs()] == ["a red fox", "a blue fox", "a green fox"]

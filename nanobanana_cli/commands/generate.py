@@ -208,7 +208,7 @@ def generate(
     request = ModelRequest(settings["model"], "generate", resolution, seed, parse_sets(sets), tuple(images or ()), fit)
     planned = plan_jobs(
         read_prompt(prompt), parse_vars(variables or []), settings["num_images"],
-        {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand,
+        {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand, notice=output.note,
     )
     names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None
