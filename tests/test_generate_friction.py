@@ -4,7 +4,17 @@ before a run."""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+from .conftest import HELD, SENTINEL_TOKEN, WAIT_LIMIT, wait_until
 
 
 def test_a_prompt_that_names_an_existing_file_is_refused_with_the_fix(cli, sandbox, tmp_path, monkeypatch):
@@ -69,3 +79,33 @@ def test_repeated_values_are_dropped_keeping_the_order(cli, sandbox, tmp_path):
     run = cli("generate", "a {red,blue,red,green} fox", "-o", tmp_path / "out", "-j", "1")
     assert run.exit_code == 0, run.stderr
     assert [job.input["prompt"] for job in sandbox.jobs()] == ["a red fox", "a blue fox", "a green fox"]
+
+
+def manifest_records(directory: Path) -> list[dict]:
+    path = directory / "nanobanana-batch.jsonl"
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def test_ctrl_c_in_a_matrix_names_the_command_to_run_again_without_the_token(start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=HELD)
+    out = tmp_path / "my out"
+    args = ["generate", "a {red,blue} fox's tail", "-o", str(out), "--token", SENTINEL_TOKEN]
+    process = subprocess.Popen([sys.executable, "-m", "nanobanana_cli", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    wait_until(lambda: sum(r.get("status") == "submitted" for r in manifest_records(out)) == 2, "two submitted records")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=WAIT_LIMIT)
+    assert process.returncode == 130, err
+    expected = shlex.join(["nanobanana", *args[:-1], "***"])
+    assert f"run the same command again to resume without paying twice: {expected}" in err
+    assert SENTINEL_TOKEN not in err
+    assert shlex.split(expected)[1:-1] == args[:-1]  # pasted into a shell, it is the same command
+    assert sandbox.stats.submits == 2
+
+
+def test_a_failed_job_in_a_matrix_names_the_command_to_retry(cli, sandbox, tmp_path):
+    run = cli("generate", "a fox, {calm,angry sandbox:fail}", "-o", tmp_path)
+    assert run.exit_code == 5
+    expected = shlex.join(["nanobanana", "generate", "a fox, {calm,angry sandbox:fail}", "-o", str(tmp_path)])
+    assert f"run the same command again (the finished ones are not submitted again): {expected}" in run.stderr

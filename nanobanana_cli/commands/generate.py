@@ -192,6 +192,7 @@ def generate(
       nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
     """
     from ..engine.matrix import parse_vars, plan_jobs
+    from ..invocation import rerun_command
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
     from ..runs.models import ModelRequest, parse_sets
 
@@ -216,6 +217,7 @@ def generate(
     if len(planned) == 1 and not planned[0].values:
         run_generation(output, settings, planned[0].generation, choices)
     else:
-        run_many(output, settings, planned, ManyChoices(choices, concurrency, yes))
+        command = rerun_command() + ("" if prompt not in (None, "-") else " (with the same prompt on stdin)")
+        run_many(output, settings, planned, ManyChoices(choices, concurrency, yes, command))
 
 

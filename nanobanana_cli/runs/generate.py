@@ -136,6 +136,7 @@ class ManyChoices:
     single: RunChoices
     concurrency: int = 4
     yes: bool = False
+    command: str = "the same command"  # the command line that runs it again (hints name it)
 
 
 def run_many(
@@ -155,7 +156,7 @@ def run_many(
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
-                  rerun_hint="run the same command again to resume without paying twice")
+                  rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
     outcomes = run_lines(output, settings, plan, lines, run, printer.add)
     followups.show(printer.fresh)
     skipped = sum(item.skipped for item in outcomes)
@@ -166,7 +167,7 @@ def run_many(
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")
     if choices.single.open_paths is not None and printer.paths:
         choices.single.open_paths(printer.paths)
-    retry = "to retry the failed jobs, run the same command again: the finished ones are not submitted again"
+    retry = f"to retry the failed jobs, run the same command again (the finished ones are not submitted again): {choices.command}"
     finish_lines(output, outcomes, "generate", "job", BatchRerun(retry))
 
 
