@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -109,3 +110,27 @@ def test_a_failed_job_in_a_matrix_names_the_command_to_retry(cli, sandbox, tmp_p
     assert run.exit_code == 5
     expected = shlex.join(["nanobanana", "generate", "a fox, {calm,angry sandbox:fail}", "-o", str(tmp_path)])
     assert f"run the same command again (the finished ones are not submitted again): {expected}" in run.stderr
+
+
+@pytest.mark.parametrize("args", [["a red fox", "-n", "3"], ["a {red,blue} fox", "-n", "3"]])
+def test_a_dry_run_shows_the_estimated_price_without_asking_the_network(cli, sandbox, args):
+    run = cli("generate", *args, "--dry-run")
+    assert run.exit_code == 0, run.stderr
+    images = 3 * (2 if "{" in args[0] else 1)
+    assert re.search(rf"estimated cost \$\d+\.\d{{4}} for {images} image\(s\)", run.stderr), run.stderr
+    assert sandbox.stats.requests == []
+
+
+def test_a_dry_run_of_a_model_without_a_known_price_says_so(cli, sandbox, monkeypatch):
+    monkeypatch.setattr("nanobanana_cli.engine.catalog.bundled_entry", lambda model_id: None)
+    run = cli("generate", "a red fox", "--dry-run")
+    assert run.exit_code == 0, run.stderr
+    assert "price unknown" in run.stderr
+
+
+def test_the_confirmation_shows_the_estimated_price(cli, sandbox, monkeypatch):
+    monkeypatch.setenv("NANOBANANA_MATRIX_CONFIRM_ABOVE", "2")
+    run = cli("generate", "a {red,blue,green} fox", "-n", "2", tty_stdin=True)
+    assert run.exit_code == 1
+    assert re.search(r"Submit 3 jobs \(estimated cost \$\d+\.\d{4} for 6 image\(s\) at \$\d+\.\d{4} each\)\? \[y/N\]", run.stderr), run.stderr
+    assert sandbox.stats.requests == []
