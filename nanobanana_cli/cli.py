@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Optional
 
-from . import __version__, debugging
+from . import __version__, debugging, invocation
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
 from .render.output import StdoutClosed
 
@@ -351,6 +351,7 @@ def run() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error ends here as one line on stderr and a documented exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
+    invocation.remember(args)
     if args in (["--version"], ["-V"]):
         sys.stdout.write(VERSION_LINE + "\n")
         return 0

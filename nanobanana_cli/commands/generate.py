@@ -7,7 +7,9 @@ directory, `-j` at once, resumable, never billed twice) and is printed as one re
 
 from __future__ import annotations
 
+import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -64,6 +66,40 @@ def read_prompt(prompt: str | None) -> str:
         raise UsageError("the prompt on stdin is not valid UTF-8", hint="pipe in UTF-8 text") from None
 
 
+def refuse_file_prompt(prompt: str) -> None:
+    """A prompt that is only the path of an existing file is almost surely a file meant for `batch` or stdin:
+    sent as it is, it would be billed as the text `prompts.txt`."""
+    candidate = prompt.strip()
+    if not candidate or any(char.isspace() for char in candidate):
+        return
+    try:
+        is_file = Path(candidate).expanduser().is_file()
+    except (OSError, ValueError):  # a name too long or with a NUL byte is no file
+        return
+    if is_file:
+        quoted = shlex.quote(candidate)
+        raise UsageError(
+            f"the prompt {candidate!r} is the name of an existing file; nothing was submitted",
+            hint=f"for a prompt per line: nanobanana batch {quoted}; for the file's text as one prompt: "
+            f"nanobanana generate - < {quoted}; to send the name itself as the prompt, add --literal",
+        )
+
+
+def _check_no_wait(no_wait: bool, open_: bool, timeout: float | None, no_download: bool) -> None:
+    """Flags about waiting and saving mean nothing to a command that stops after the submit: refused, not
+    ignored. (-o is kept: the job's recorded intent names the directory a later `watch` saves into.)"""
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"--timeout must be above 0 seconds, not {timeout:g}", hint="leave it out to wait without a limit")
+    if not no_wait:
+        return
+    for given, flag in ((open_, "--open"), (timeout is not None, "--timeout"), (no_download, "--no-download")):
+        if given:
+            raise UsageError(
+                f"{flag} has no effect with --no-wait: this command stops once the job is submitted",
+                hint=f"drop {flag}, or use it with `nanobanana watch ID` later",
+            )
+
+
 def _check_combinations(sandbox: bool, no_wait: bool, dry_run: bool, curl: bool) -> None:
     if sandbox and no_wait:
         raise UsageError(
@@ -102,6 +138,9 @@ def generate(
     )] = None,
     no_expand: Annotated[bool, typer.Option(
         "--no-expand", help="Send the prompt as written: braces are not a matrix.",
+    )] = False,
+    literal: Annotated[bool, typer.Option(
+        "--literal", help="Send the prompt even when it is the name of an existing file (refused otherwise).",
     )] = False,
     yes: Annotated[bool, typer.Option(
         "-y", "--yes", help="Submit a run of more than matrix_confirm_above jobs (config, 8) without asking.",
@@ -153,11 +192,15 @@ def generate(
       nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
     """
     from ..engine.matrix import parse_vars, plan_jobs
+    from ..invocation import rerun_command
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
     from ..runs.models import ModelRequest, parse_sets
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
+    _check_no_wait(no_wait, open_, timeout, no_download)
+    if prompt is not None and prompt != "-" and not literal:
+        refuse_file_prompt(prompt)
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
         model=model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
@@ -166,7 +209,7 @@ def generate(
     request = ModelRequest(settings["model"], "generate", resolution, seed, parse_sets(sets), tuple(images or ()), fit)
     planned = plan_jobs(
         read_prompt(prompt), parse_vars(variables or []), settings["num_images"],
-        {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand,
+        {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand, notice=output.note,
     )
     names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None
@@ -174,6 +217,7 @@ def generate(
     if len(planned) == 1 and not planned[0].values:
         run_generation(output, settings, planned[0].generation, choices)
     else:
-        run_many(output, settings, planned, ManyChoices(choices, concurrency, yes))
+        command = rerun_command() + ("" if prompt not in (None, "-") else " (with the same prompt on stdin)")
+        run_many(output, settings, planned, ManyChoices(choices, concurrency, yes, command))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,18 @@ def parse_vars(specs: list[str]) -> dict[str, list[str]]:
     return variables
 
 
-def _pieces(prompt: str, variables: dict[str, list[str]]) -> list[str | tuple[str, list[str]]]:
-    """Literal text and (name, choices) groups, in order."""
+def _unique(choices: list[str], repeated: list[str] | None) -> list[str]:
+    """A group's values once each, in order: `{red,red}` is one job, not two identical ones billed twice."""
+    kept = list(dict.fromkeys(choices))
+    if repeated is not None:
+        repeated.extend(value for value in kept if choices.count(value) > 1)
+    return kept
+
+
+def _pieces(
+    prompt: str, variables: dict[str, list[str]], repeated: list[str] | None = None
+) -> list[str | tuple[str, list[str]]]:
+    """Literal text and (name, choices) groups, in order; values a group repeats go into `repeated`."""
     pieces: list[str | tuple[str, list[str]]] = []
     position, anonymous = 0, 0
     for match in TOKEN.finditer(prompt):
@@ -57,9 +68,9 @@ def _pieces(prompt: str, variables: dict[str, list[str]]) -> list[str | tuple[st
             raise UsageError(f"unbalanced {token!r} in the prompt", hint="write {{ or }} for a literal brace, or --no-expand")
         elif "," in inner:
             anonymous += 1
-            pieces.append((str(anonymous), [choice.strip() for choice in inner.split(",")]))
+            pieces.append((str(anonymous), _unique([choice.strip() for choice in inner.split(",")], repeated)))
         elif inner.strip() in variables:
-            pieces.append((inner.strip(), variables[inner.strip()]))
+            pieces.append((inner.strip(), _unique(variables[inner.strip()], repeated)))
         else:
             raise UsageError(
                 f"{{{inner}}} in the prompt is not a list and no --var gives it values",
@@ -69,9 +80,11 @@ def _pieces(prompt: str, variables: dict[str, list[str]]) -> list[str | tuple[st
     return pieces
 
 
-def expand(prompt: str, variables: dict[str, list[str]] | None = None) -> list[Expansion]:
+def expand(
+    prompt: str, variables: dict[str, list[str]] | None = None, repeated: list[str] | None = None
+) -> list[Expansion]:
     """Every combination, in order; a prompt without groups is itself, once."""
-    pieces = _pieces(prompt, variables or {})
+    pieces = _pieces(prompt, variables or {}, repeated)
     groups = [piece for piece in pieces if isinstance(piece, tuple)]
     unused = set(variables or {}) - {name for name, _ in groups}
     if unused:
@@ -107,11 +120,13 @@ def split_images(total: int) -> list[int]:
 
 
 def plan_jobs(
-    prompt: str, variables: dict[str, list[str]], images: int, defaults: dict[str, Any], *, literal: bool = False
+    prompt: str, variables: dict[str, list[str]], images: int, defaults: dict[str, Any], *, literal: bool = False,
+    notice: Callable[[str], None] | None = None,
 ) -> list[PlannedJob]:
     """Every job of the run, prompt by prompt, each input validated: all of it before any submit.
 
-    `literal` (--no-expand) sends the prompt as written, braces and all.
+    `literal` (--no-expand) sends the prompt as written, braces and all; `notice` is told of values
+    a group repeats (each is used once).
     """
     if images < 1:
         raise UsageError(f"invalid number of images {images}", hint="pass -n 1 or more (above 4, several jobs make them)")
@@ -124,7 +139,10 @@ def plan_jobs(
             f"{prompts} prompt(s) × {len(counts)} job(s) each is over {MAX_JOBS} jobs in one run",
             hint="use fewer alternatives or images, or split the work with `nanobanana batch --shard`",
         )
-    expansions = [Expansion(prompt, {})] if literal else expand(prompt, variables)
+    repeated: list[str] = []
+    expansions = [Expansion(prompt, {})] if literal else expand(prompt, variables, repeated)
+    if repeated and notice is not None:
+        notice(f"repeated matrix value(s) {', '.join(map(repr, repeated))} used once each (one job, not several identical ones)")
     options = {key: value for key, value in defaults.items() if key != "num_images"}
     planned = []
     for expansion in expansions:

@@ -116,3 +116,18 @@ def within_budget(
     if estimate is not None:
         within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
         output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")
+
+
+def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
+    """What `images` images will cost, from the cached catalog (any age) or the bundled snapshot: no request,
+    so a dry run and a confirmation can say it without an account or a network."""
+    from ..engine.catalog import Catalog
+    from ..stores.catalog import CatalogCache
+
+    try:
+        price = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked").price_per_image
+    except NanobananaError:
+        price = None
+    if price is None:
+        return f"price unknown for {images} image(s) on {model_id}"
+    return f"estimated cost ${images * price:.4f} for {images} image(s) at ${price:.4f} each"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError, NanobananaError, UsageError
 from ..states import JobState
-from .context import base_url_flag, download_plan, open_session, show_dry_run, within_budget
+from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
 from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
 from .models import ModelRequest, catalog_of, schemas
@@ -71,6 +71,7 @@ def dry_run(output: Output, settings: Settings, generations: list[GenerationInpu
         with schemas(output, settings) as catalog:
             generations = choices.model.prepare(catalog, settings, generations)
     show_dry_run(output, settings, list(zip(numbers or [None] * len(generations), generations)), choices.curl)
+    output.note(offline_estimate(settings, generations[0].model, sum(item.num_images for item in generations)))
 
 
 def _summary(outcome: JobOutcome) -> str:
@@ -136,6 +137,7 @@ class ManyChoices:
     single: RunChoices
     concurrency: int = 4
     yes: bool = False
+    command: str = "the same command"  # the command line that runs it again (hints name it)
 
 
 def run_many(
@@ -147,15 +149,17 @@ def run_many(
     lines = planned_lines(planned, choices.single.name, datetime.now())
     _check_many(choices.single, len(lines))
     _show_run(output, planned)
+    estimate = offline_estimate(settings, lines[0].generation.model, sum(line.generation.num_images for line in lines))
     if choices.single.dry_run:
         show_dry_run(output, settings, [(line.number, line.generation) for line in lines], choices.single.curl)
+        output.note(estimate)
         return
-    _confirm(output, len(lines), settings["matrix_confirm_above"], choices.yes)
+    _confirm(output, len(lines), settings["matrix_confirm_above"], choices.yes, estimate)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
-                  rerun_hint="run the same command again to resume without paying twice")
+                  rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
     outcomes = run_lines(output, settings, plan, lines, run, printer.add)
     followups.show(printer.fresh)
     skipped = sum(item.skipped for item in outcomes)
@@ -166,7 +170,7 @@ def run_many(
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")
     if choices.single.open_paths is not None and printer.paths:
         choices.single.open_paths(printer.paths)
-    retry = "to retry the failed jobs, run the same command again: the finished ones are not submitted again"
+    retry = f"to retry the failed jobs, run the same command again (the finished ones are not submitted again): {choices.command}"
     finish_lines(output, outcomes, "generate", "job", BatchRerun(retry))
 
 
@@ -192,7 +196,7 @@ def _check_many(choices: RunChoices, jobs: int) -> None:
             )
 
 
-def _confirm(output: Output, jobs: int, threshold: int, yes: bool) -> None:
+def _confirm(output: Output, jobs: int, threshold: int, yes: bool, estimate: str) -> None:
     """Past the threshold, a person confirms on the terminal; a script says --yes."""
     if yes or jobs <= threshold:
         return
@@ -201,7 +205,7 @@ def _confirm(output: Output, jobs: int, threshold: int, yes: bool) -> None:
             f"this run submits {jobs} jobs, more than matrix_confirm_above ({threshold}); nothing was submitted",
             hint="pass --yes to submit them, or raise the threshold: nanobanana config set matrix_confirm_above N",
         )
-    if not output.confirm(f"Submit {jobs} jobs?"):
+    if not output.confirm(f"Submit {jobs} jobs ({estimate})?"):
         raise NanobananaError("not confirmed; nothing was submitted", hint="pass --yes to skip the question")
 
 
