@@ -133,7 +133,7 @@ class Call:
         self.stop.set()
         if known is not None:
             self._left_running()
-        elif self.tool == "generate_image":
+        elif self.tool in ("generate_image", "edit_image"):
             self._log(f"{self.tool}: the call was cancelled while it was submitting; the job, if one is created, "
                       "is named here once its id arrives")
 
