@@ -34,7 +34,7 @@ from mcp_types import CallToolResult
 from nanobanana_cli.mcp.thumbnails import MAX_THUMBNAIL_BYTES, THUMBNAIL_SIDE
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schema"
-TOOLS = {"generate_image", "job_status", "job_result", "cancel_job", "list_jobs", "inspect_image", "model_info"}
+TOOLS = {"generate_image", "edit_image", "job_status", "job_result", "cancel_job", "list_jobs", "inspect_image", "model_info"}
 T = TypeVar("T")
 # A bound on a wait that should end by itself: a hang fails the test instead of stalling the suite.
 HANG = 300
@@ -104,7 +104,8 @@ def test_the_tools_are_listed_with_the_models_schema(sandbox, tmp_path):
     assert schema["required"] == ["prompt"] and schema["additionalProperties"] is False
     assert schema["properties"]["aspect"]["enum"] == list(ASPECT_RATIOS)
     assert schema["properties"]["count"]["enum"] == [1, 2, 3, 4]
-    assert "model" not in schema["properties"]  # one model until the family lands: asking for another is an error
+    assert schema["properties"]["model"]["enum"] == ["nano-banana", "nano-banana-2", "nano-banana-pro", "nano-banana-2-lite"]
+    assert tools["edit_image"].input_schema["required"] == ["prompt", "images"]
     assert tools["list_jobs"].annotations.read_only_hint and not tools["generate_image"].annotations.read_only_hint
     assert sandbox.stats.requests == []  # listing asks nothing of the API
 
@@ -169,7 +170,7 @@ def test_invalid_input_names_the_field_and_what_it_accepts_before_anything_is_se
         ({"prompt": "a fox", "aspect": "7:3"}, "aspect: '7:3' is not valid; use one of 21:9, 16:9"),
         ({"prompt": "a fox", "count": 5}, "count: 5 is not valid; use one of 1, 2, 3, 4"),
         ({"prompt": "a fox", "format": "gif"}, "format: 'gif' is not valid; use one of png, jpeg, webp"),
-        ({"prompt": "a fox", "seed": 7}, "unknown argument 'seed'"),
+        ({"prompt": "a fox", "style": 7}, "unknown argument 'style'"),
         ({"aspect": "1:1"}, "prompt: required"),
         ({"prompt": "   "}, "prompt: must not be empty"),
         ({"prompt": "x" * 1001}, "prompt: at most 1000 characters"),

@@ -51,15 +51,17 @@ def mcp_serve(
 ) -> None:
     """Serve nanobanana's tools to AI agents over the Model Context Protocol (stdio), with the CLI's guarantees.
 
-    Tools: generate_image (prompt, aspect, format, count, name, wait), job_status, job_result,
+    Tools: generate_image (prompt, model, aspect, format, count, resolution, seed, name, wait),
+    edit_image (the same, and images: local files or https URLs), job_status, job_result,
     cancel_job, list_jobs, inspect_image and model_info. Answers carry the job document of
     `--json` (paths, request id, status, cost) and a small thumbnail of each image (with Pillow).
 
     The guarantees are the CLI's: every submit is recorded in the history before it is sent and
     never sent twice (an uncertain one is reported, not retried); --max-cost and --max-images
     bound the whole run and refuse before anything is sent; images are written only in the
-    output directory (a name from the agent cannot leave it); files are read only in the output
-    directory and the --allow-read ones; the token never appears in an answer or the log (stderr).
+    output directory (a name from the agent cannot leave it); files (edit_image's input images
+    too) are read only in the output directory and the --allow-read ones; the token never
+    appears in an answer or the log (stderr).
     Progress is sent while a job waits and runs. A cancelled call does not cancel its job: the
     log names it, and job_result fetches it later.
 

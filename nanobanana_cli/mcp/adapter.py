@@ -18,12 +18,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..api.family import ALIASES, Task
 from ..api.models import GenerationInput, JobStatus, normalise_status, printable
 from ..api.schema import TEXT_TO_IMAGE, InputField
 from ..engine.lifecycle import DownloadPlan, Jobs, prepare_output_dir
 from ..engine.naming import NameTemplate
 from ..engine.outcome import JobOutcome
-from ..errors import NanobananaError, NotFinishedError, NotFoundError, SubmitUncertainError, UsageError
+from ..errors import (
+    InvalidInputError,
+    NanobananaError,
+    NotFinishedError,
+    NotFoundError,
+    SubmitUncertainError,
+    UsageError,
+)
 from ..states import RECORDED_STATES, JobState
 from ..stores.history import History, HistoryEntry
 from ..stores.settings import Settings
@@ -80,6 +88,14 @@ class GenerateRequest:
     options: dict[str, Any]  # aspect_ratio, output_format, num_images: the model's own field names
     name: NameTemplate | None = None
     wait: bool = True
+    model: str | None = None  # a family alias; None: the model the settings choose
+    resolution: str | None = None
+    seed: int | None = None
+    images: tuple[str, ...] = ()  # https URLs, and local files already allowed (resolved paths)
+
+    @property
+    def task(self) -> Task:
+        return "edit" if self.images else "generate"
 
 
 class Call:
@@ -118,7 +134,7 @@ class Call:
         self.stop.set()
         if known is not None:
             self._left_running()
-        elif self.tool == "generate_image":
+        elif self.tool in ("generate_image", "edit_image"):
             self._log(f"{self.tool}: the call was cancelled while it was submitting; the job, if one is created, "
                       "is named here once its id arrives")
 
@@ -249,6 +265,10 @@ class Backend:
         return self.settings.generation_defaults()
 
     @staticmethod
+    def model_aliases() -> tuple[str, ...]:
+        return ALIASES
+
+    @staticmethod
     def history_states() -> tuple[str, ...]:
         return RECORDED_STATES
 
@@ -291,13 +311,31 @@ class Backend:
     def generate(self, request: GenerateRequest, call: Call) -> JobAnswer:
         """Submit once through the journal (within the budget), then wait and save, unless told not to wait."""
         from ..engine.pricing import price_per_image
+        from ..runs.models import ModelRequest, catalog_of, refused
         from ..stores.catalog import CatalogCache
 
-        generation = GenerationInput(request.prompt, **request.options)
+        model = ModelRequest(
+            request.model or self.settings["model"], request.task, request.resolution, request.seed, (), request.images,
+        )
+        generation = GenerationInput(request.prompt, **request.options, model=model.model_id)
         with self._jobs(call, downloads=replace(self.plan, name=request.name)) as (jobs, _):
-            reservation = self.budget.reserve(generation.num_images, lambda: price_per_image(jobs.client, CatalogCache()))
+            catalog = entry = None
+            if model.needs_schema:
+                # The same check and request body as `nanobanana edit`/`generate --model`: every field
+                # and image is checked against the model's schema before anything is sent.
+                catalog = catalog_of(jobs.client)
+                entry = catalog.entry(model.model_id)
+                (generation,) = model.prepare(catalog, self.settings, [generation])
+
+            def price() -> float | None:
+                return entry.price_per_image if entry is not None else price_per_image(jobs.client, CatalogCache())
+
+            reservation = self.budget.reserve(generation.num_images, price)
             try:
                 submission = jobs.submit(generation)
+            except InvalidInputError as exc:
+                reservation.not_sent()
+                raise refused(catalog, generation, exc) from None
             except SubmitUncertainError as exc:
                 # It may exist and be billed: it stays in the budget, and is never sent again.
                 return self._answer(JobOutcome("", JobState.UNCERTAIN, generation, error=exc))

@@ -31,6 +31,7 @@ Json = dict[str, Any]
 # generate_image's argument for each of the model's options (the model's names are the API's)
 MODEL_OPTIONS = {"aspect": "aspect_ratio", "format": "output_format", "count": "num_images"}
 MAX_THUMBNAILS = 4
+MAX_EDIT_IMAGES = 16  # a bound on the arguments; the model's schema sets the real limit
 REQUEST_ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$"
 RUNNING = ("in_queue", "in_progress")
 
@@ -91,6 +92,12 @@ def _checked(name: str, spec: Json, value: Any) -> Any:
         raise InvalidInputError(f"{name}: must be an integer" + (f", {one_of}" if one_of else ""))
     if kind == "boolean" and not isinstance(value, bool):
         raise InvalidInputError(f"{name}: must be true or false")
+    if kind == "array":
+        if not isinstance(value, list) or not spec.get("minItems", 0) <= len(value) <= spec.get("maxItems", len(value)):
+            raise InvalidInputError(
+                f"{name}: must be a list of {spec.get('minItems', 0)} to {spec.get('maxItems', 'any number of')} items"
+            )
+        return [_checked(f"{name}[{index}]", spec["items"], item) for index, item in enumerate(value)]
     if one_of and value not in spec["enum"]:
         raise InvalidInputError(f"{name}: {value!r} is not valid; use {one_of}")
     if isinstance(value, str):
@@ -172,18 +179,22 @@ def _field_error(field: str, error: UsageError) -> InvalidInputError:
 def build_tools(backend: Backend) -> dict[str, Tool]:
     """Every tool, with schemas made from the model's published input and the settings in effect."""
     tools = [
-        _generate_image(backend), _job_status(), _job_result(backend), _cancel_job(), _list_jobs(backend),
+        _generate_image(backend), _edit_image(backend), _job_status(), _job_result(backend), _cancel_job(), _list_jobs(backend),
         _inspect_image(backend), _model_info(),
     ]
     return {tool.name: tool for tool in tools}
 
 
-def _generate_image(backend: Backend) -> Tool:
+def _submit_properties(backend: Backend) -> Json:
+    """The options every submitting tool takes: the model, its classic options, resolution, seed, name and wait."""
     fields = {item.name: item for item in backend.generation_fields()}
     defaults = backend.generation_defaults()
-    prompt = fields["prompt"]
     properties: Json = {
-        "prompt": {"type": "string", "minLength": 1, "maxLength": prompt.max_length, "description": prompt.description},
+        "model": {
+            "type": "string", "enum": list(backend.model_aliases()),
+            "description": "The nano-banana model (family alias); its text-to-image or edit endpoint is chosen by the "
+            "tool. Default: the user's configured model.",
+        },
     }
     extra = {"format": " jpg means jpeg.", "count": " One job makes them all."}
     for argument, name in MODEL_OPTIONS.items():
@@ -192,6 +203,15 @@ def _generate_image(backend: Backend) -> Tool:
             "type": "integer" if item.kind is int else "string", "enum": [*item.choices, *item.aliases],
             "default": defaults[name], "description": item.description + extra.get(argument, ""),
         }
+    properties["resolution"] = {
+        "type": "string", "maxLength": 16,
+        "description": "Output resolution (e.g. 1K, 2K, 4K), for a model whose schema takes one (see model_info); "
+        "an invalid value is refused with the model's choices, before anything is sent.",
+    }
+    properties["seed"] = {
+        "type": "integer", "minimum": 0, "maximum": 2**32 - 1,
+        "description": "Random seed, for a model whose schema takes one.",
+    }
     properties["name"] = {
         "type": "string",
         "description": "File name template, without extension, for the saved images: fields {slug} {id} {i} {n} {aspect} "
@@ -202,28 +222,86 @@ def _generate_image(backend: Backend) -> Tool:
         "description": "Wait for the images and save them (with progress notifications). false: return right after "
         "the submit with the request id, and fetch the images later with job_result.",
     }
-    schema = _schema(properties, ("prompt",))
+    return properties
+
+
+def _submit_request(backend: Backend, values: Json, images: tuple[str, ...] = ()) -> GenerateRequest:
+    try:
+        name = backend.name_template(values["name"]) if values.get("name") is not None else None
+    except UsageError as exc:
+        raise _field_error("name", exc) from None
+    options = {model_name: values[argument] for argument, model_name in MODEL_OPTIONS.items()}
+    return GenerateRequest(
+        values["prompt"], options, name, values["wait"], values.get("model"), values.get("resolution"),
+        values.get("seed"), images,
+    )
+
+
+def _prompt_property(backend: Backend) -> Json:
+    prompt = next(item for item in backend.generation_fields() if item.name == "prompt")
+    return {"type": "string", "minLength": 1, "maxLength": prompt.max_length, "description": prompt.description}
+
+
+SUBMIT_GUARANTEES = (
+    "Each submit is billed: it is recorded before it is sent and never sent twice. If the answer says the submit is "
+    "uncertain, do not call this again for the same request: ask the user. Submits beyond the server's budget (see "
+    "model_info) are refused before anything is sent. If the call is cancelled, the job keeps running: fetch it with "
+    "job_result."
+)
+
+
+def _generate_image(backend: Backend) -> Tool:
+    schema = _schema({"prompt": _prompt_property(backend), **_submit_properties(backend)}, ("prompt",))
 
     def run(backend: Backend, arguments: Json, call: Call) -> ToolAnswer:
         values = check_arguments(schema, arguments)
-        try:
-            name = backend.name_template(values["name"]) if values.get("name") is not None else None
-        except UsageError as exc:
-            raise _field_error("name", exc) from None
-        options = {model_name: values[argument] for argument, model_name in MODEL_OPTIONS.items()}
-        request = GenerateRequest(values["prompt"], options, name, values["wait"])
-        return job_answer(backend.generate(request, call))
+        return job_answer(backend.generate(_submit_request(backend, values), call))
 
     return Tool(
         "generate_image", "Generate images",
         "Generate images with Google's nano-banana model from a text prompt, wait for them and save them in "
         f"{backend.output_dir}. Returns the saved paths, request id, status and cost (the job document) and a "
-        "small thumbnail of each image. Each submit is billed: it is recorded before it is sent and never sent "
-        "twice. If the answer says the submit is uncertain, do not call this again for the same request: ask the "
-        "user. Submits beyond the server's budget (see model_info) are refused before anything is sent. If the "
-        "call is cancelled, the job keeps running: fetch it with job_result.",
+        f"small thumbnail of each image. {SUBMIT_GUARANTEES}",
         schema, run,
     )
+
+
+def _edit_image(backend: Backend) -> Tool:
+    allowed = ", ".join(str(directory) for directory in backend.readable.directories)
+    properties: Json = {
+        "prompt": {**_prompt_property(backend), "description": "What to change, or what to make from the images."},
+        "images": {
+            "type": "array", "minItems": 1, "maxItems": MAX_EDIT_IMAGES,
+            "items": {"type": "string", "minLength": 1, "maxLength": 4096},
+            "description": f"The input images, in order: local PNG, JPEG or WebP files inside {allowed} (sent inline), "
+            "or https URLs. The model's schema says how many it takes and how large each may be.",
+        },
+        **_submit_properties(backend),
+    }
+    schema = _schema(properties, ("prompt", "images"))
+
+    def run(backend: Backend, arguments: Json, call: Call) -> ToolAnswer:
+        values = check_arguments(schema, arguments)
+        images = tuple(_image_source(backend, raw, f"images[{index}]") for index, raw in enumerate(values["images"]))
+        return job_answer(backend.generate(_submit_request(backend, values, images), call))
+
+    return Tool(
+        "edit_image", "Edit images",
+        "Edit images (or combine several) with a prompt on Google's nano-banana edit endpoint, wait for the result "
+        f"and save it in {backend.output_dir}. Local files are read only inside {allowed}. Returns the saved paths, "
+        f"request id, status and cost (the job document) and a small thumbnail of each image. {SUBMIT_GUARANTEES}",
+        schema, run,
+    )
+
+
+def _image_source(backend: Backend, raw: str, field: str) -> str:
+    """An https URL as given; a local file only inside the allowed directories (links resolved), as its real path."""
+    if raw.lower().startswith("https://"):
+        return raw
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", raw) and not re.match(r"^[A-Za-z]:[\\/]", raw):
+        raise InvalidInputError(f"{field}: {raw[:40]!r}…: expected a local image file or an https URL",
+                                hint="pass a file path, or an https:// URL")
+    return str(backend.readable.check(raw, field=field))
 
 
 def _job_status() -> Tool:
