@@ -25,6 +25,35 @@ from ..times import parse_utc, utc_now, utc_text
 from .paths import data_dir
 
 DB_NAME = "history.sqlite3"
+
+
+def _file_keys(row: str) -> tuple[str, str]:
+    """The statements that add the hash and path keys of the jobs `row` names (`NEW`, or `jobs`: all).
+
+    The JSON columns may hold anything another program wrote: only a valid array's objects with
+    text values count, so a stray value never makes the write that carries it fail.
+    """
+    def each(column: str) -> str:
+        value = f"{row}.{column}"  # json_each(NULL) gives no rows
+        array = f"CASE WHEN json_valid({value}) THEN CASE json_type({value}) WHEN 'array' THEN {value} END END"
+        return f"FROM {'' if row == 'NEW' else 'jobs, '}json_each({array}) AS item"
+
+    def text_field(name: str) -> str:  # nested: the inner test must not see a value that is no object
+        return (f"CASE WHEN item.type = 'object' THEN CASE WHEN json_type(item.value, '$.{name}') = 'text'"
+                f" THEN json_extract(item.value, '$.{name}') END END")
+
+    hashes = (
+        "INSERT OR IGNORE INTO file_hashes (sha256, request_id) SELECT digest, request_id FROM ("
+        f"SELECT {text_field('sha256')} AS digest, {row}.request_id AS request_id {each('files')}"
+        f" UNION SELECT {text_field('delivered_sha256')}, {row}.request_id {each('files')}) WHERE digest IS NOT NULL"
+    )
+    paths = (f"INSERT OR IGNORE INTO file_paths (path, request_id) SELECT item.value, {row}.request_id {each('paths')}"
+             " WHERE item.type = 'text'")
+    return hashes, paths
+
+
+_INDEX_FILES_OF_NEW = "; ".join(_file_keys("NEW")) + ";"
+_INDEX_FILES_OF_EVERY_JOB = _file_keys("jobs")  # the back-fill of migration 6
 # Each version's statements, applied in order under a write lock (several processes may open at once).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -57,6 +86,31 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # a job's intent, written before its submit: output directory, file names, metadata (engine/intent.py)
     5: ("ALTER TABLE jobs ADD COLUMN intent TEXT",),
+    # lookups whose cost does not grow with the history: files by hash and by path (side tables that
+    # triggers keep in step with the JSON columns, whoever writes them), and the history's own queries
+    6: (
+        "CREATE TABLE IF NOT EXISTS file_hashes (sha256 TEXT NOT NULL, request_id TEXT NOT NULL,"
+        " PRIMARY KEY (sha256, request_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS file_hashes_by_job ON file_hashes (request_id)",
+        "CREATE TABLE IF NOT EXISTS file_paths (path TEXT NOT NULL, request_id TEXT NOT NULL,"
+        " PRIMARY KEY (path, request_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS file_paths_by_job ON file_paths (request_id)",
+        f"CREATE TRIGGER IF NOT EXISTS jobs_files_inserted AFTER INSERT ON jobs BEGIN {_INDEX_FILES_OF_NEW} END",
+        # a submit settled under its request id replaces any row already there (UPDATE OR REPLACE, whose
+        # deletion fires no trigger): the keys of both ids are dropped before the new row's are added
+        "CREATE TRIGGER IF NOT EXISTS jobs_files_updated AFTER UPDATE OF request_id, files, paths ON jobs BEGIN"
+        " DELETE FROM file_hashes WHERE request_id IN (OLD.request_id, NEW.request_id);"
+        f" DELETE FROM file_paths WHERE request_id IN (OLD.request_id, NEW.request_id); {_INDEX_FILES_OF_NEW} END",
+        "CREATE TRIGGER IF NOT EXISTS jobs_files_deleted AFTER DELETE ON jobs BEGIN"
+        " DELETE FROM file_hashes WHERE request_id = OLD.request_id;"
+        " DELETE FROM file_paths WHERE request_id = OLD.request_id; END",
+        _INDEX_FILES_OF_EVERY_JOB[0],
+        _INDEX_FILES_OF_EVERY_JOB[1],
+        # `last`, `timings` (every generate), `entries --status`, and the orphan check of every listing
+        "CREATE INDEX IF NOT EXISTS jobs_by_api_status_time ON jobs (base_url, status, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_api_time ON jobs (base_url, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_status_time ON jobs (status, submitted_at)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
@@ -399,10 +453,11 @@ class History:
             return None
         with self._db() as db:
             if db is not None:
-                query = "SELECT * FROM jobs WHERE files LIKE ? ORDER BY submitted_at DESC"
-                for entry in self._fetch(db, query, (f"%{sha256}%",)):
+                query = ("SELECT jobs.* FROM file_hashes JOIN jobs USING (request_id) WHERE file_hashes.sha256 = ?"
+                         " ORDER BY jobs.submitted_at DESC")
+                for entry in self._fetch(db, query, (sha256,)):
                     for record in entry.files:
-                        if sha256 in (record.get("sha256"), record.get("delivered_sha256")):
+                        if isinstance(record, dict) and sha256 in (record.get("sha256"), record.get("delivered_sha256")):
                             return entry, record
         return None
 
@@ -514,15 +569,17 @@ class History:
         """The jobs that saved a file into one of these directories (as their recorded paths spell
         them), newest first.
 
-        A scan of the whole history, since paths are not indexed: it is for the few files that neither
-        their names nor their metadata tie to a job (`jobs_with_ids` finds the others by key).
+        Each directory is a key range of the recorded paths (`file_paths`), so the cost grows with the
+        files found there, not with the history; it is for the few files that neither their names nor
+        their metadata tie to a job (`jobs_with_ids` finds the others by key).
         """
-        # recorded paths are stored as JSON text, so a directory is looked for as JSON spells it
-        terms = [json.dumps(os.path.join(directory, ""))[1:-1] for directory in set(directories)]
-        if not terms:
+        ranges = [(prefix, prefix + "\U0010ffff") for prefix in {os.path.join(directory, "") for directory in directories}]
+        if not ranges:
             return []
         with self._db() as db:
             if db is not None:
-                where = " OR ".join("instr(paths, ?) > 0" for _ in terms)
-                return self._fetch(db, f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at DESC, rowid DESC", terms)
+                where = " OR ".join("file_paths.path >= ? AND file_paths.path < ?" for _ in ranges)
+                query = (f"SELECT * FROM jobs WHERE request_id IN (SELECT request_id FROM file_paths WHERE {where})"
+                         " ORDER BY submitted_at DESC, rowid DESC")
+                return self._fetch(db, query, [bound for pair in ranges for bound in pair])
         return []
