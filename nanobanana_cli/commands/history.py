@@ -179,11 +179,9 @@ def history_stats(
 
       nanobanana history stats --since 2026-11-01 --json | jq .spend_usd
     """
-    from ..stores.stats import summarise
-
     output = make_output(json_, False)
     with open_history(output) as history:
-        stats = summarise(history.entries(limit=None, since=_parse_moment(since) if since else None))
+        stats = history.stats(since=_parse_moment(since) if since else None)
     output.emit(stats, _stats_lines(stats))
 
 

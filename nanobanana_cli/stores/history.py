@@ -447,6 +447,16 @@ class History:
             events=json.loads(row.get("events") or "[]"), intent=_json_object(row.get("intent")),
         )
 
+    def stats(self, since: datetime | None = None) -> dict[str, Any]:
+        """`history stats` over the jobs submitted since then (all when None): see stores/stats.py."""
+        from .stats import summarise
+
+        with self._db() as db:
+            if db is not None:
+                self._settle_orphans(db)
+                return summarise(db, utc_text(since) if since is not None else None)
+        return summarise(None, None)
+
     def find_file(self, sha256: str) -> tuple[HistoryEntry, dict[str, Any]] | None:
         """The job that delivered or saved a file with this hash, and that file's record."""
         if not sha256.isalnum():

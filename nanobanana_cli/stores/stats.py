@@ -1,49 +1,128 @@
-"""`history stats`: what the recorded jobs add up to — counts, rates, waits, images and spend."""
+"""`history stats`: what the recorded jobs add up to — counts, rates, waits, images and spend.
+
+Computed by SQLite over the selected window, never by loading the jobs: memory stays flat and time
+grows with a pass over the rows, whatever the history holds. The queue-wait and run-time spans
+follow `times.timeline`: SQL reads the timestamps this program and the API write (UTC, `Z`, at most
+millisecond digits) to the same exact values; a row with any other spelling is read by `timeline`
+itself, so every row counts as it would there.
+"""
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from ..states import FINISHED_STATES
 from ..times import timeline
-from .history import HistoryEntry
+
+# A timestamp SQL reads exactly: `YYYY-MM-DDTHH:MM:SSZ` or with `.mmm`, a real date and time (one that
+# a round trip through julianday gives back unchanged: no 30 February). Its value is whole milliseconds
+# since the epoch, as an integer, so the spans are the same floats `timeline` computes.
+_DIGITS = "[0-9][0-9]"
+_SECONDS_Z = f"{_DIGITS}{_DIGITS}-{_DIGITS}-{_DIGITS}T{_DIGITS}:{_DIGITS}:{_DIGITS}"
 
 
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
+def _plain(column: str) -> str:
+    return (f"(typeof({column}) = 'text' AND ({column} GLOB '{_SECONDS_Z}Z' OR {column} GLOB '{_SECONDS_Z}.[0-9][0-9][0-9]Z')"
+            f" AND strftime('%Y-%m-%dT%H:%M:%S', julianday({column})) = substr({column}, 1, 19))")
+
+
+def _millis(column: str) -> str:
+    return (f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000"
+            f" + CASE WHEN length({column}) = 24 THEN CAST(substr({column}, 21, 3) AS INTEGER) ELSE 0 END)")
+
+
+def _between(start: str, end: str) -> str:
+    """`times.seconds_between`: None when either end is unknown or the end comes first."""
+    return (f"CASE WHEN {start} IS NOT NULL AND {end} IS NOT NULL AND {_millis(end)} >= {_millis(start)}"
+            f" THEN ({_millis(end)} - {_millis(start)}) / 1000.0 END")
+
+
+_TIMES = ("submitted_at", "started_at", "created_at", "finished_at")
+_READABLE = " AND ".join(f"({column} IS NULL OR {_plain(column)})" for column in _TIMES)
+_IMAGES = ("CASE WHEN json_valid(paths) AND json_array_length(paths) > 0 THEN json_array_length(paths)"
+           " WHEN status = 'succeeded' AND json_valid(output_urls) THEN json_array_length(output_urls) ELSE 0 END")
+_NUMBER = "typeof(duration_seconds) IN ('integer', 'real')"
+# `times.timeline` in SQL, for the rows whose times are all plain
+_SPANS = f"""
+    SELECT queue_wait, run, total, CASE WHEN queue_wait IS NOT NULL
+        AND (finished_at IS NULL OR run IS NOT NULL) AND (total IS NULL OR queue_wait <= total) THEN 1 ELSE 0 END AS fits
+    FROM (SELECT finished_at, {_between('submitted_at', 'started_at')} AS queue_wait, {_between('started_at', 'finished_at')} AS run,
+        COALESCE({_between('created_at', 'finished_at')},
+                 CASE WHEN {_NUMBER} AND duration_seconds >= 0 THEN duration_seconds * 1.0 END,
+                 {_between('submitted_at', 'finished_at')}) AS total
+        FROM jobs WHERE {{window}} AND {_READABLE})
+"""
+
+
+def summarise(db: Any, since: str | None) -> dict[str, Any]:
+    """The stats document for the jobs submitted at or after `since` (all when None), from an open
+    history connection (or None: a history that could not be read, which has no jobs to count)."""
+    if db is None:
+        nothing: dict[str, float | None] = {"p50": None, "p95": None, "count": 0}
+        return _document({}, {}, {}, nothing, dict(nothing))
+    window, params = ("submitted_at >= ?", (since,)) if since is not None else ("1", ())
+    states = dict(db.execute(f"SELECT status, COUNT(*) FROM jobs WHERE {window} GROUP BY status", params).fetchall())
+    images: dict[str, int] = {}
+    spend: dict[str, float] = {}
+    # in the order the jobs are listed (newest first), which is the order their costs were added in before
+    for day, count, cost in db.execute(
+        f"SELECT day, SUM(images), SUM(cost) FROM (SELECT substr(submitted_at, 1, 10) AS day, {_IMAGES} AS images,"
+        f" cost FROM jobs WHERE {window} ORDER BY submitted_at DESC, rowid DESC) GROUP BY day",
+        params,
+    ):
+        images[day] = int(count)
+        if cost is not None:
+            spend[day] = float(cost)
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_spans (queue_wait REAL, run REAL)")
+    db.execute("DELETE FROM temp.stats_spans")
+    try:
+        db.execute(f"INSERT INTO temp.stats_spans SELECT CASE WHEN fits THEN queue_wait END, CASE WHEN fits THEN run END"
+                   f" FROM ({_SPANS.format(window=window)})", params)
+        # the few rows whose times are spelled otherwise (another program's, a server's microseconds)
+        others = db.execute(f"SELECT submitted_at, started_at, created_at, finished_at, duration_seconds FROM jobs"
+                            f" WHERE {window} AND NOT ({_READABLE})", params)
+        for row in others:
+            spans = timeline(*row)
+            db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
+        queue_wait = _percentiles(db, "queue_wait", _count(db, "queue_wait"))
+        run = _percentiles(db, "run", _count(db, "run"))
+    finally:
+        db.execute("DELETE FROM temp.stats_spans")
+    return _document(states, images, spend, queue_wait, run)
+
+
+def _count(db: Any, column: str) -> int:
+    return int(db.execute(f"SELECT COUNT({column}) FROM temp.stats_spans").fetchone()[0])
+
+
+def _percentiles(db: Any, column: str, count: int) -> dict[str, float | None]:
+    """p50 (the median: the middle value, or the mean of the middle two) and p95 (the value at the
+    nearest rank), read at their ranks after one sort."""
+    if not count:
         return {"p50": None, "p95": None, "count": 0}
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"p50": round(statistics.median(ordered), 3), "p95": round(p95, 3), "count": len(ordered)}
+    middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
+    ranks = {middle, top} | ({middle - 1} if count % 2 == 0 else set())
+    query = (f"SELECT rank, value FROM (SELECT {column} AS value, row_number() OVER (ORDER BY {column}) - 1 AS rank"
+             f" FROM temp.stats_spans WHERE {column} IS NOT NULL) WHERE rank IN ({', '.join('?' * len(ranks))})")
+    at = {int(rank): float(value) for rank, value in db.execute(query, tuple(ranks))}
+    median = at[middle] if count % 2 else (at[middle - 1] + at[middle]) / 2
+    return {"p50": round(median, 3), "p95": round(at[top], 3), "count": count}
 
 
-def summarise(entries: Iterable[HistoryEntry]) -> dict[str, Any]:
-    """The stats document: every figure is computed from what the history recorded, nothing estimated."""
-    jobs = list(entries)
-    states = Counter(entry.status for entry in jobs)
-    finished = sum(states[state] for state in FINISHED_STATES)
-    spans = [timeline(e.submitted_at, e.started_at, e.created_at, e.finished_at, e.duration_seconds) for e in jobs]
-    queue_waits = [span.queue_wait for span in spans if span.queue_wait is not None]
-    run_times = [span.run for span in spans if span.run is not None]
-    images_per_day: dict[str, int] = defaultdict(int)
-    spend_per_day: dict[str, float] = defaultdict(float)
-    for entry in jobs:
-        day = entry.submitted_at[:10]
-        images_per_day[day] += len(entry.paths) or (len(entry.output_urls) if entry.status == "succeeded" else 0)
-        if entry.cost is not None:
-            spend_per_day[day] += entry.cost
+def _document(
+    states: dict[str, int], images: dict[str, int], spend: dict[str, float],
+    queue_wait: dict[str, float | None], run: dict[str, float | None],
+) -> dict[str, Any]:
+    finished = sum(count for state, count in states.items() if state in FINISHED_STATES)
     return {
-        "jobs": len(jobs),
+        "jobs": sum(states.values()),
         "by_status": dict(sorted(states.items())),
-        "images": sum(images_per_day.values()),
-        "failure_rate": round(states["failed"] / finished, 4) if finished else None,
-        "cancel_rate": round(states["cancelled"] / finished, 4) if finished else None,
-        "queue_wait_seconds": _percentiles(queue_waits),
-        "run_seconds": _percentiles(run_times),
-        "images_per_day": dict(sorted(images_per_day.items())),
-        "spend_usd_per_day": {day: round(total, 4) for day, total in sorted(spend_per_day.items())},
-        "spend_usd": round(sum(spend_per_day.values()), 4) if spend_per_day else None,
+        "images": sum(images.values()),
+        "failure_rate": round(states.get("failed", 0) / finished, 4) if finished else None,
+        "cancel_rate": round(states.get("cancelled", 0) / finished, 4) if finished else None,
+        "queue_wait_seconds": queue_wait,
+        "run_seconds": run,
+        "images_per_day": dict(sorted(images.items())),
+        "spend_usd_per_day": {day: round(total, 4) for day, total in sorted(spend.items())},
+        "spend_usd": round(sum(spend.values()), 4) if spend else None,
     }
