@@ -21,36 +21,49 @@ _DIGITS = "[0-9][0-9]"
 _SECONDS_Z = f"{_DIGITS}{_DIGITS}-{_DIGITS}-{_DIGITS}T{_DIGITS}:{_DIGITS}:{_DIGITS}"
 
 
-def _plain(column: str) -> str:
-    return (f"(typeof({column}) = 'text' AND ({column} GLOB '{_SECONDS_Z}Z' OR {column} GLOB '{_SECONDS_Z}.[0-9][0-9][0-9]Z')"
-            f" AND strftime('%Y-%m-%dT%H:%M:%S', julianday({column})) = substr({column}, 1, 19))")
+_TIMES = ("submitted_at", "started_at", "created_at", "finished_at")
+_IMAGES = ("CASE WHEN json_valid(paths) AND json_array_length(paths) > 0 THEN json_array_length(paths)"
+           " WHEN status = 'succeeded' AND json_valid(output_urls) THEN json_array_length(output_urls) ELSE 0 END")
 
 
 def _millis(column: str) -> str:
-    return (f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000"
-            f" + CASE WHEN length({column}) = 24 THEN CAST(substr({column}, 21, 3) AS INTEGER) ELSE 0 END)")
+    """The timestamp in `column` (its julianday in `column_jd`) as whole milliseconds, when it is plain."""
+    plain = (f"typeof({column}) = 'text' AND ({column} GLOB '{_SECONDS_Z}Z' OR {column} GLOB '{_SECONDS_Z}.[0-9][0-9][0-9]Z')"
+             f" AND strftime('%Y-%m-%dT%H:%M:%S', {column}_jd) = substr({column}, 1, 19)")
+    # a julianday holds whole milliseconds to within a few microseconds: rounding gives them back exactly
+    return f"CASE WHEN {plain} THEN CAST(round(({column}_jd - 2440587.5) * 86400000) AS INTEGER) END"
+
+
+# Two passes over the window, through temporary tables (each time parsed once, whatever SQLite's
+# version does with subqueries): the times and their juliandays, then milliseconds (NULL when unknown or
+# not plain), with `plain` saying whether every present time was plain (else `timeline` reads the row).
+_PARSED = f"""
+    INSERT INTO temp.stats_parsed SELECT rowid, {', '.join(_TIMES)}, {', '.join(f'julianday({c})' for c in _TIMES)},
+        duration_seconds FROM jobs WHERE {{window}}
+"""
+_ROWS = f"""
+    INSERT INTO temp.stats_rows
+    SELECT job, {', '.join(f'{_millis(c)}' for c in _TIMES)}, duration_seconds,
+        {' AND '.join(f'({c} IS NULL OR {_millis(c)} IS NOT NULL)' for c in _TIMES)}
+    FROM temp.stats_parsed
+"""
 
 
 def _between(start: str, end: str) -> str:
-    """`times.seconds_between`: None when either end is unknown or the end comes first."""
-    return (f"CASE WHEN {start} IS NOT NULL AND {end} IS NOT NULL AND {_millis(end)} >= {_millis(start)}"
-            f" THEN ({_millis(end)} - {_millis(start)}) / 1000.0 END")
+    """`times.seconds_between` on milliseconds: None when either end is unknown or the end comes first."""
+    return f"CASE WHEN {end} >= {start} THEN ({end} - {start}) / 1000.0 END"
 
 
-_TIMES = ("submitted_at", "started_at", "created_at", "finished_at")
-_READABLE = " AND ".join(f"({column} IS NULL OR {_plain(column)})" for column in _TIMES)
-_IMAGES = ("CASE WHEN json_valid(paths) AND json_array_length(paths) > 0 THEN json_array_length(paths)"
-           " WHEN status = 'succeeded' AND json_valid(output_urls) THEN json_array_length(output_urls) ELSE 0 END")
-_NUMBER = "typeof(duration_seconds) IN ('integer', 'real')"
-# `times.timeline` in SQL, for the rows whose times are all plain
+_NUMBER = "typeof(duration) IN ('integer', 'real')"
+# `times.timeline`, for the rows whose times are all plain
 _SPANS = f"""
-    SELECT queue_wait, run, total, CASE WHEN queue_wait IS NOT NULL
-        AND (finished_at IS NULL OR run IS NOT NULL) AND (total IS NULL OR queue_wait <= total) THEN 1 ELSE 0 END AS fits
-    FROM (SELECT finished_at, {_between('submitted_at', 'started_at')} AS queue_wait, {_between('started_at', 'finished_at')} AS run,
-        COALESCE({_between('created_at', 'finished_at')},
-                 CASE WHEN {_NUMBER} AND duration_seconds >= 0 THEN duration_seconds * 1.0 END,
-                 {_between('submitted_at', 'finished_at')}) AS total
-        FROM jobs WHERE {{window}} AND {_READABLE})
+    SELECT CASE WHEN fits THEN queue_wait END, CASE WHEN fits THEN run END FROM (
+    SELECT queue_wait, run, queue_wait IS NOT NULL AND (finished IS NULL OR run IS NOT NULL)
+        AND (total IS NULL OR queue_wait <= total) AS fits
+    FROM (SELECT finished, {_between('submitted', 'started')} AS queue_wait, {_between('started', 'finished')} AS run,
+        COALESCE({_between('created', 'finished')}, CASE WHEN {_NUMBER} AND duration >= 0 THEN duration * 1.0 END,
+                 {_between('submitted', 'finished')}) AS total
+        FROM temp.stats_rows WHERE plain))
 """
 
 
@@ -73,21 +86,26 @@ def summarise(db: Any, since: str | None) -> dict[str, Any]:
         images[day] = int(count)
         if cost is not None:
             spend[day] = float(cost)
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_rows (job INTEGER, submitted INTEGER, started INTEGER, created INTEGER,"
+               " finished INTEGER, duration, plain INTEGER)")
     db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_spans (queue_wait REAL, run REAL)")
-    db.execute("DELETE FROM temp.stats_spans")
+    db.execute(f"CREATE TEMP TABLE IF NOT EXISTS stats_parsed (job INTEGER, {', '.join(_TIMES)},"
+               f" {', '.join(f'{c}_jd' for c in _TIMES)}, duration_seconds)")
     try:
-        db.execute(f"INSERT INTO temp.stats_spans SELECT CASE WHEN fits THEN queue_wait END, CASE WHEN fits THEN run END"
-                   f" FROM ({_SPANS.format(window=window)})", params)
+        db.execute(_PARSED.format(window=window), params)
+        db.execute(_ROWS)
+        db.execute(f"INSERT INTO temp.stats_spans {_SPANS}")
         # the few rows whose times are spelled otherwise (another program's, a server's microseconds)
-        others = db.execute(f"SELECT submitted_at, started_at, created_at, finished_at, duration_seconds FROM jobs"
-                            f" WHERE {window} AND NOT ({_READABLE})", params)
+        others = db.execute(f"SELECT {', '.join(_TIMES)}, duration_seconds FROM jobs WHERE {window}"
+                            f" AND rowid IN (SELECT job FROM temp.stats_rows WHERE NOT plain)", params)
         for row in others:
             spans = timeline(*row)
             db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
         queue_wait = _percentiles(db, "queue_wait", _count(db, "queue_wait"))
         run = _percentiles(db, "run", _count(db, "run"))
     finally:
-        db.execute("DELETE FROM temp.stats_spans")
+        for table in ("stats_parsed", "stats_rows", "stats_spans"):
+            db.execute(f"DELETE FROM temp.{table}")
     return _document(states, images, spend, queue_wait, run)
 
 
