@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from ..api.client import UNCERTAIN_SUBMIT_HINT
+from ..api.described import UNCERTAIN_SUBMIT_HINT
 from ..api.models import REQUEST_ID_PATTERN, GenerationInput
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError, UsageError
 from ..states import JobState
