@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -150,3 +151,26 @@ def test_stats_read_the_table_in_one_pass_each_without_loading_rows(tmp_path):
         history.stats()
         history._connection.set_trace_callback(None)
     assert not [sql for sql in statements if "SELECT *" in sql.upper() or "SELECT JOBS.*" in sql.upper()]
+
+
+def test_a_version_5_history_is_migrated_with_every_jobs_figures(tmp_path):
+    """The figures of jobs recorded before the migration are filled in by it, not only new ones'."""
+    from nanobanana_cli.stores.history import MIGRATIONS
+
+    rng = random.Random(5)
+    rows = [_job(number, rng) for number in range(300)]
+    database = tmp_path / "history.sqlite3"
+    db = sqlite3.connect(database, isolation_level=None)
+    for version in range(1, 6):
+        for statement in MIGRATIONS[version]:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {version}")
+    db.executemany(
+        f"INSERT INTO jobs (model, base_url, prompt, input, updated_at, {', '.join(rows[0])})"
+        f" VALUES ('m', 'https://api', 'p', '{{}}', '2026', {', '.join('?' * len(rows[0]))})",
+        [tuple(row.values()) for row in rows],
+    )
+    db.close()
+    with History(database, warn=pytest.fail) as history:
+        assert history.stats() == old_summarise(history.entries(limit=None))
+        assert history.stats()["run_seconds"]["count"] > 50

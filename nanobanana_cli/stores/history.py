@@ -22,6 +22,7 @@ from ..api.models import GenerationInput
 from ..api.schema import MODEL_ID
 from ..states import JobState
 from ..times import parse_utc, utc_now, utc_text
+from . import stats
 from .paths import data_dir
 
 DB_NAME = "history.sqlite3"
@@ -52,6 +53,9 @@ def _file_keys(row: str) -> tuple[str, str]:
     return hashes, paths
 
 
+_STATS_OF_EVERY_JOB = (f"UPDATE jobs SET stat_images = {stats.IMAGES}, stat_plain = {stats.PLAIN},"
+                       f" stat_queue_wait = {stats.QUEUE_WAIT}, stat_run = {stats.RUN}")
+_STATS_OF_NEW = _STATS_OF_EVERY_JOB + " WHERE rowid = NEW.rowid"
 _INDEX_FILES_OF_NEW = "; ".join(_file_keys("NEW")) + ";"
 _INDEX_FILES_OF_EVERY_JOB = _file_keys("jobs")  # the back-fill of migration 6
 # Each version's statements, applied in order under a write lock (several processes may open at once).
@@ -106,6 +110,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         " DELETE FROM file_paths WHERE request_id = OLD.request_id; END",
         _INDEX_FILES_OF_EVERY_JOB[0],
         _INDEX_FILES_OF_EVERY_JOB[1],
+        # each job's own figures for `history stats` (stores/stats.py), kept by triggers, read from one index
+        "ALTER TABLE jobs ADD COLUMN stat_images INTEGER",
+        "ALTER TABLE jobs ADD COLUMN stat_plain INTEGER",
+        "ALTER TABLE jobs ADD COLUMN stat_queue_wait REAL",
+        "ALTER TABLE jobs ADD COLUMN stat_run REAL",
+        f"CREATE TRIGGER IF NOT EXISTS jobs_stats_inserted AFTER INSERT ON jobs BEGIN {_STATS_OF_NEW}; END",
+        "CREATE TRIGGER IF NOT EXISTS jobs_stats_updated AFTER UPDATE OF status, paths, output_urls, submitted_at,"
+        f" started_at, created_at, finished_at, duration_seconds ON jobs BEGIN {_STATS_OF_NEW}; END",
+        _STATS_OF_EVERY_JOB,
+        f"CREATE INDEX IF NOT EXISTS jobs_stats ON jobs ({stats.INDEXED})",
         # `last`, `timings` (every generate), `entries --status`, and the orphan check of every listing
         "CREATE INDEX IF NOT EXISTS jobs_by_api_status_time ON jobs (base_url, status, submitted_at)",
         "CREATE INDEX IF NOT EXISTS jobs_by_api_time ON jobs (base_url, submitted_at)",
@@ -449,13 +463,11 @@ class History:
 
     def stats(self, since: datetime | None = None) -> dict[str, Any]:
         """`history stats` over the jobs submitted since then (all when None): see stores/stats.py."""
-        from .stats import summarise
-
         with self._db() as db:
             if db is not None:
                 self._settle_orphans(db)
-                return summarise(db, utc_text(since) if since is not None else None)
-        return summarise(None, None)
+                return stats.summarise(db, utc_text(since) if since is not None else None)
+        return stats.summarise(None, None)
 
     def find_file(self, sha256: str) -> tuple[HistoryEntry, dict[str, Any]] | None:
         """The job that delivered or saved a file with this hash, and that file's record."""
