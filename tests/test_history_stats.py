@@ -6,6 +6,7 @@ import json
 import random
 import sqlite3
 import statistics
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -174,3 +175,15 @@ def test_a_version_5_history_is_migrated_with_every_jobs_figures(tmp_path):
     with History(database, warn=pytest.fail) as history:
         assert history.stats() == old_summarise(history.entries(limit=None))
         assert history.stats()["run_seconds"]["count"] > 50
+
+
+def test_stats_of_a_history_whose_times_are_all_plain(tmp_path, monkeypatch):
+    """Every span read from the jobs' own index (no row left to `timeline`): the same figures."""
+    def plain(moment: datetime, rng: random.Random) -> str | None:
+        return None if rng.random() < 0.1 else moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    monkeypatch.setattr(sys.modules[__name__], "_spell", plain)
+    with _history(tmp_path, 301, 7) as history:
+        for since in (None, datetime(2026, 1, 4, tzinfo=timezone.utc)):
+            assert history.stats(since) == old_summarise(history.entries(limit=None, since=since))
+        assert history.stats()["queue_wait_seconds"]["count"] > 150

@@ -120,6 +120,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         f" started_at, created_at, finished_at, duration_seconds ON jobs BEGIN {_STATS_OF_NEW}; END",
         _STATS_OF_EVERY_JOB,
         f"CREATE INDEX IF NOT EXISTS jobs_stats ON jobs ({stats.INDEXED})",
+        "CREATE INDEX IF NOT EXISTS jobs_by_queue_wait ON jobs (stat_plain, stat_queue_wait, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_run ON jobs (stat_plain, stat_run, submitted_at)",
         # `last`, `timings` (every generate), `entries --status`, and the orphan check of every listing
         "CREATE INDEX IF NOT EXISTS jobs_by_api_status_time ON jobs (base_url, status, submitted_at)",
         "CREATE INDEX IF NOT EXISTS jobs_by_api_time ON jobs (base_url, submitted_at)",

@@ -100,9 +100,15 @@ def _percentiles(db: Any, span: str, window: str, params: tuple[Any, ...]) -> di
         return {"p50": None, "p95": None, "count": 0}
     middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
     ranks = {middle, top} | ({middle - 1} if count % 2 == 0 else set())
-    ranked = (f"SELECT rank, value FROM (SELECT value, row_number() OVER (ORDER BY value) - 1 AS rank FROM ({values}))"
-              f" WHERE rank IN ({', '.join('?' * len(ranks))})")
-    at = {int(rank): float(value) for rank, value in db.execute(ranked, (*params, *ranks))}
+    if db.execute(f"SELECT 1 FROM temp.stats_spans WHERE {span} IS NOT NULL LIMIT 1").fetchone() is None:
+        # every span is in the jobs' rows: their index is already in order, each rank is a walk along it
+        ordered = (f"SELECT stat_{span} FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
+                   f" AND {window} ORDER BY stat_{span} LIMIT 1 OFFSET ?")
+        at = {rank: float(db.execute(ordered, (*params, rank)).fetchone()[0]) for rank in ranks}
+    else:
+        ranked = (f"SELECT rank, value FROM (SELECT value, row_number() OVER (ORDER BY value) - 1 AS rank FROM ({values}))"
+                  f" WHERE rank IN ({', '.join('?' * len(ranks))})")
+        at = {int(rank): float(value) for rank, value in db.execute(ranked, (*params, *ranks))}
     median = at[middle] if count % 2 else (at[middle - 1] + at[middle]) / 2
     return {"p50": round(median, 3), "p95": round(at[top], 3), "count": count}
 
