@@ -121,6 +121,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
         *_startup_targets(results),
         *_batch_targets(results),
         _gallery_target(results),
+        *_history_targets(results),
     ]
 
 
@@ -243,6 +244,16 @@ def _batch_targets(results: dict[str, Any]) -> list[Target]:
         cpu.value = _median(per_job)
         cpu.measured = f"{cpu.value:.1f} ms ({min(per_job):.1f}–{max(per_job):.1f}): user + system of the run / prompts"
     return [wall, failures, cpu]
+
+
+def _history_targets(results: dict[str, Any]) -> list[Target]:
+    from history_scale import targets
+
+    found = results.get("history")
+    rows = []
+    for number, (target, measured, value, limit, unit) in enumerate(targets(found) if found else []):
+        rows.append(Target(f"history.{number}", target, limit, unit, value, measured))
+    return rows
 
 
 def _gallery_target(results: dict[str, Any]) -> Target:
@@ -437,6 +448,19 @@ def gallery_table(found: dict[str, Any]) -> Table:
     return table
 
 
+def history_table(found: dict[str, Any]) -> Table:
+    table = Table(
+        f"History scale: inspect of {found['images']} files, history stats; {found['runs']} interleaved round(s)",
+        ["jobs recorded", "inspect s", "same-round ratio", "history stats s", "same-round ratio", "stats peak RSS MB"],
+        notes=[f"ratios are to the {found['sizes'][0]}-job history in the same round"],
+    )
+    for size in map(str, found["sizes"]):
+        ratios = [spread(found[key][size], 2) + "x" if size in found[key] else "1x" for key in ("inspect_ratio", "stats_ratio")]
+        table.rows.append([size, spread(found["inspect_s"][size]), ratios[0], spread(found["stats_s"][size]), ratios[1],
+                           spread(found["stats_rss_mb"][size], 1)])
+    return table
+
+
 def target_table(targets: list[Target]) -> Table:
     table = Table("Targets", ["target", "measured", "limit", "result", "missed by"])
     for t in targets:
@@ -462,5 +486,7 @@ def all_tables(results: dict[str, Any], targets: list[Target]) -> list[Table]:
         tables.append(memory_table(results["memory"]))
     if "gallery" in results:
         tables.append(gallery_table(results["gallery"]))
+    if "history" in results:
+        tables.append(history_table(results["history"]))
     tables.append(target_table(targets))
     return tables

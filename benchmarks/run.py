@@ -44,13 +44,14 @@ sys.path.insert(0, str(HERE))  # the sibling modules, also when run from elsewhe
 
 import batch
 import gallery
+import history_scale
 import job_flow
 import memory
 import report
 import startup
 from harness import NANOBANANA, ROOT, compile_package, progress
 
-SECTIONS = ("startup", "jobs", "batch", "memory", "gallery")
+SECTIONS = ("startup", "jobs", "batch", "memory", "gallery", "history")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-runs", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=50, help="size of the image in the memory section (default 50)")
     _gallery_options(parser)
+    _history_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the jittered and random job durations")
     parser.add_argument(
         "--json", dest="json_path", default=None, help="where to write the JSON (default benchmarks/results.json)"
@@ -110,12 +112,20 @@ def _gallery_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gallery-rows", type=int, default=100_000, help="jobs in the big history (default 100000)")
 
 
+def _history_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("history section (inspect of many files, history stats, at several history sizes)")
+    group.add_argument("--history-runs", type=int, default=5, help="interleaved rounds (default 5)")
+    group.add_argument("--history-images", type=int, default=1000, help="files given to inspect (default 1000)")
+    group.add_argument("--history-sizes", default="250,10000,100000", help="history sizes (default 250,10000,100000)")
+
+
 def _normalised(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     """--tiny's configuration, default output paths, and the lists parsed and checked."""
     if args.tiny:
         # Small enough for a unit test, yet through every code path: warm history, random queues, all contenders.
         args.runs = args.long_runs = args.startup_runs = args.batch_runs = args.memory_runs = args.gallery_runs = 1
         args.gallery_images, args.gallery_rows = 8, 40
+        args.history_runs, args.history_images, args.history_sizes = 1, 8, "20,60"
         args.job_seconds, args.long_seconds, args.batch_job_seconds, args.big_mb = 0.15, 0.3, 0.1, 2
         args.batch_sizes, args.batch_concurrency = "4", "2"
         args.scenarios = args.scenarios or "learned,varqueue"
@@ -189,7 +199,7 @@ def clean(value: Any) -> Any:
 
 def failures(results: dict[str, Any]) -> list[str]:
     """Runs that did not complete (batch failures are figures of their own, not listed here)."""
-    found = [*(failure for section in ("startup", "memory", "gallery") for failure in results.get(section, {}).get("failures", []))]
+    found = [*(failure for section in ("startup", "memory", "gallery", "history") for failure in results.get(section, {}).get("failures", []))]
     for scenario in results.get("jobs", {}).get("scenarios", {}).values():
         for contender in scenario["contenders"].values():
             found += [s["error"] for s in contender["samples"] if s["error"]]
@@ -308,6 +318,11 @@ def measure_sections(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if "gallery" in args.sections:
         results["gallery"] = gallery.measure(
             args.gallery_runs, work, images=args.gallery_images, rows=args.gallery_rows, warmup=not args.tiny
+        )
+    if "history" in args.sections:
+        results["history"] = history_scale.measure(
+            args.history_runs, work, images=args.history_images,
+            sizes=tuple(int(size) for size in args.history_sizes.split(",")), warmup=not args.tiny,
         )
     return results
 

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nanobanana_cli.api.client import Client, submit_url
+from nanobanana_cli.api.client import Client
+from nanobanana_cli.api.described import submit_url
 from nanobanana_cli.api.family import bundled_entry
 from nanobanana_cli.api.input_schema import SchemaSource, parse
 from nanobanana_cli.api.retry import RetryPolicy

@@ -10,7 +10,6 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .. import __version__
 from ..errors import (
     APIError,
     AuthError,
@@ -23,6 +22,7 @@ from ..errors import (
     UnavailableError,
 )
 from .deadline import CallTimedOut, WatchedAdapter, watching
+from .described import UNCERTAIN_SUBMIT_HINT, USER_AGENT, submit_url
 from .models import (
     DEFAULT_BASE_URL,
     REQUEST_ID_PATTERN,
@@ -54,7 +54,6 @@ from .schema import MODEL_ID
 from .urls import EXCERPT_LENGTH, check_asset_url, check_base_url, is_loopback_host, same_origin
 
 T = TypeVar("T")
-UNCERTAIN_SUBMIT_HINT = "check with `nanobanana history` or your RunComfy dashboard before submitting again"
 
 
 API_TIMEOUT = (5.0, 30.0)
@@ -66,35 +65,6 @@ ASSET_TIMEOUT = (5.0, DOWNLOAD_STALL_SECONDS)
 # Documented answers are a few hundred bytes; a cap keeps a broken or hostile server from filling memory.
 MAX_API_BODY_BYTES = 4 * 1024 * 1024
 MAX_REDIRECTS = 5
-USER_AGENT = f"nanobanana-cli/{__version__}"
-
-
-def submit_url(base_url: str, model_id: str = MODEL_ID) -> str:
-    return f"{check_base_url(base_url)}/v1/models/{model_id}"
-
-
-def describe_submit(base_url: str, generation: GenerationInput) -> dict[str, Any]:
-    """The exact submit request, for --dry-run: method, URL, headers (token redacted) and JSON body
-    (a local input image as its record: the data URI is never shown)."""
-    return {
-        "method": "POST",
-        "url": submit_url(base_url, generation.model),
-        "headers": {"Authorization": "Bearer ***", "Content-Type": "application/json", "User-Agent": USER_AGENT},
-        "body": generation.wire.preview() if generation.wire is not None else generation.to_body(),
-    }
-
-
-def curl_command(request: dict[str, Any], token_reference: str = "$RUNCOMFY_API_TOKEN") -> str:
-    """An equivalent curl command that refers to the token (a variable or a command), never inlining it."""
-    import shlex
-
-    return " \\\n  ".join([
-        f"curl --request {request['method']}",
-        f"--url {shlex.quote(request['url'])}",
-        '--header "Content-Type: application/json"',
-        f'--header "Authorization: Bearer {token_reference}"',
-        f"--data {shlex.quote(json.dumps(request['body']))}",
-    ])
 
 
 def _excerpt(text: str, secret: str | None) -> str:

@@ -20,6 +20,14 @@ EXCERPT_LENGTH = 160
 _USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
 
 
+# A URL every parser reads alike (a letters-digits-dots host, a port, a path of unreserved characters):
+# read here, so that describing a request (a dry run) does not import the HTTP stack; urllib3 reads the rest.
+_PLAIN_URL = re.compile(
+    r"\A(?P<scheme>https?)://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?(?:/[A-Za-z0-9._~/-]*)?\Z",
+    re.IGNORECASE,
+)
+
+
 class Origin(NamedTuple):
     scheme: str
     host: str
@@ -49,11 +57,14 @@ def _ambiguity(url: str) -> str | None:
 
 def parse_origin(url: str) -> Origin | None:
     """(scheme, host, port) exactly as urllib3 will connect, or None for anything unsafe or unparsable."""
+    if not isinstance(url, str) or _ambiguity(url):
+        return None
+    plain = _PLAIN_URL.match(url)
+    if plain is not None and (plain["port"] is None or int(plain["port"]) <= 65535):
+        return Origin(plain["scheme"].lower(), plain["host"].lower(), int(plain["port"]) if plain["port"] else None)
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
 
-    if not isinstance(url, str) or _ambiguity(url):
-        return None
     try:
         parsed = parse_url(url)
     except LocationParseError:

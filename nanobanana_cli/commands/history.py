@@ -161,14 +161,14 @@ def _api_url(api: str | None) -> str | None:
     return url
 
 
-def _local(entry: HistoryEntry) -> bool:
-    """A job sent to this machine (the sandbox, a local stub): no money was spent on it."""
+def _local_url(base_url: str) -> bool:
+    """An API on this machine (the sandbox, a local stub): no money was spent on its jobs."""
     from urllib.parse import urlsplit
 
     from ..api.urls import is_loopback_host
 
     try:
-        return is_loopback_host(urlsplit(entry.base_url).hostname)
+        return is_loopback_host(urlsplit(base_url).hostname)
     except ValueError:  # a recorded value that is no URL: counted, not guessed
         return False
 
@@ -288,16 +288,21 @@ def history_stats(
 
       nanobanana history stats --since 2026-11-01 --json | jq .spend_usd
     """
-    from ..stores.stats import summarise
-
     output = make_output(json_, False)
+    moment = _parse_moment(since, "--since") if since else None
     with _history() as history:
-        entries = history.entries(limit=None, since=_parse_moment(since, "--since") if since else None, base_url=_api_url(api))
+        recorded = history.base_urls()
         _readable(history)
-    counted = entries if all_ or api is not None else [entry for entry in entries if not _local(entry)]
-    if len(counted) < len(entries):
-        output.note(f"left out {len(entries) - len(counted)} job(s) sent to a local API (the sandbox); --all counts them")
-    stats = summarise(counted)
+        if api is not None:
+            chosen: list[str] | None = [_api_url(api) or ""]
+        elif all_:
+            chosen = None
+        else:
+            chosen = [url for url in recorded if not _local_url(url)]
+            left_out = history.count(since=moment, base_urls=[url for url in recorded if _local_url(url)])
+            if left_out:
+                output.note(f"left out {left_out} job(s) sent to a local API (the sandbox); --all counts them")
+        stats = history.stats(since=moment, base_urls=chosen)
     output.emit(stats, _stats_lines(stats))
 
 

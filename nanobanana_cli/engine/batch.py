@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..api.client import UNCERTAIN_SUBMIT_HINT
+from ..api.described import UNCERTAIN_SUBMIT_HINT
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
 from ..states import JobState
 from .batch_file import BatchLine

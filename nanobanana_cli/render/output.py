@@ -292,7 +292,7 @@ class Output:
 
     def dry_run(self, requests: list[tuple[int | None, dict[str, Any]]], *, curl: bool, token_reference: str) -> None:
         """Each submit exactly as it would be sent (token redacted); nothing was contacted."""
-        from ..api.client import curl_command
+        from ..api.described import curl_command
 
         for position, (line, request) in enumerate(requests):
             if self.mode is Mode.JSON:

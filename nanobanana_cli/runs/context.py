@@ -89,7 +89,7 @@ def token_reference(settings: Settings) -> str:
 
 
 def show_dry_run(output: Output, settings: Settings, requests: list[tuple[int | None, GenerationInput]], curl: bool) -> None:
-    from ..api.client import describe_submit
+    from ..api.described import describe_submit
 
     described = [(line, describe_submit(settings.base_url, generation)) for line, generation in requests]
     output.dry_run(described, curl=curl, token_reference=token_reference(settings))

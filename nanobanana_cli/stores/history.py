@@ -21,9 +21,42 @@ from typing import Any
 from ..api.models import GenerationInput
 from ..states import JobState
 from ..times import parse_utc, utc_now, utc_text
+from . import stats
 from .paths import data_dir
 
 DB_NAME = "history.sqlite3"
+
+
+def _file_keys(row: str) -> tuple[str, str]:
+    """The statements that add the hash and path keys of the jobs `row` names (`NEW`, or `jobs`: all).
+
+    The JSON columns may hold anything another program wrote: only a valid array's objects with
+    text values count, so a stray value never makes the write that carries it fail.
+    """
+    def each(column: str) -> str:
+        value = f"{row}.{column}"  # json_each(NULL) gives no rows
+        array = f"CASE WHEN json_valid({value}) THEN CASE json_type({value}) WHEN 'array' THEN {value} END END"
+        return f"FROM {'' if row == 'NEW' else 'jobs, '}json_each({array}) AS item"
+
+    def text_field(name: str) -> str:  # nested: the inner test must not see a value that is no object
+        return (f"CASE WHEN item.type = 'object' THEN CASE WHEN json_type(item.value, '$.{name}') = 'text'"
+                f" THEN json_extract(item.value, '$.{name}') END END")
+
+    hashes = (
+        "INSERT OR IGNORE INTO file_hashes (sha256, request_id) SELECT digest, request_id FROM ("
+        f"SELECT {text_field('sha256')} AS digest, {row}.request_id AS request_id {each('files')}"
+        f" UNION SELECT {text_field('delivered_sha256')}, {row}.request_id {each('files')}) WHERE digest IS NOT NULL"
+    )
+    paths = (f"INSERT OR IGNORE INTO file_paths (path, request_id) SELECT item.value, {row}.request_id {each('paths')}"
+             " WHERE item.type = 'text'")
+    return hashes, paths
+
+
+_STATS_OF_EVERY_JOB = (f"UPDATE jobs SET stat_images = {stats.IMAGES}, stat_plain = {stats.PLAIN},"
+                       f" stat_queue_wait = {stats.QUEUE_WAIT}, stat_run = {stats.RUN}")
+_STATS_OF_NEW = _STATS_OF_EVERY_JOB + " WHERE rowid = NEW.rowid"
+_INDEX_FILES_OF_NEW = "; ".join(_file_keys("NEW")) + ";"
+_INDEX_FILES_OF_EVERY_JOB = _file_keys("jobs")  # the back-fill of migration 6
 # Each version's statements, applied in order under a write lock (several processes may open at once).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -56,6 +89,43 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # a job's intent, written before its submit: output directory, file names, metadata (engine/intent.py)
     5: ("ALTER TABLE jobs ADD COLUMN intent TEXT",),
+    # lookups whose cost does not grow with the history: files by hash and by path (side tables that
+    # triggers keep in step with the JSON columns, whoever writes them), and the history's own queries
+    6: (
+        "CREATE TABLE IF NOT EXISTS file_hashes (sha256 TEXT NOT NULL, request_id TEXT NOT NULL,"
+        " PRIMARY KEY (sha256, request_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS file_hashes_by_job ON file_hashes (request_id)",
+        "CREATE TABLE IF NOT EXISTS file_paths (path TEXT NOT NULL, request_id TEXT NOT NULL,"
+        " PRIMARY KEY (path, request_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS file_paths_by_job ON file_paths (request_id)",
+        f"CREATE TRIGGER IF NOT EXISTS jobs_files_inserted AFTER INSERT ON jobs BEGIN {_INDEX_FILES_OF_NEW} END",
+        # a submit settled under its request id replaces any row already there (UPDATE OR REPLACE, whose
+        # deletion fires no trigger): the keys of both ids are dropped before the new row's are added
+        "CREATE TRIGGER IF NOT EXISTS jobs_files_updated AFTER UPDATE OF request_id, files, paths ON jobs BEGIN"
+        " DELETE FROM file_hashes WHERE request_id IN (OLD.request_id, NEW.request_id);"
+        f" DELETE FROM file_paths WHERE request_id IN (OLD.request_id, NEW.request_id); {_INDEX_FILES_OF_NEW} END",
+        "CREATE TRIGGER IF NOT EXISTS jobs_files_deleted AFTER DELETE ON jobs BEGIN"
+        " DELETE FROM file_hashes WHERE request_id = OLD.request_id;"
+        " DELETE FROM file_paths WHERE request_id = OLD.request_id; END",
+        _INDEX_FILES_OF_EVERY_JOB[0],
+        _INDEX_FILES_OF_EVERY_JOB[1],
+        # each job's own figures for `history stats` (stores/stats.py), kept by triggers, read from one index
+        "ALTER TABLE jobs ADD COLUMN stat_images INTEGER",
+        "ALTER TABLE jobs ADD COLUMN stat_plain INTEGER",
+        "ALTER TABLE jobs ADD COLUMN stat_queue_wait REAL",
+        "ALTER TABLE jobs ADD COLUMN stat_run REAL",
+        f"CREATE TRIGGER IF NOT EXISTS jobs_stats_inserted AFTER INSERT ON jobs BEGIN {_STATS_OF_NEW}; END",
+        "CREATE TRIGGER IF NOT EXISTS jobs_stats_updated AFTER UPDATE OF status, paths, output_urls, submitted_at,"
+        f" started_at, created_at, finished_at, duration_seconds ON jobs BEGIN {_STATS_OF_NEW}; END",
+        _STATS_OF_EVERY_JOB,
+        f"CREATE INDEX IF NOT EXISTS jobs_stats ON jobs ({stats.INDEXED})",
+        "CREATE INDEX IF NOT EXISTS jobs_by_queue_wait ON jobs (stat_plain, stat_queue_wait, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_run ON jobs (stat_plain, stat_run, submitted_at)",
+        # `last`, `timings` (every generate), `entries --status`, and the orphan check of every listing
+        "CREATE INDEX IF NOT EXISTS jobs_by_api_status_time ON jobs (base_url, status, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_api_time ON jobs (base_url, submitted_at)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_status_time ON jobs (status, submitted_at)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
@@ -394,16 +464,41 @@ class History:
             events=json.loads(row.get("events") or "[]"), intent=_json_object(row.get("intent")),
         )
 
+    def stats(self, since: datetime | None = None, base_urls: list[str] | None = None) -> dict[str, Any]:
+        """`history stats` over the jobs submitted since then (all when None) to these APIs (any when
+        None): see stores/stats.py."""
+        with self._db() as db:
+            if db is not None:
+                self._settle_orphans(db)
+                return stats.summarise(db, utc_text(since) if since is not None else None, base_urls)
+        return stats.summarise(None, None)
+
+    def base_urls(self) -> list[str]:
+        """Every API a recorded job went to (a handful, however many jobs; read from an index)."""
+        with self._db() as db:
+            if db is not None:
+                return [row[0] for row in db.execute("SELECT DISTINCT base_url FROM jobs").fetchall()]
+        return []
+
+    def count(self, *, since: datetime | None = None, base_urls: list[str] | None = None) -> int:
+        """How many jobs were submitted since then to these APIs."""
+        window, params = stats.window(utc_text(since) if since is not None else None, base_urls)
+        with self._db() as db:
+            if db is not None:
+                return int(db.execute(f"SELECT COUNT(*) FROM jobs WHERE {window}", params).fetchone()[0])
+        return 0
+
     def find_file(self, sha256: str) -> tuple[HistoryEntry, dict[str, Any]] | None:
         """The job that delivered or saved a file with this hash, and that file's record."""
         if not sha256.isalnum():
             return None
         with self._db() as db:
             if db is not None:
-                query = "SELECT * FROM jobs WHERE files LIKE ? ORDER BY submitted_at DESC"
-                for entry in self._fetch(db, query, (f"%{sha256}%",)):
+                query = ("SELECT jobs.* FROM file_hashes JOIN jobs USING (request_id) WHERE file_hashes.sha256 = ?"
+                         " ORDER BY jobs.submitted_at DESC")
+                for entry in self._fetch(db, query, (sha256,)):
                     for record in entry.files:
-                        if sha256 in (record.get("sha256"), record.get("delivered_sha256")):
+                        if isinstance(record, dict) and sha256 in (record.get("sha256"), record.get("delivered_sha256")):
                             return entry, record
         return None
 
@@ -435,12 +530,6 @@ class History:
             "SELECT * FROM jobs WHERE base_url = ? AND status NOT IN (?, ?) ORDER BY submitted_at DESC, rowid DESC LIMIT 1",
             (base_url, JobState.SUBMITTING, JobState.UNCERTAIN),
         )
-
-    def count(self) -> int:
-        with self._db() as db:
-            if db is not None:
-                return int(db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
-        return 0
 
     def remove(self, request_ids: list[str]) -> list[str]:
         """Forget these jobs (here only: the server keeps them); returns the ids that were recorded."""
@@ -526,15 +615,17 @@ class History:
         """The jobs that saved a file into one of these directories (as their recorded paths spell
         them), newest first.
 
-        A scan of the whole history, since paths are not indexed: it is for the few files that neither
-        their names nor their metadata tie to a job (`jobs_with_ids` finds the others by key).
+        Each directory is a key range of the recorded paths (`file_paths`), so the cost grows with the
+        files found there, not with the history; it is for the few files that neither their names nor
+        their metadata tie to a job (`jobs_with_ids` finds the others by key).
         """
-        # recorded paths are stored as JSON text, so a directory is looked for as JSON spells it
-        terms = [json.dumps(os.path.join(directory, ""))[1:-1] for directory in set(directories)]
-        if not terms:
+        ranges = [(prefix, prefix + "\U0010ffff") for prefix in {os.path.join(directory, "") for directory in directories}]
+        if not ranges:
             return []
         with self._db() as db:
             if db is not None:
-                where = " OR ".join("instr(paths, ?) > 0" for _ in terms)
-                return self._fetch(db, f"SELECT * FROM jobs WHERE {where} ORDER BY submitted_at DESC, rowid DESC", terms)
+                where = " OR ".join("file_paths.path >= ? AND file_paths.path < ?" for _ in ranges)
+                query = (f"SELECT * FROM jobs WHERE request_id IN (SELECT request_id FROM file_paths WHERE {where})"
+                         " ORDER BY submitted_at DESC, rowid DESC")
+                return self._fetch(db, query, [bound for pair in ranges for bound in pair])
         return []

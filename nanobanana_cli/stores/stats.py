@@ -1,49 +1,147 @@
-"""`history stats`: what the recorded jobs add up to — counts, rates, waits, images and spend."""
+"""`history stats`: what the recorded jobs add up to — counts, rates, waits, images and spend.
+
+Computed by SQLite over the selected window, never by loading the jobs: memory stays flat and time
+grows with a pass over the rows, whatever the history holds. The queue-wait and run-time spans
+follow `times.timeline`: SQL reads the timestamps this program and the API write (UTC, `Z`, at most
+millisecond digits) to the same exact values; a row with any other spelling is read by `timeline`
+itself, so every row counts as it would there.
+"""
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 from ..states import FINISHED_STATES
 from ..times import timeline
-from .history import HistoryEntry
+
+# A timestamp SQL reads exactly: `YYYY-MM-DDTHH:MM:SSZ` or with `.mmm`, a real date and time (one that
+# a round trip through julianday gives back unchanged: no 30 February). Its value is whole milliseconds
+# since the epoch, as an integer, so the spans are the same floats `timeline` computes.
+_DIGITS = "[0-9][0-9]"
+_SECONDS_Z = f"{_DIGITS}{_DIGITS}-{_DIGITS}-{_DIGITS}T{_DIGITS}:{_DIGITS}:{_DIGITS}"
 
 
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
+_TIMES = ("submitted_at", "started_at", "created_at", "finished_at")
+IMAGES = ("CASE WHEN json_valid(paths) AND json_array_length(paths) > 0 THEN json_array_length(paths)"
+          " WHEN status = 'succeeded' AND json_valid(output_urls) THEN json_array_length(output_urls) ELSE 0 END")
+
+
+def _plain(column: str) -> str:
+    return (f"(typeof({column}) = 'text' AND ({column} GLOB '{_SECONDS_Z}Z' OR {column} GLOB '{_SECONDS_Z}.[0-9][0-9][0-9]Z')"
+            f" AND strftime('%Y-%m-%dT%H:%M:%S', julianday({column})) = substr({column}, 1, 19))")
+
+
+def _millis(column: str) -> str:
+    # a julianday holds whole milliseconds to within a few microseconds: rounding gives them back exactly
+    return f"CAST(round((julianday({column}) - 2440587.5) * 86400000) AS INTEGER)"
+
+
+def _between(start: str, end: str) -> str:
+    """`times.seconds_between` on plain times: None when either end is unknown or the end comes first."""
+    return (f"(CASE WHEN {start} IS NOT NULL AND {end} IS NOT NULL AND {_millis(end)} >= {_millis(start)}"
+            f" THEN ({_millis(end)} - {_millis(start)}) / 1000.0 END)")
+
+
+# A job's own figures, kept in its row by triggers (stores/history.py) so that `history stats` reads them
+# from an index instead of parsing every job's times: `times.timeline` in SQL, valid when PLAIN is 1.
+PLAIN = "(" + " AND ".join(f"({column} IS NULL OR {_plain(column)})" for column in _TIMES) + ")"
+_QUEUE, _RUN = _between("submitted_at", "started_at"), _between("started_at", "finished_at")
+_TOTAL = (f"COALESCE({_between('created_at', 'finished_at')}, CASE WHEN typeof(duration_seconds) IN ('integer', 'real')"
+          f" AND duration_seconds >= 0 THEN duration_seconds * 1.0 END, {_between('submitted_at', 'finished_at')})")
+_FITS = f"({_QUEUE} IS NOT NULL AND (finished_at IS NULL OR {_RUN} IS NOT NULL) AND ({_TOTAL} IS NULL OR {_QUEUE} <= {_TOTAL}))"
+QUEUE_WAIT = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_QUEUE} END"
+RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
+# what `history stats` reads of each job, in one index: the window, the counts, the sums and the spans
+INDEXED = "submitted_at, status, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
+
+
+def window(since: str | None, base_urls: list[str] | None) -> tuple[str, tuple[Any, ...]]:
+    """The SQL condition (and its parameters) for jobs submitted at or after `since` to one of
+    `base_urls` (None: any time, any API)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append("submitted_at >= ?")
+        params.append(since)
+    if base_urls is not None:
+        clauses.append(f"base_url IN ({', '.join('?' * len(base_urls))})" if base_urls else "0")
+        params += base_urls
+    return " AND ".join(clauses) or "1", tuple(params)
+
+
+def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) -> dict[str, Any]:
+    """The stats document for the jobs submitted at or after `since` (all when None) to these APIs
+    (any when None), from an open history connection (or None: a history that could not be read,
+    which has no jobs to count)."""
+    if db is None:
+        nothing: dict[str, float | None] = {"p50": None, "p95": None, "count": 0}
+        return _document({}, {}, {}, nothing, dict(nothing))
+    window_sql, params = window(since, base_urls)
+    states = dict(db.execute(f"SELECT status, COUNT(*) FROM jobs WHERE {window_sql} GROUP BY status", params).fetchall())
+    images: dict[str, int] = {}
+    spend: dict[str, float] = {}
+    # newest first, the order the costs were added in before (ties aside: a rounding to 4 places hides that),
+    # read from the stats index alone
+    for day, count, cost in db.execute(
+        "SELECT day, SUM(images), SUM(cost) FROM (SELECT substr(submitted_at, 1, 10) AS day, stat_images AS images,"
+        f" cost FROM jobs INDEXED BY jobs_stats WHERE {window_sql} ORDER BY submitted_at DESC) GROUP BY day",
+        params,
+    ):
+        images[day] = int(count)
+        if cost is not None:
+            spend[day] = float(cost)
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_spans (queue_wait REAL, run REAL)")
+    try:
+        # the few rows whose times are spelled otherwise (another program's, a server's microseconds)
+        others = db.execute(f"SELECT {', '.join(_TIMES)}, duration_seconds FROM jobs WHERE rowid IN"
+                            f" (SELECT rowid FROM jobs INDEXED BY jobs_stats WHERE {window_sql} AND stat_plain IS NOT 1)", params)
+        for row in others:
+            spans = timeline(*row)
+            db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
+        queue_wait = _percentiles(db, "queue_wait", window_sql, params)
+        run = _percentiles(db, "run", window_sql, params)
+    finally:
+        db.execute("DELETE FROM temp.stats_spans")
+    return _document(states, images, spend, queue_wait, run)
+
+
+def _percentiles(db: Any, span: str, window: str, params: tuple[Any, ...]) -> dict[str, float | None]:
+    """p50 (the median: the middle value, or the mean of the middle two) and p95 (the value at the
+    nearest rank), read at their ranks after one sort of the window's known spans."""
+    values = (f"SELECT stat_{span} AS value FROM jobs WHERE {window} AND stat_plain = 1 AND stat_{span} IS NOT NULL"
+              f" UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL")
+    count = int(db.execute(f"SELECT COUNT(*) FROM ({values})", params).fetchone()[0])
+    if not count:
         return {"p50": None, "p95": None, "count": 0}
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"p50": round(statistics.median(ordered), 3), "p95": round(p95, 3), "count": len(ordered)}
+    middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
+    ranks = {middle, top} | ({middle - 1} if count % 2 == 0 else set())
+    if db.execute(f"SELECT 1 FROM temp.stats_spans WHERE {span} IS NOT NULL LIMIT 1").fetchone() is None:
+        # every span is in the jobs' rows: their index is already in order, each rank is a walk along it
+        ordered = (f"SELECT stat_{span} FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
+                   f" AND {window} ORDER BY stat_{span} LIMIT 1 OFFSET ?")
+        at = {rank: float(db.execute(ordered, (*params, rank)).fetchone()[0]) for rank in ranks}
+    else:
+        ranked = (f"SELECT rank, value FROM (SELECT value, row_number() OVER (ORDER BY value) - 1 AS rank FROM ({values}))"
+                  f" WHERE rank IN ({', '.join('?' * len(ranks))})")
+        at = {int(rank): float(value) for rank, value in db.execute(ranked, (*params, *ranks))}
+    median = at[middle] if count % 2 else (at[middle - 1] + at[middle]) / 2
+    return {"p50": round(median, 3), "p95": round(at[top], 3), "count": count}
 
 
-def summarise(entries: Iterable[HistoryEntry]) -> dict[str, Any]:
-    """The stats document: every figure is computed from what the history recorded, nothing estimated."""
-    jobs = list(entries)
-    states = Counter(entry.status for entry in jobs)
-    finished = sum(states[state] for state in FINISHED_STATES)
-    spans = [timeline(e.submitted_at, e.started_at, e.created_at, e.finished_at, e.duration_seconds) for e in jobs]
-    queue_waits = [span.queue_wait for span in spans if span.queue_wait is not None]
-    run_times = [span.run for span in spans if span.run is not None]
-    images_per_day: dict[str, int] = defaultdict(int)
-    spend_per_day: dict[str, float] = defaultdict(float)
-    for entry in jobs:
-        day = entry.submitted_at[:10]
-        images_per_day[day] += len(entry.paths) or (len(entry.output_urls) if entry.status == "succeeded" else 0)
-        if entry.cost is not None:
-            spend_per_day[day] += entry.cost
+def _document(
+    states: dict[str, int], images: dict[str, int], spend: dict[str, float],
+    queue_wait: dict[str, float | None], run: dict[str, float | None],
+) -> dict[str, Any]:
+    finished = sum(count for state, count in states.items() if state in FINISHED_STATES)
     return {
-        "jobs": len(jobs),
+        "jobs": sum(states.values()),
         "by_status": dict(sorted(states.items())),
-        "images": sum(images_per_day.values()),
-        "failure_rate": round(states["failed"] / finished, 4) if finished else None,
-        "cancel_rate": round(states["cancelled"] / finished, 4) if finished else None,
-        "queue_wait_seconds": _percentiles(queue_waits),
-        "run_seconds": _percentiles(run_times),
-        "images_per_day": dict(sorted(images_per_day.items())),
-        "spend_usd_per_day": {day: round(total, 4) for day, total in sorted(spend_per_day.items())},
-        "spend_usd": round(sum(spend_per_day.values()), 4) if spend_per_day else None,
+        "images": sum(images.values()),
+        "failure_rate": round(states.get("failed", 0) / finished, 4) if finished else None,
+        "cancel_rate": round(states.get("cancelled", 0) / finished, 4) if finished else None,
+        "queue_wait_seconds": queue_wait,
+        "run_seconds": run,
+        "images_per_day": dict(sorted(images.items())),
+        "spend_usd_per_day": {day: round(total, 4) for day, total in sorted(spend.items())},
+        "spend_usd": round(sum(spend.values()), 4) if spend else None,
     }
