@@ -99,3 +99,11 @@ def test_regen_keeps_the_model_and_its_fields(cli, sandbox, tmp_path):
     first, second = sandbox.jobs()
     assert second.model_id == T2I_2
     assert second.input["resolution"] == "2K" and second.input["seed"] == 4
+
+
+def test_history_shows_what_a_model_request_sent_not_question_marks(cli, sandbox, tmp_path):
+    run = cli("generate", "a fox", "--model", "nano-banana-2", "--resolution", "2K", "-o", tmp_path, "-q")
+    assert run.exit_code == 0, run.stderr
+    listed = cli("history")
+    row = next(line for line in listed.stdout.splitlines() if "a fox" in line)
+    assert "?" not in row and "1× 2K" in row, row

@@ -181,8 +181,12 @@ HEADER = f"{'SUBMITTED (UTC)':<19}  {'ID':<{ID_WIDTH}}  {'STATUS':<11}  {'IMAGES
 def _row(entry: HistoryEntry) -> str:
     """One job, one row: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
     when = shown(entry.submitted_at.replace("T", " ")[:19])
-    number, aspect, image_format = (shown(entry.input.get(key, "?")) for key in ("num_images", "aspect_ratio", "output_format"))
-    shape = f"{number}× {aspect} {image_format}"
+    # a request checked against a model's schema records only the fields it sent: show those, and the
+    # count of images it saved when it sent none
+    count = entry.input.get("num_images")
+    number = count if isinstance(count, int) and not isinstance(count, bool) else (len(entry.paths) or "?")
+    sent = [entry.input[key] for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
+    shape = shown(" ".join([f"{number}×", *map(str, sent)]))
     prompt = str(entry.input.get("prompt", ""))
     prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
     return (f"{when}  {shown(entry.request_id):<{ID_WIDTH}}  {shown(entry.status):<11}  {shape:<13}  "
