@@ -150,3 +150,24 @@ def test_the_cost_the_api_reports_reaches_the_document_history_and_stats(cli, sa
     assert json.loads(cli("explain", made["request_id"], "--json").stdout)["cost"] == made["cost"]
     assert json.loads(cli("history", "stats", "--json", "--all").stdout)["spend_usd"] == made["cost"]
     assert any("include_cost=true" in r.path for r in sandbox.stats.requests if "/result" in r.path)
+
+
+def test_regen_of_one_image_of_a_four_image_job_makes_one_image(cli, sandbox, tmp_path):
+    paths = cli("generate", "four foxes", "-n", "4", "-q", "-o", tmp_path).stdout.split()
+    run = cli("regen", paths[2], "--dry-run", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert json.loads(run.stdout)["body"]["num_images"] == 1
+    more = cli("regen", paths[2], "-n", "3", "--dry-run", "--json")
+    assert json.loads(more.stdout)["body"]["num_images"] == 3
+
+
+def test_regen_of_an_image_saved_without_provenance_uses_the_history(cli, sandbox, tmp_path):
+    (path,) = cli("generate", "a bare fox", "-a", "3:2", "--metadata", "none", "-q", "-o", tmp_path).stdout.split()
+    run = cli("regen", path, "--dry-run", "--json")
+    assert run.exit_code == 0, run.stderr
+    body = json.loads(run.stdout)["body"]
+    assert body["prompt"] == "a bare fox" and body["aspect_ratio"] == "3:2"
+    stranger = tmp_path / "stranger.png"
+    stranger.write_bytes(Path(path).read_bytes() + b"\0")  # a file no job saved
+    refused = cli("regen", stranger, "--dry-run")
+    assert refused.exit_code == 2 and "no job in this machine's history saved it" in refused.stderr

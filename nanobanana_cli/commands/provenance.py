@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import AlreadyReported, ExitCode, UsageError
+from ..render.output import Output
 from ..runs.context import open_history, parse_name
 from ..sanitise import shown
 from .options import (
@@ -97,6 +98,22 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _recorded_job(output: Output, file: Path) -> dict[str, Any] | None:
+    """What the history recorded of the job that saved this file (found by its hash), as provenance says it."""
+    from ..engine.downloads import file_sha256
+
+    try:
+        digest = file_sha256(file)
+    except OSError:
+        return None
+    with open_history(output) as history:
+        found = history.find_file(digest)
+    if found is None:
+        return None
+    entry, _ = found
+    return {**entry.input, "model": entry.model, "request_id": entry.request_id}
+
+
 def regen(
     file: Annotated[Path, typer.Argument(help="An image nanobanana saved: its provenance is the starting point.", show_default=False)],
     prompt_append: Annotated[Optional[str], typer.Option("--prompt-append", help="Text added to the end of the prompt.", show_default=False)] = None,
@@ -147,11 +164,17 @@ def regen(
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}", hint="pass an image nanobanana saved") from None
     if not made or not isinstance(made.get("prompt"), str):
-        raise UsageError(f"{file} carries no nanobanana provenance", hint="pass an image saved with --metadata embed or sidecar")
+        made = _recorded_job(output, file)  # saved without provenance (--metadata none): the history may know it
+    if not made or not isinstance(made.get("prompt"), str):
+        raise UsageError(
+            f"{file} carries no nanobanana provenance and no job in this machine's history saved it",
+            hint="pass an image saved with --metadata embed or sidecar",
+        )
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir, metadata=metadata,
         aspect_ratio=aspect or made.get("aspect_ratio"), output_format=image_format or made.get("output_format"),
-        num_images=num_images or made.get("num_images"),
+        # one file made again is one image, whatever its job made: -n asks for more
+        num_images=num_images or 1,
         model=model or (made["model"] if isinstance(made.get("model"), str) else None),
     )
     generation, request = regenerated(
