@@ -232,7 +232,8 @@ def test_ctrl_c_keeps_the_manifest_and_a_rerun_pays_nothing_twice(start_sandbox,
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 130, err
-    assert "run the same batch command again" in err and "Traceback" not in err
+    assert f"run the same batch command again to resume without paying twice: nanobanana batch {prompts} -o {out}" in err
+    assert "Traceback" not in err
     submitted_before = sandbox.stats.submits
     assert submitted_before == 3
     finish_all(sandbox)

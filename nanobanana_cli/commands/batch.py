@@ -129,7 +129,8 @@ def batch_run(
     rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}"
     rerun += f" --shard {part}" if part else ""
     followups = Followups.of(output, settings)
-    run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None)
+    run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None,
+                  rerun_hint=f"run the same batch command again to resume without paying twice: {rerun}")
     outcomes = run_lines(output, settings, plan, lines, run, lambda item: _emit(output, followups, item))
     _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
 
