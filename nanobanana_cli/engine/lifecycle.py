@@ -44,7 +44,7 @@ from .outcome import JobOutcome
 # everything imported before the submit delays it, and the job's own run hides what comes after.
 if TYPE_CHECKING:
     from ..api.client import Client
-    from ..stores.history import History
+    from ..stores.history import History, HistoryEntry
     from .downloads import SavedFile
     from .polling import Expectation, PollSchedule
 
@@ -381,22 +381,22 @@ class Jobs:
         """Download every image with its provenance, and record both hashes of each file.
 
         Where and under which names: as the job's recorded intent says, unless this command was
-        told otherwise (`-o`, `--name`); `namer` serves a job with no recorded intent."""
-
+        told otherwise (`-o`, `--name`); `namer` serves a job with no recorded intent. The job's
+        history row is read once, for all of these and every image's provenance."""
         assert self.downloads is not None
         request_id = result.request_id
         entry = self.history.get(request_id) if self.history is not None else None
         intended = JobIntent.from_record(entry.intent) if entry is not None else None
-        directory = self.destination(request_id)
+        directory = self._destination(entry, intended)
+        submitted_at = (entry.submitted_at if entry else None) or self._submitted_at.get(request_id)
         if intended is not None and not self.downloads.rename:
             namer = intended.namer
         elif namer is None or self.downloads.rename:
-            when = parse_utc(self._known(request_id)[1])  # {date} and {time} are the job's submit
-            namer = self.downloads.namer(generation, when=when)
+            namer = self.downloads.namer(generation, when=parse_utc(submitted_at))  # {date} and {time}: the submit's
         directory.mkdir(parents=True, exist_ok=True)  # library users may name a new directory
         started = time.monotonic()
         try:
-            saved = self._download(result, generation, directory, namer, deadline)
+            saved = self._download(result, generation, directory, namer, deadline, submitted_at)
         except SaveFailedError as exc:  # the disk is full: once there is room, the same job is fetched again
             exc.hint = (f"free some space (or raise the file-size limit), then fetch the images again: "
                         f"{self._resume([request_id], directory, finished=True)}")
@@ -415,7 +415,7 @@ class Jobs:
 
     def _download(
         self, result: JobResult, generation: GenerationInput | None, directory: Path, namer: FileNamer,
-        deadline: float | None,
+        deadline: float | None, submitted_at: str | None,
     ) -> list[SavedFile]:
         from .downloads import download_all
 
@@ -429,7 +429,7 @@ class Jobs:
             request_id=request_id,
             output_format=(generation.output_format or "png") if generation else "png",
             max_bytes=self.downloads.max_bytes, on_progress=self.reporter.download_progress, stop=self.stop,
-            provenance=lambda index: self._provenance(result, generation, index, count),
+            provenance=lambda index: self._provenance(result, generation, index, count, submitted_at),
             metadata=self.downloads.metadata, expected=expected, deadline=deadline, warn=self.reporter.warn,
         )
 
@@ -437,18 +437,22 @@ class Jobs:
         """Where this command saves the job's images: -o if it was given, else where the job was
         submitted to save them (its recorded intent; for jobs recorded before intents were, where
         its images went), else the plan's directory."""
+        entry = self.history.get(request_id) if self.history is not None else None
+        return self._destination(entry, JobIntent.from_record(entry.intent) if entry is not None else None)
+
+    def _destination(self, entry: HistoryEntry | None, intended: JobIntent | None) -> Path:
         assert self.downloads is not None
-        if self.downloads.explicit_directory or self.history is None:
+        if self.downloads.explicit_directory:
             return self.downloads.directory
-        entry = self.history.get(request_id)
-        intended = JobIntent.from_record(entry.intent) if entry is not None else None
         if intended is not None:
             return intended.output_dir
         if entry is not None and entry.paths:
             return Path(entry.paths[0]).parent
         return self.downloads.directory
 
-    def _provenance(self, result: JobResult, generation: GenerationInput | None, index: int, count: int) -> dict[str, Any]:
+    def _provenance(
+        self, result: JobResult, generation: GenerationInput | None, index: int, count: int, submitted_at: str | None
+    ) -> dict[str, Any]:
         """What a saved image carries about itself: enough to make it again, never the token."""
         from .. import __version__
         from ..api.urls import parse_origin
@@ -458,7 +462,7 @@ class Jobs:
             **(generation.to_payload() if generation else {}),
             "index": index, "count": count, "model": generation.model if generation else MODEL_ID, "request_id": result.request_id,
             "api_host": origin.host if origin else None,
-            "submitted_at": self._known(result.request_id)[1], "finished_at": result.finished_at,
+            "submitted_at": submitted_at, "finished_at": result.finished_at,
             "tool": f"nanobanana-cli {__version__}",
         }
 
