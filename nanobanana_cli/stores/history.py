@@ -152,6 +152,11 @@ def _process_alive(pid: int) -> bool:
 APPEND_EVENT = "events = json_insert(events, '$[#]', json_extract(?, '$[0]'))"
 
 
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """The keys that start with `prefix`, as a range an index can walk: [prefix, prefix + the highest character)."""
+    return prefix, prefix + "\U0010ffff"
+
+
 def _json_or_none(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value)
 
@@ -510,8 +515,8 @@ class History:
         with self._db() as db:
             if db is not None:
                 rows = db.execute(
-                    "SELECT request_id FROM jobs WHERE substr(request_id, 1, ?) = ? ORDER BY submitted_at DESC LIMIT ?",
-                    (len(prefix), prefix, limit),
+                    "SELECT request_id FROM jobs WHERE request_id >= ? AND request_id < ? ORDER BY submitted_at DESC LIMIT ?",
+                    (*_prefix_range(prefix), limit),
                 ).fetchall()
                 return [row[0] for row in rows]
         return []
@@ -605,7 +610,7 @@ class History:
             if db is not None:
                 lookups: list[tuple[str, tuple[str, ...]]] = [("request_id = ?", (request_id,)) for request_id in set(request_ids)]
                 # a prefix is a key range: [prefix, prefix + the highest character)
-                lookups += [("request_id >= ? AND request_id < ?", (prefix, prefix + "\U0010ffff")) for prefix in set(prefixes)]
+                lookups += [("request_id >= ? AND request_id < ?", _prefix_range(prefix)) for prefix in set(prefixes)]
                 for where, params in lookups:
                     for entry in self._fetch(db, f"SELECT * FROM jobs WHERE {where}", params):
                         found[entry.request_id] = entry
@@ -619,7 +624,7 @@ class History:
         files found there, not with the history; it is for the few files that neither their names nor
         their metadata tie to a job (`jobs_with_ids` finds the others by key).
         """
-        ranges = [(prefix, prefix + "\U0010ffff") for prefix in {os.path.join(directory, "") for directory in directories}]
+        ranges = [_prefix_range(prefix) for prefix in {os.path.join(directory, "") for directory in directories}]
         if not ranges:
             return []
         with self._db() as db:
