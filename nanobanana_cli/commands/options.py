@@ -245,6 +245,7 @@ ManyImagesOpt = Annotated[
         "run at once and numbered 1 to N.",
     ),
 ]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Submit, print the request id, and stop.")]
 ConcurrencyOpt = Annotated[int, typer.Option("-j", "--concurrency", min=1, max=32, help="Jobs in flight at once.")]
 PreviewOpt = Annotated[
     Optional[bool],
