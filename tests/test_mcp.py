@@ -25,7 +25,7 @@ from nanobanana_cli.api.models import ASPECT_RATIOS
 from nanobanana_cli.sandbox import Faults, Sandbox
 from nanobanana_cli.stores.history import History
 
-from .conftest import SENTINEL_TOKEN
+from .conftest import SENTINEL_TOKEN, WAIT_LIMIT
 
 pytest.importorskip("mcp", reason="the mcp extra (in the test extra) is not installed")
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -72,8 +72,10 @@ class Server:
         return result
 
     async def wait_for_log(self, text: str) -> None:
-        while text not in self.log:
-            await anyio.sleep(0.02)
+        """Until the server's log says `text`; the limit only turns a missing line into a failure."""
+        with anyio.fail_after(WAIT_LIMIT):
+            while text not in self.log:
+                await anyio.sleep(0.02)
 
 
 def text_of(result: CallToolResult) -> str:
