@@ -102,7 +102,7 @@ def test_a_matrix_run_again_resumes_and_never_pays_twice(cli, sandbox, tmp_path)
     docs = [json.loads(line) for line in again.stdout.splitlines()]
     assert [doc["skipped"] for doc in docs] == [True, False]  # only the failed job went out again
     assert docs[0]["outputs"] == json.loads(first.stdout.splitlines()[0])["outputs"]
-    assert sandbox.stats.submits == 3 and "not submitted again" in again.stderr
+    assert sandbox.stats.submits == 3 and "resuming the run of this command" in again.stderr
 
 
 def test_a_matrix_dry_run_shows_every_request_and_sends_none(cli, sandbox):

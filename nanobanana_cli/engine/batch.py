@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from ..api.described import UNCERTAIN_SUBMIT_HINT
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
@@ -104,15 +105,16 @@ class _LineRunner:
 
     def _process(self, line: BatchLine) -> LineOutcome:
         state = self.manifest.get(line.key)
-        saved = saved_files_present(state, self.manifest.path.parent)
-        if saved is not None:
+        action = line_action(state, self.manifest.path.parent, self.resubmit_uncertain)
+        if action == "skip":
+            saved = saved_files_present(state, self.manifest.path.parent) or []
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
         request_id = state.get("request_id")
         just_submitted = False
-        if request_id and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
+        if action == "attach" and request_id:
             self.reporter.line_started(line, "re-attached", request_id)
-        elif state.get("status") == JobState.UNCERTAIN and not self.resubmit_uncertain:
+        elif action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error()))
         else:
             request_id = self._submit(line)
@@ -137,6 +139,22 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
+
+
+LineAction = Literal["skip", "attach", "uncertain", "submit"]
+
+
+def line_action(state: dict[str, Any], directory: Path, resubmit_uncertain: bool = False) -> LineAction:
+    """What a run does with a line, from its manifest record: `skip` (its images are on disk),
+    `attach` (a submitted job, waited on without paying again), `uncertain` (an earlier submit may
+    have been billed: not sent again) or `submit` (new, not sent, failed or cancelled)."""
+    if saved_files_present(state, directory) is not None:
+        return "skip"
+    if state.get("request_id") and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
+        return "attach"
+    if state.get("status") == JobState.UNCERTAIN and not resubmit_uncertain:
+        return "uncertain"
+    return "submit"
 
 
 def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:

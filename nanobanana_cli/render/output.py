@@ -296,7 +296,9 @@ class Output:
 
         for position, (line, request) in enumerate(requests):
             if self.mode is Mode.JSON:
-                self.result_json({**request, "line": line} if line is not None else request, compact=len(requests) > 1)
+                # a run's requests (numbered) are one line each, however many are left to send
+                self.result_json({**request, "line": line} if line is not None else request,
+                                 compact=len(requests) > 1 or line is not None)
                 continue
             lines = [""] if position else []
             lines += [f"# line {line}"] if line is not None else []

@@ -6,9 +6,11 @@ more than four images) through the batch engine, printed as one result in order.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError, NanobananaError, UsageError
@@ -21,7 +23,8 @@ from .models import refused as api_refused
 
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
-    from ..engine.batch import LineOutcome
+    from ..engine.batch import LineAction, LineOutcome
+    from ..engine.batch_file import BatchLine
     from ..engine.matrix import PlannedJob
     from ..engine.naming import NameTemplate
     from ..engine.outcome import JobOutcome
@@ -143,35 +146,90 @@ class ManyChoices:
 def run_many(
     output: Output, settings: Settings, planned: list[PlannedJob], choices: ManyChoices
 ) -> None:
-    """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result."""
+    """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result.
+
+    The rerun rule: the same command in the same directory resumes the last run while any of its
+    jobs is not done (never paying twice for one), and makes a new run, with new images, once every
+    job of it is done; either is said on stderr.
+    """
     from ..engine.batch_file import planned_lines
 
     lines = planned_lines(planned, choices.single.name, datetime.now())
     _check_many(choices.single, len(lines))
     _show_run(output, planned)
-    estimate = offline_estimate(settings, lines[0].generation.model, sum(line.generation.num_images for line in lines))
+    directory = Path(settings["output_dir"]).expanduser()  # a dry run creates nothing: not prepared yet
+    run = this_run(lines, directory)
+    run.announce(output, directory)
+    estimate = (offline_estimate(settings, lines[0].generation.model, run.images_to_submit) if run.images_to_submit
+                else "nothing left to submit: no new cost")
     if choices.single.dry_run:
-        show_dry_run(output, settings, [(line.number, line.generation) for line in lines], choices.single.curl)
+        sent = [line for line, action in zip(run.lines, run.actions) if action == "submit"]
+        show_dry_run(output, settings, [(line.number, line.generation) for line in sent], choices.single.curl)
         output.note(estimate)
         return
-    _confirm(output, len(lines), settings["matrix_confirm_above"], choices.yes, estimate)
+    _confirm(output, run.counts["submit"], settings["matrix_confirm_above"], choices.yes, estimate)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
-    run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
-                  rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
-    outcomes = run_lines(output, settings, plan, lines, run, printer.add)
+    line_run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
+                       rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
+    outcomes = run_lines(output, settings, plan, run.lines, line_run, printer.add)
     followups.show(printer.fresh)
-    skipped = sum(item.skipped for item in outcomes)
-    if skipped:
-        output.note(f"{skipped} job(s) were done by an earlier run into {plan.directory} and were not submitted again "
-                    "(for new images, use another --output-dir)")
     output.info(f"saved {len(printer.paths)} image(s) from {len(outcomes)} job(s) in {followups.elapsed:.1f}s")
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")
     if choices.single.open_paths is not None and printer.paths:
         choices.single.open_paths(printer.paths)
     retry = f"to retry the failed jobs, run the same command again (the finished ones are not submitted again): {choices.command}"
     finish_lines(output, outcomes, "generate", "job", BatchRerun(retry))
+
+
+@dataclass(frozen=True)
+class ThisRun:
+    """Which run of a command in a directory this is, and what each of its jobs will do."""
+
+    number: int  # 1: the first run of this command into the directory; 2 once that one was done, ...
+    lines: list[BatchLine]  # keyed for this run, so an earlier run's records are not this one's
+    actions: list[LineAction]
+    resumed: bool  # an earlier invocation left this run unfinished
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(self.actions)
+
+    @property
+    def images_to_submit(self) -> int:
+        return sum(line.generation.num_images for line, action in zip(self.lines, self.actions) if action == "submit")
+
+    def announce(self, output: Output, directory: Path) -> None:
+        counts, total = self.counts, len(self.lines)
+        if self.resumed:
+            parts = [f"{counts['skip']} of {total} job(s) done"]
+            if counts["attach"]:
+                parts.append(f"{counts['attach']} still running (waited on, not paid again)")
+            if counts["uncertain"]:
+                parts.append(f"{counts['uncertain']} uncertain (not sent again)")
+            parts.append(f"{counts['submit']} to submit")
+            output.note(f"resuming the run of this command in {directory}: {', '.join(parts)}")
+        elif self.number > 1:
+            output.note(f"the earlier run of this command in {directory} is done (every job's images are on disk): "
+                        f"this is a new run of {total} job(s), with new images beside the earlier ones")
+
+
+def this_run(lines: list[BatchLine], directory: Path) -> ThisRun:
+    """The run to go on with: the first run of these lines in `directory` that is not done (every job's
+    images on disk), or a new one after them. Runs after the first are told apart by their manifest keys."""
+    from ..engine.batch import line_action
+    from ..engine.manifest import read_manifests
+
+    state = read_manifests(directory)  # its bad records are reported when the run itself reads it
+    number = 1
+    while True:
+        keyed = lines if number == 1 else [replace(line, key=f"{line.key}.run{number}") for line in lines]
+        records = [state.get(line.key, {}) for line in keyed]
+        actions = [line_action(record, directory) for record in records]
+        if not all(action == "skip" for action in actions):
+            return ThisRun(number, keyed, actions, resumed=any(records))
+        number += 1
 
 
 def _show_run(output: Output, planned: list[PlannedJob]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import AlreadyReported, JobFailedError, NanobananaError
-from .context import open_session, within_budget
+from .context import images_to_submit, open_session, within_budget
 
 if TYPE_CHECKING:
     from ..engine.batch import LineOutcome
@@ -50,7 +50,8 @@ def run_lines(
         open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session,
         output.batch_progress(len(lines)) as progress,
     ):
-        within_budget(output, session.client, sum(line.generation.num_images for line in lines), run.max_cost, announce=True)
+        images = images_to_submit(lines, plan.directory, resubmit_uncertain=run.resubmit_uncertain)
+        within_budget(output, session.client, images, run.max_cost, announce=True)
         jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
         batch = run_batch(
             jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
