@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Optional
 
 from . import __version__, debugging, invocation
 from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
-from .render.output import StdoutClosed
+from .render.output import StdoutClosed, error_document, forget_documenting
 
 if TYPE_CHECKING:
     import typer
@@ -291,6 +291,14 @@ def _discard_stdout() -> None:
         pass  # not a real file (tests capture it); nothing can fail at exit then
 
 
+def _error_document(error: NanobananaError) -> None:
+    """With --json, a job command that failed before printing a document prints the error as one."""
+    try:
+        error_document(error)
+    except StdoutClosed:
+        _discard_stdout()
+
+
 def _report(message: str, hint: str | None) -> None:
     from .render.output import EVENT_KEEPS
     from .sanitise import escape
@@ -356,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(VERSION_LINE + "\n")
         return 0
     _Signals.install()
+    forget_documenting()  # several commands may run in one process (tests, an embedding program)
     if os.environ.get("_NANOBANANA_COMPLETE"):
         from .completion import prepare
 
@@ -372,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        _error_document(exc)
         if str(exc):
             _report(str(exc), exc.hint)
         if isinstance(exc, InterruptedWaitError):

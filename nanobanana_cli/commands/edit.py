@@ -93,7 +93,7 @@ def edit(
     from ..runs.generate import RunChoices, run_generation
     from ..runs.models import ModelRequest, parse_sets, plain_request
 
-    output = make_output(json_, quiet, template)
+    output = make_output(json_, quiet, template).documents_errors(per_line=True)
     if sandbox and no_wait:
         raise UsageError("--no-wait cannot be used with --sandbox: the sandbox stops when this command ends")
     if curl and not dry_run:

@@ -197,7 +197,7 @@ def generate(
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
     from ..runs.models import ModelRequest, parse_sets
 
-    output = make_output(json_, quiet, template)
+    output = make_output(json_, quiet, template).documents_errors(per_line=True)
     _check_combinations(sandbox, no_wait, dry_run, curl)
     _check_no_wait(no_wait, open_, timeout, no_download)
     if prompt is not None and prompt != "-" and not literal:

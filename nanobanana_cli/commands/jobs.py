@@ -136,7 +136,7 @@ def job_status(
     """
     from ..stores.history import LOCAL_KEY_PREFIX
 
-    output = make_output(json_, quiet, template)
+    output = make_output(json_, quiet, template).documents_errors()
     if request_id is not None and request_id.strip().startswith(LOCAL_KEY_PREFIX):
         outcome = _uncertain_submit(output, request_id)
     else:
@@ -185,7 +185,7 @@ def job_result(
 
       nanobanana result --last --download -o out/
     """
-    output = make_output(json_, quiet, template)
+    output = make_output(json_, quiet, template).documents_errors()
     flags = {"base_url": base_url, "retries": retries, "output_dir": output_dir, "metadata": metadata}
     ids = None if request_id is None else [request_id]
     with job_session(output, ids, last, token, flags, download=download, name=name) as (jobs, (only,)):
@@ -211,7 +211,7 @@ def job_cancel(
 
       nanobanana cancel --last
     """
-    output = make_output(json_, quiet)
+    output = make_output(json_, quiet).documents_errors()
     flags = {"base_url": base_url, "retries": retries}
     with job_session(output, None if request_id is None else [request_id], last, token, flags) as (jobs, (only,)):
         answer = jobs.cancel(only)
@@ -271,7 +271,7 @@ def job_watch(
 
       nanobanana watch "$ID1" "$ID2" --json | jq -r '.outputs[].path'
     """
-    output = make_output(json_, quiet, template)
+    output = make_output(json_, quiet, template).documents_errors(per_line=len(request_ids or []) > 1)
     flags = {"base_url": base_url, "retries": retries, "timeout": timeout, "output_dir": output_dir, "metadata": metadata}
     failures: list[NanobananaError] = []
     saved_paths: list[str] = []

@@ -157,7 +157,7 @@ def regen(
     from ..runs.generate import RunChoices, run_generation
     from ..runs.models import parse_sets, regenerated
 
-    output = make_output(json_, quiet)
+    output = make_output(json_, quiet).documents_errors(per_line=True)
     template = parse_name(name)
     try:
         made, _ = provenance.read(file)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import UsageError
+from ..errors import InterruptedWaitError, NanobananaError, SubmitUncertainError, UsageError
 from ..sanitise import escape
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 RESULT_KEEPS = "\n\t"
 EVENT_KEEPS = "\t"
 PREVIEW_COLUMNS = 32  # a thumbnail: big enough to recognise, small enough to keep the scrollback readable
+
+
+# The running command's output while it prints job documents, and whether one per line (see
+# `Output.documents_errors`); `main()` prints an error through it (`error_document`).
+_documenting: tuple[Output, bool] | None = None
 
 
 class Mode(str, Enum):
@@ -133,6 +138,15 @@ class Output:
         self._live: Live | None = None
         self._lock = threading.Lock()
         self._preview_refused = False  # said once per command, not once per image
+        self.documents = 0  # JSON documents printed so far
+
+    def documents_errors(self, *, per_line: bool = False) -> Output:
+        """A job command's promise: with --json, an error that ends it before it printed a document
+        (a rejected token, an unreachable API, an unknown id, a usage error found after parsing)
+        is printed as a job document too (`error_document`), compact when `per_line`."""
+        global _documenting
+        _documenting = (self, per_line)
+        return self
 
     @property
     def human(self) -> bool:
@@ -178,6 +192,7 @@ class Output:
         """The one JSON emitter: ASCII-only (controls and bidi characters escaped), and strict JSON."""
         data = self._finite(data, "")
         separators = (",", ":") if compact else None
+        self.documents += 1
         self.result_line(json.dumps(data, separators=separators, indent=None if compact else 2, allow_nan=False))
 
     def _finite(self, value: Any, where: str) -> Any:
@@ -263,10 +278,10 @@ class Output:
         for line in (quiet if self.mode is Mode.QUIET and quiet is not None else human):
             self.result_line(line)
 
-    def job(self, outcome: JobOutcome, *, compact: bool = False) -> None:
-        """One job: its saved paths (or URLs) one per line, or its document (failed jobs too)."""
+    def job(self, outcome: JobOutcome, *, compact: bool = False, extra: Mapping[str, Any] | None = None) -> None:
+        """One job: its saved paths (or URLs) one per line, or its document (failed jobs too), with `extra` fields."""
         if self.mode in (Mode.JSON, Mode.TEMPLATE):
-            self.emit(outcome.to_dict(), [], compact=compact)
+            self.emit({**outcome.to_dict(), **(extra or {})}, [], compact=compact)
             return
         if outcome.error is not None:
             return  # the error itself is reported on stderr
@@ -280,11 +295,12 @@ class Output:
         waited = f", in {outcome.elapsed_seconds:.1f}s" if outcome.elapsed_seconds is not None else ""
         self.info(f"{outcome.request_id[:8]}: saved {len(outcome.saved)} image(s), {total / 1e6:.1f} MB{waited}")
 
-    def submitted(self, outcome: JobOutcome, submission: Submission, follow: str) -> None:
-        """A job submitted without waiting: its id (or document, with the URLs to follow it), and the
-        command that follows it (`follow`)."""
+    def submitted(self, outcome: JobOutcome, submission: Submission, follow: str, *, compact: bool = False,
+                  extra: Mapping[str, Any] | None = None) -> None:
+        """A job submitted without waiting: its id (or document, with the URLs to follow it, and `extra`
+        fields), and the command that follows it (`follow`)."""
         urls = {key: value for key, value in submission.to_dict().items() if key.endswith("_url")}
-        self.emit({**outcome.to_dict(), **urls}, [submission.request_id])
+        self.emit({**outcome.to_dict(), **(extra or {}), **urls}, [submission.request_id], compact=compact)
         self.info(f"follow it with: {follow}")
 
     def sandbox_notice(self, base_url: str) -> None:
@@ -358,3 +374,29 @@ class Output:
             with self._lock:
                 self.stderr.write("\a")
                 self.stderr.flush()
+
+
+def error_document(error: NanobananaError) -> None:
+    """The error that ended a job command before it printed any document, as that command's job
+    document with --json: status `error` (`uncertain` when a submit's outcome is unknown),
+    request_id null, the message and the exit code. An interrupt is no such error: it names its jobs.
+
+    `main()` calls it for every error; it prints only for the command that asked (`documents_errors`)."""
+    global _documenting
+    documenting, _documenting = _documenting, None
+    if documenting is None or isinstance(error, InterruptedWaitError) or not str(error):
+        return
+    output, per_line = documenting
+    if output.mode is not Mode.JSON or output.documents:
+        return
+    from ..engine.outcome import JobOutcome
+    from ..states import JobState
+
+    status = JobState.UNCERTAIN if isinstance(error, SubmitUncertainError) else JobState.ERROR
+    output.result_json(JobOutcome("", status, error=error).to_dict(), compact=per_line)
+
+
+def forget_documenting() -> None:
+    """A new command starts (several run in one process: tests, an embedding program)."""
+    global _documenting
+    _documenting = None

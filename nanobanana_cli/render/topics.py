@@ -28,7 +28,8 @@ JOB_FIELD_HELP = {
 EXTRA_FIELD_HELP = {
     "status_url, result_url, cancel_url": "generate --no-wait: where to follow the job",
     "outcome": "cancel: the API's answer (cancelled or not_cancellable)",
-    "line, name, skipped": "batch: the prompt file's line, its name, whether a finished job was skipped",
+    "line, name, skipped": "batch, generate: the job's line in the file or run (1 for a single job), the line's name (batch), "
+    "whether an earlier run had done it (resumed)",
 }
 
 
@@ -85,10 +86,15 @@ def _exit_codes() -> str:
 
 def _json() -> str:
     lines = [
-        "--json prints one document on stdout; commands that report several jobs (watch with several",
-        "ids, batch, generate with a prompt matrix or -n above 4) print one compact JSON line per job,",
-        "as each finishes. Failed, timed-out and",
-        "cancelled jobs print their document too. JSON Schemas: docs/schema/ in the source tree.",
+        "--json prints one document on stdout. generate, edit and regen print JSON Lines whatever -n:",
+        "one compact document per job, one per line, in order (a single job is one line, so json.load",
+        "reads it; jq reads any number). batch and watch with several ids print one compact line per",
+        "job as each finishes. Failed, timed-out and cancelled jobs print their document too.",
+        "",
+        "An error that ends generate, edit, regen, status, result, cancel or watch before any document",
+        "(a rejected token, an unreachable API, an unknown id, a bad flag) prints one too: status",
+        "\"error\", request_id null, error (the message) and exit_code; the error line still goes to",
+        "stderr. JSON Schemas: docs/schema/ in the source tree.",
         "",
         "The job document (generate, status, result, watch, cancel, batch):",
         "",

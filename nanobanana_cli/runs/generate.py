@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, NanobananaError, UsageError
 from ..states import JobState
@@ -57,7 +57,7 @@ def run_generation(output: Output, settings: Settings, generation: GenerationInp
     outcome = _submit(output, settings, generation, choices)
     if outcome is None:
         return
-    output.job(outcome)
+    output.job(outcome, compact=True, extra=run_fields(1, skipped=False))
     followups.saved(outcome)
     followups.show([item.path for item in outcome.saved or []])
     followups.finished(_summary(outcome))
@@ -75,6 +75,12 @@ def dry_run(output: Output, settings: Settings, generations: list[GenerationInpu
             generations = choices.model.prepare(catalog, settings, generations)
     show_dry_run(output, settings, list(zip(numbers or [None] * len(generations), generations)), choices.curl)
     output.note(offline_estimate(settings, generations[0].model, sum(item.num_images for item in generations)))
+
+
+def run_fields(line: int, *, skipped: bool) -> dict[str, Any]:
+    """What every job document of a generate adds, whatever -n: one compact document per job, one per
+    line (JSON Lines), each with its number in the run and whether an earlier run had done it."""
+    return {"line": line, "skipped": skipped}
 
 
 def _summary(outcome: JobOutcome) -> str:
@@ -111,7 +117,8 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
             raise api_refused(catalog, generation, exc) from None
         if not choices.wait:
             follow = resume_command([submission.request_id], plan.directory, base_url=base_url_flag(settings))
-            output.submitted(jobs.describe(submission.request_id, JobState.IN_QUEUE, generation), submission, follow)
+            output.submitted(jobs.describe(submission.request_id, JobState.IN_QUEUE, generation), submission, follow,
+                             compact=True, extra=run_fields(1, skipped=False))
             return None
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
@@ -286,7 +293,7 @@ class InOrder:
             job = self.planned[self.next - 1]
             self.next += 1
             saved = [file.path for file in done.outcome.saved or []]
-            self.output.emit(done.to_dict(), saved, compact=True)
+            self.output.emit({**done.outcome.to_dict(), **run_fields(done.line.number, skipped=done.skipped)}, saved, compact=True)
             self.paths += saved
             if not done.skipped:
                 self.fresh += saved
