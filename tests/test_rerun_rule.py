@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import HELD, WAIT_LIMIT, wait_until
+from .conftest import HELD, WAIT_LIMIT, job_polls, wait_until
 
 
 def manifest_records(directory: Path) -> list[dict]:
@@ -128,3 +128,63 @@ def test_a_dry_run_of_a_finished_run_shows_the_new_run(cli, sandbox, tmp_path):
     assert dry.exit_code == 0
     assert len(dry.stdout.splitlines()) == 2 and "new run of 2 job(s)" in dry.stderr
     assert re.search(r"estimated cost \$\d+\.\d{4} for 2 image\(s\)", dry.stderr), dry.stderr
+
+
+# -- a single job: the same rule, through the history -------------------------------------------
+
+
+def interrupt_while_waiting(sandbox, command: list[str]) -> str:
+    """Run `command` until its job is polled, then Ctrl-C it; the job's id."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        wait_until(lambda: len(sandbox.jobs()) == 1 and job_polls(sandbox, sandbox.jobs()[0].request_id) >= 1, "a poll of the job")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=WAIT_LIMIT)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    return sandbox.jobs()[0].request_id
+
+
+def test_an_interrupted_single_job_run_again_is_waited_on_not_paid_again(cli, start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=HELD)
+    out = tmp_path / "out"
+    request_id = interrupt_while_waiting(sandbox, [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-n", "2", "-o", str(out)])
+    sandbox.finish_job(request_id)
+    sandbox.queue_seconds = 0  # were a new job submitted, it would not be held
+    again = cli("generate", "a fox", "-n", "2", "-o", out)
+    assert again.exit_code == 0, again.stderr
+    assert sandbox.stats.submits == 1
+    assert f"resuming job {request_id}" in again.stderr and "instead of paying again" in again.stderr
+    paths = again.stdout.split()
+    assert len(paths) == 2 and all(Path(path).parent == out and request_id[:8] in path for path in paths)
+    # now it is done: the same command makes new images, as after any finished run
+    third = cli("generate", "a fox", "-n", "2", "-o", out)
+    assert third.exit_code == 0 and sandbox.stats.submits == 2 and "resuming" not in third.stderr
+    assert not set(third.stdout.split()) & set(paths)
+
+
+def test_a_single_job_that_timed_out_is_resumed_by_the_same_command(cli, start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=HELD)
+    first = cli("generate", "a fox", "--timeout", "0.2", "-o", tmp_path)
+    assert first.exit_code != 0 and sandbox.stats.submits == 1
+    sandbox.finish_job(sandbox.jobs()[0].request_id)
+    sandbox.queue_seconds = 0
+    again = cli("generate", "a fox", "-o", tmp_path)
+    assert again.exit_code == 0, again.stderr
+    assert sandbox.stats.submits == 1 and "resuming job" in again.stderr
+
+
+def test_another_request_or_directory_or_a_no_wait_job_is_not_resumed(cli, start_sandbox, tmp_path):
+    sandbox = start_sandbox(queue_seconds=HELD)
+    request_id = interrupt_while_waiting(sandbox, [sys.executable, "-m", "nanobanana_cli", "generate", "a fox", "-o", str(tmp_path / "a")])
+    sandbox.finish_job(request_id)
+    sandbox.queue_seconds = 0
+    for args in (("a fox", "-o", tmp_path / "b"), ("a fox", "-a", "1:1", "-o", tmp_path / "a")):
+        run = cli("generate", *args)
+        assert run.exit_code == 0 and "resuming" not in run.stderr
+    assert sandbox.stats.submits == 3
+    submitted = cli("generate", "a wolf", "--no-wait", "-o", tmp_path / "c", "-q")
+    assert submitted.exit_code == 0
+    waited = cli("generate", "a wolf", "-o", tmp_path / "c")  # the --no-wait job was not interrupted: a new job
+    assert waited.exit_code == 0 and "resuming" not in waited.stderr and sandbox.stats.submits == 5

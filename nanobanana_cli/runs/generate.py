@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, NanobananaError, UsageError
+from ..errors import InterruptedWaitError, InvalidInputError, NanobananaError, UsageError
 from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from ..api.models import GenerationInput
     from ..engine.batch import LineAction, LineOutcome
     from ..engine.batch_file import BatchLine
+    from ..engine.lifecycle import Jobs
     from ..engine.matrix import PlannedJob
     from ..engine.naming import NameTemplate
     from ..engine.outcome import JobOutcome
     from ..render.output import Output
+    from ..stores.history import History
     from ..stores.settings import Settings
 
 
@@ -106,11 +108,19 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
             catalog = catalog_of(session.client)
             entry = catalog.entry(choices.model.model_id)
             (generation,) = choices.model.prepare(catalog, settings, [generation])
-        within_budget(output, session.client, generation.num_images, choices.max_cost, entry=entry)
         jobs = Jobs(
             session.client, session.history, reporter=progress, downloads=downloads, timeout=settings["timeout"],
             resume_base_url=base_url_flag(settings),
         )
+        earlier = _interrupted_job(session.history, session.client.base_url, generation, plan.directory) if choices.wait else None
+        if earlier is not None:
+            output.note(
+                f"resuming job {earlier}: the same request into {plan.directory} was interrupted before its images were "
+                f"saved; waiting on it instead of paying again (for a new job instead, cancel it first: nanobanana cancel {earlier})"
+            )
+            with jobs.resumable([earlier]):
+                return _waited(jobs, session.history, earlier, generation, just_submitted=False)
+        within_budget(output, session.client, generation.num_images, choices.max_cost, entry=entry)
         try:
             submission = jobs.submit(generation, plan.intent(plan.namer(generation)))
         except InvalidInputError as exc:
@@ -123,7 +133,46 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
         # From the submit on, Ctrl-C anywhere names the job and how to resume it.
         with jobs.resumable([submission.request_id]):
             output.note(f"submitted {submission.request_id} ({_described(generation)})")
-            return jobs.outcome_of(submission.request_id, generation, just_submitted=True)
+            return _waited(jobs, session.history, submission.request_id, generation, just_submitted=True)
+
+
+# A waited job whose command ended before saving its images (Ctrl-C, SIGTERM, --timeout) gets this
+# event in the history: the same command run again waits on it instead of paying for another.
+DETACHED = "detached"
+
+
+def _waited(jobs: Jobs, history: History, request_id: str, generation: GenerationInput, *, just_submitted: bool) -> JobOutcome:
+    """The job's outcome; if this command stops waiting before its images are saved, the history says so."""
+    try:
+        outcome = jobs.outcome_of(request_id, generation, just_submitted=just_submitted)
+    except InterruptedWaitError:
+        history.update(request_id, event=(DETACHED, {"reason": "interrupted"}))
+        raise
+    if outcome.status == "timeout":
+        history.update(request_id, event=(DETACHED, {"reason": "timeout"}))
+    return outcome
+
+
+def _interrupted_job(history: History, base_url: str, generation: GenerationInput, directory: Path) -> str | None:
+    """The newest job this same request into this same directory left unfinished on this API when its
+    command was interrupted (`DETACHED`), as far as the history knows it still runs; else None.
+
+    Only interrupted waits count: a --no-wait job, or one another terminal is waiting on, is not resumed."""
+    import json
+
+    from ..engine.intent import JobIntent
+
+    wanted = json.loads(json.dumps(generation.to_payload()))  # as the history stores it
+    for status in (JobState.IN_QUEUE, JobState.IN_PROGRESS):
+        for entry in history.entries(limit=None, status=status, base_url=base_url):
+            intent = JobIntent.from_record(entry.intent)
+            if (
+                entry.input == wanted and entry.model == generation.model and not entry.paths
+                and intent is not None and intent.output_dir == directory.resolve()
+                and any(event.get("event") == DETACHED for event in entry.events if isinstance(event, dict))
+            ):
+                return entry.request_id
+    return None
 
 
 def _described(generation: GenerationInput) -> str:
