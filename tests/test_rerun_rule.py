@@ -188,3 +188,15 @@ def test_another_request_or_directory_or_a_no_wait_job_is_not_resumed(cli, start
     assert submitted.exit_code == 0
     waited = cli("generate", "a wolf", "-o", tmp_path / "c")  # the --no-wait job was not interrupted: a new job
     assert waited.exit_code == 0 and "resuming" not in waited.stderr and sandbox.stats.submits == 5
+
+
+def test_a_run_into_the_current_directory_by_default_names_the_manifest_it_keeps_there(cli, sandbox, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = cli("generate", "a fox", "-n", "5")
+    assert first.exit_code == 0, first.stderr
+    assert "records its jobs in nanobanana-batch.jsonl beside its images, in the current directory" in first.stderr
+    assert (tmp_path / "nanobanana-batch.jsonl").is_file()
+    again = cli("generate", "a fox", "-n", "5")  # said once, when it appears
+    assert again.exit_code == 0 and "records its jobs" not in again.stderr
+    chosen = cli("generate", "a fox", "-n", "5", "-o", tmp_path / "out")
+    assert chosen.exit_code == 0 and "records its jobs" not in chosen.stderr

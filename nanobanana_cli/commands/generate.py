@@ -2,7 +2,8 @@
 
 One prompt and at most four images is one job. A prompt matrix (`a {red,blue} fox`, `--var`) or
 `-n` above 4 is a run of several jobs: it goes through the batch engine (a manifest in the output
-directory, `-j` at once, resumable, never billed twice) and is printed as one result, in order.
+directory, `-j` at once, resumed by the same command until done, never billed twice) and is printed as one
+result, in order.
 """
 
 from __future__ import annotations
@@ -168,13 +169,18 @@ def generate(
 ) -> None:
     """Generate images from a text prompt, wait for them and save them.
 
-    Progress goes to stderr; the saved paths go to stdout, one per line.
+    Progress goes to stderr; the saved paths go to stdout, one per line (--json: one document
+    per job, one per line).
 
     A prompt matrix is one job per combination: "a {red,blue} car in {fog,snow}" is four, and
     --var style=ink,oil fills {style}; write {{ and }} for literal braces. -n above 4 makes
     several jobs of at most 4. Such a run is shown first, asks before more than
-    matrix_confirm_above jobs (or needs --yes without a terminal), records every submit in the
-    output directory's batch manifest and, run again, submits only what is not done yet.
+    matrix_confirm_above jobs (or needs --yes without a terminal) and records every submit in the
+    output directory's batch manifest.
+
+    Run again in the same directory, the same command resumes a run that was not done (an
+    interrupt, a failure, a timeout: nothing done is paid for twice) and otherwise makes a new run
+    with new images; stderr says which.
 
     Examples:
 

@@ -224,6 +224,7 @@ def run_many(
         output.note(estimate)
         return
     _confirm(output, run.counts["submit"], settings["matrix_confirm_above"], choices.yes, estimate)
+    _mention_manifest(output, settings, directory)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
@@ -269,6 +270,16 @@ class ThisRun:
         elif self.number > 1:
             output.note(f"the earlier run of this command in {directory} is done (every job's images are on disk): "
                         f"this is a new run of {total} job(s), with new images beside the earlier ones")
+
+
+def _mention_manifest(output: Output, settings: Settings, directory: Path) -> None:
+    """The manifest a run keeps in its output directory (what resumes it, what the gallery groups a matrix
+    by) is named when it is about to appear in a directory nobody chose: the current one, by default."""
+    from ..engine.manifest import MANIFEST_NAME
+
+    if settings.resolved("output_dir").source == "default" and not (directory / MANIFEST_NAME).exists():
+        output.note(f"this run records its jobs in {MANIFEST_NAME} beside its images, in the current directory: the "
+                    "same command resumes an interrupted run from it without paying twice (-o DIR keeps runs elsewhere)")
 
 
 def this_run(lines: list[BatchLine], directory: Path) -> ThisRun:
