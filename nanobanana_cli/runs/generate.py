@@ -259,6 +259,7 @@ class ThisRun:
 
     def announce(self, output: Output, directory: Path) -> None:
         counts, total = self.counts, len(self.lines)
+        where = _named(directory)
         if self.resumed:
             parts = [f"{counts['skip']} of {total} job(s) done"]
             if counts["attach"]:
@@ -266,9 +267,9 @@ class ThisRun:
             if counts["uncertain"]:
                 parts.append(f"{counts['uncertain']} uncertain (not sent again)")
             parts.append(f"{counts['submit']} to submit")
-            output.note(f"resuming the run of this command in {directory}: {', '.join(parts)}")
+            output.note(f"resuming the run of this command in {where}: {', '.join(parts)}")
         elif self.number > 1:
-            output.note(f"the earlier run of this command in {directory} is done (every job's images are on disk): "
+            output.note(f"the earlier run of this command in {where} is done (every job's images are on disk): "
                         f"this is a new run of {total} job(s), with new images beside the earlier ones")
 
 
@@ -280,6 +281,14 @@ def _mention_manifest(output: Output, settings: Settings, directory: Path) -> No
     if settings.resolved("output_dir").source == "default" and not (directory / MANIFEST_NAME).exists():
         output.note(f"this run records its jobs in {MANIFEST_NAME} beside its images, in the current directory: the "
                     "same command resumes an interrupted run from it without paying twice (-o DIR keeps runs elsewhere)")
+
+
+def _named(directory: Path) -> str:
+    try:
+        current = directory.resolve() == Path.cwd().resolve()
+    except OSError:  # the current directory was removed
+        current = False
+    return "the current directory" if current else str(directory)
 
 
 def this_run(lines: list[BatchLine], directory: Path) -> ThisRun:
