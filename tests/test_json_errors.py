@@ -135,3 +135,12 @@ def test_a_single_job_and_a_run_print_documents_with_the_same_fields(cli, sandbo
     single = json.loads(cli("generate", "a fox", "--json", "-o", tmp_path).stdout)
     run = [json.loads(line) for line in cli("generate", "a fox", "-n", "5", "--json", "-o", tmp_path).stdout.splitlines()]
     assert all(set(doc) == set(single) for doc in run)
+
+
+def test_regen_of_an_image_it_knows_nothing_of_prints_an_error_document(cli, sandbox, tmp_path):
+    image = tmp_path / "plain.png"
+    image.write_bytes(IMAGE_PNG)
+    run = cli("regen", image, "--json")
+    assert run.exit_code == 2
+    error_document(run, ("regen",))
+    assert sandbox.stats.requests == []

@@ -200,3 +200,12 @@ def test_a_run_into_the_current_directory_by_default_names_the_manifest_it_keeps
     assert again.exit_code == 0 and "records its jobs" not in again.stderr
     chosen = cli("generate", "a fox", "-n", "5", "-o", tmp_path / "out")
     assert chosen.exit_code == 0 and "records its jobs" not in chosen.stderr
+
+
+def test_a_batch_run_again_with_every_line_done_says_it_costs_nothing_new(cli, sandbox, tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red fox\na blue fox\n")
+    assert cli("batch", prompts, "-o", tmp_path / "out").exit_code == 0
+    again = cli("batch", prompts, "-o", tmp_path / "out")
+    assert again.exit_code == 0 and sandbox.stats.submits == 2
+    assert "nothing left to submit: no new cost" in again.stderr and "estimated cost" not in again.stderr
