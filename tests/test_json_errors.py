@@ -144,3 +144,14 @@ def test_regen_of_an_image_it_knows_nothing_of_prints_an_error_document(cli, san
     assert run.exit_code == 2
     error_document(run, ("regen",))
     assert sandbox.stats.requests == []
+
+
+def test_a_lost_submit_answer_prints_an_uncertain_document(cli, start_sandbox, tmp_path):
+    from nanobanana_cli.sandbox import Faults
+
+    start_sandbox(faults=Faults(drop_after_submit=1))
+    run = cli("generate", "a fox whose answer is lost", "--json", "-o", tmp_path)
+    assert run.exit_code == 7
+    (line,) = run.stdout.splitlines()
+    document = json.loads(line)
+    assert document["status"] == "uncertain" and document["request_id"] is None and document["exit_code"] == 7
