@@ -39,7 +39,10 @@ def page_path(directories: Sequence[Path], output: Path | None) -> Path:
 def write_galleries(directories: Sequence[Path], output: Path | None = None, warn: Warn = no_warnings) -> Path:
     """One page for every image of DIRs, a section per directory; a directory without images is refused
     before anything is written (a typo in a path, or the wrong folder)."""
-    unique = list({os.path.realpath(directory): directory for directory in reversed(directories)}.values())[::-1]
+    named: dict[str, Path] = {}
+    for directory in directories:  # a directory named twice (`gallery out/ ./out`) is shown once, where first named
+        named.setdefault(os.path.realpath(directory), directory)
+    unique = list(named.values())
     target = page_path(unique, output)
     folders = []
     for directory in unique:
