@@ -78,7 +78,8 @@ function regroup() {
   if (choice !== '') {
     const label = by.selectedOptions[0].textContent, members = new Map();
     originals.forEach(card => {
-      const value = (choice === 'model' ? data(card).model : JSON.parse(data(card).vars || '{}')[choice.slice(2)]) || '(none)';
+      const vars = JSON.parse(data(card).vars || '{}'), name = choice.slice(2);
+      const value = (choice === 'model' ? data(card).model : Object.hasOwn(vars, name) && vars[name]) || '(none)';
       if (!members.has(value)) members.set(value, []);
       members.get(value).push(card.cloneNode(true));
     });
