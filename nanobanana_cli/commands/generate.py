@@ -192,25 +192,27 @@ def generate(
 
       nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
     """
-    from ..engine.matrix import parse_vars, plan_jobs
+    from ..engine.matrix import models_of, parse_vars, plan_jobs
     from ..invocation import rerun_command
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
-    from ..runs.models import ModelRequest, parse_sets
+    from ..runs.models import ModelRequest, models_to_compare, parse_sets
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
     _check_no_wait(no_wait, open_, timeout, no_download)
     if prompt is not None and prompt != "-" and not literal:
         refuse_file_prompt(prompt)
+    compared, matrix = models_of(model, parse_vars(variables or []))
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
-        model=model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
+        model=compared[0] if compared else model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
         preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     request = ModelRequest(settings["model"], "generate", resolution, seed, parse_sets(sets), tuple(images or ()), fit)
     planned = plan_jobs(
-        read_prompt(prompt), parse_vars(variables or []), settings["num_images"],
+        read_prompt(prompt), matrix, settings["num_images"],
         {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand, notice=output.note,
+        models=models_to_compare(compared, "generate") if len(compared) > 1 else (),
     )
     names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None
