@@ -135,7 +135,8 @@ def generate(
     metadata: MetadataOpt = None,
     variables: Annotated[Optional[list[str]], typer.Option(
         "--var", metavar="NAME=A,B", show_default=False,
-        help="Values for {NAME} in the prompt, one job each (repeat for more variables: every combination is made).",
+        help="Values for {NAME} in the prompt, one job each (repeat for more variables: every combination is made). "
+        "--var model=A,B runs every prompt on each model instead (like --model A,B; not written into the prompt).",
     )] = None,
     no_expand: Annotated[bool, typer.Option(
         "--no-expand", help="Send the prompt as written: braces are not a matrix.",
@@ -176,6 +177,9 @@ def generate(
     matrix_confirm_above jobs (or needs --yes without a terminal), records every submit in the
     output directory's batch manifest and, run again, submits only what is not done yet.
 
+    --model A,B (or --var model=A,B) compares models: every prompt on each model, each job
+    checked against its model's schema and priced at its price, file names led by the model.
+
     Examples:
 
       nanobanana generate "a glass greenhouse at dusk" --aspect 9:16 -n 4
@@ -191,6 +195,8 @@ def generate(
       nanobanana generate "a red fox" --dry-run --curl
 
       nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
+
+      nanobanana generate "a {red,blue} lighthouse" --model nano-banana,nano-banana-pro --dry-run
     """
     from ..engine.matrix import models_of, parse_vars, plan_jobs
     from ..invocation import rerun_command
