@@ -145,7 +145,7 @@ def run_many(
 ) -> None:
     """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result."""
     from ..engine.batch_file import planned_lines
-    from .models import prepared_run
+    from .models import mark_refusals, prepared_run
 
     _check_many(choices.single, len(planned))
     # every job checked against its model's schema (all before the first submit), priced model by model
@@ -171,6 +171,7 @@ def run_many(
                   rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
                   priced=cost is not None)
     outcomes = run_lines(output, settings, plan, lines, run, printer.add)
+    mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)
     skipped = sum(item.skipped for item in outcomes)
     if skipped:
