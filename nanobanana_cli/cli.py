@@ -233,9 +233,13 @@ def _run_app(args: list[str]) -> int:
     import typer
 
     from .errors import UsageError
+    from .model_help import fields_after_help
 
     try:
         code = build_app(lazy=True)(args=args, prog_name="nanobanana", standalone_mode=False)
+        for fields in fields_after_help(args):  # `generate --model X --help`: then X's fields, as `model X`
+            sys.stdout.write("\n")
+            code = build_app(lazy=True)(args=fields, prog_name="nanobanana", standalone_mode=False)
     except typer.Abort:
         raise NanobananaError("aborted: the input ended") from None  # Ctrl-D at a prompt
     except typer.TyperException as exc:

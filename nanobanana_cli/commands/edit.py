@@ -85,7 +85,8 @@ def edit(
     A local file is sent inline as a data URI, checked first: a real PNG, JPEG or WebP, at most
     the model's per-image limit (6 MiB unless its schema says otherwise; --fit shrinks a larger
     one) and 64 MiB in all. Records keep each file's name, size and sha256, never its data, and
-    `regen` of the result sends the same files again.
+    `regen` of the result sends the same files again. --model A,B makes the same edit on each
+    model, files named by model; `edit --model X --help` ends with X's fields (`model X --edit`).
 
     Examples:
 

@@ -179,6 +179,7 @@ def generate(
 
     --model A,B (or --var model=A,B) compares models: every prompt on each model, each job
     checked against its model's schema and priced at its price, file names led by the model.
+    `generate --model X --help` ends with X's fields, types, values and defaults (`model X`).
 
     Examples:
 
