@@ -48,11 +48,19 @@ class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be impor
         target = self.load()
         # the summary as short help: a command list shows it whole (wrapped), never cut with "..."
         if isinstance(target, typer.Typer):
+            for command in target.registered_commands:  # and in the group's own listing, each subcommand's whole
+                if command.short_help is None:
+                    command.short_help = _summary(command.help or getattr(command.callback, "__doc__", None) or "")
             app.add_typer(target, name=self.name, short_help=self.summary)
         else:
             # the summary as short help: listings show it whole, where Click would cut the help with "..."
             app.command(self.name, short_help=self.summary,
                         epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+
+
+def _summary(docstring: str) -> str:
+    """A docstring's first paragraph on one line: a command's summary in its group's listing."""
+    return " ".join(docstring.strip().split("\n\n", 1)[0].split())
 
 
 COMMANDS = (
