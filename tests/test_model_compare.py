@@ -120,3 +120,20 @@ def test_edit_on_two_models(cli, sandbox, tmp_path):
     assert sorted(job.model_id for job in jobs) == ["google/nano-banana-2/edit", "google/nano-banana/edit"]
     assert all(job.input["image_urls"][0].startswith("data:image/png;base64,") for job in jobs)
     assert sorted(Path(line).name.split("-make-")[0] for line in run.stdout.splitlines()) == ["nano-banana", "nano-banana-2"]
+
+
+def test_a_namers_model_is_recorded_and_read_back_and_older_records_still_read():
+    from nanobanana_cli.api.models import GenerationInput
+    from nanobanana_cli.engine.naming import FileNamer, NameTemplate
+
+    generation = GenerationInput("a fox", model=NB2)
+    namer = FileNamer.for_job(NameTemplate.parse("{model}-{slug}-{i}"), generation)
+    assert namer.model == "nano-banana-2" and namer.names("abcdef12-x", 1) == ["nano-banana-2-a-fox-1.png"]
+    record = namer.to_record()
+    assert FileNamer.from_record(record) == namer
+    older = {key: value for key, value in record.items() if key != "model"}
+    assert FileNamer.from_record({**older, "template": "{slug}-{i}"}).model == ""
+    assert FileNamer.from_record({**record, "model": "../escape"}) is None
+    # a model id without an alias is named by its id, as a slug
+    other = FileNamer.for_job(None, GenerationInput("a fox", model="google/nano-banana-3/text-to-image"))
+    assert other.model == "google-nano-banana-3-text-to-image"

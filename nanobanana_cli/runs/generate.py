@@ -206,7 +206,7 @@ def _check_many(choices: RunChoices, jobs: int) -> None:
     for refused, flag in ((not choices.wait, "--no-wait"), (choices.wait and not choices.download, "--no-download")):
         if refused:
             raise UsageError(
-                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, or more than 4 images)",
+                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, several models, or more than 4 images)",
                 hint=f"drop {flag}, or use --no-expand and -n 4 or fewer",
             )
 
