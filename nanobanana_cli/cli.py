@@ -96,7 +96,7 @@ COMMANDS = (
     CommandEntry("models", "models:models_list", "List the nano-banana family: each alias, its text-to-image and edit "
                  "model ids, the price per image, and where each schema comes from (the live catalog, the cache with its "
                  "age, or the bundled snapshot when the catalog cannot be asked)."),
-    CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names), or show "
+    CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names, models, editing), or show "
                  "a command's help."),
     CommandEntry("history", "history:history_app", "List recorded jobs, newest first; `history rm` and `history clear` "
                  "forget some."),
