@@ -18,7 +18,7 @@ from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
 from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
-from .models import ModelRequest, catalog_of, schemas
+from .models import ModelRequest, RunCost, catalog_of, schemas
 from .models import refused as api_refused
 
 if TYPE_CHECKING:
@@ -209,28 +209,43 @@ def run_many(
     job of it is done; either is said on stderr.
     """
     from ..engine.batch_file import planned_lines
+    from .models import mark_refusals, prepared_run
 
+    _check_many(choices.single, len(planned))
+    # every job checked against its model's schema (all before the first submit), priced model by model
+    planned, cost = prepared_run(output, settings, choices.single.model, planned, sandbox=choices.single.sandbox)
     lines = planned_lines(planned, choices.single.name, datetime.now())
-    _check_many(choices.single, len(lines))
     _show_run(output, planned)
     directory = Path(settings["output_dir"]).expanduser()  # a dry run creates nothing: not prepared yet
     run = this_run(lines, directory)
     run.announce(output, directory)
-    estimate = (offline_estimate(settings, lines[0].generation.model, run.images_to_submit) if run.images_to_submit
-                else "nothing left to submit: no new cost")
+    sent = [line for line, action in zip(run.lines, run.actions) if action == "submit"]
+    if cost is not None:
+        cost = _still_to_pay(cost, [line.generation for line in sent])
+    if not sent:
+        estimate = "nothing left to submit: no new cost"
+    else:
+        estimate = cost.text() if cost is not None else offline_estimate(
+            settings, lines[0].generation.model, sum(line.generation.num_images for line in sent))
     if choices.single.dry_run:
-        sent = [line for line, action in zip(run.lines, run.actions) if action == "submit"]
         show_dry_run(output, settings, [(line.number, line.generation) for line in sent], choices.single.curl)
         output.note(estimate)
         return
-    _confirm(output, run.counts["submit"], settings["matrix_confirm_above"], choices.yes, estimate)
+    if cost is not None and choices.single.max_cost is not None:
+        cost.check(choices.single.max_cost)
+    _confirm(output, len(sent), settings["matrix_confirm_above"], choices.yes, estimate)
     _mention_manifest(output, settings, directory)
+    if cost is not None:
+        within = f", within --max-cost ${choices.single.max_cost:.4f}" if choices.single.max_cost is not None and sent else ""
+        output.note(estimate + within)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     line_run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
-                       rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
+                       rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
+                       priced=cost is not None)
     outcomes = run_lines(output, settings, plan, run.lines, line_run, printer.add)
+    mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)
     output.info(f"saved {len(printer.paths)} image(s) from {len(outcomes)} job(s) in {followups.elapsed:.1f}s")
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")
@@ -283,6 +298,15 @@ def _mention_manifest(output: Output, settings: Settings, directory: Path) -> No
                     "same command resumes an interrupted run from it without paying twice (-o DIR keeps runs elsewhere)")
 
 
+def _still_to_pay(cost: RunCost, generations: list[GenerationInput]) -> RunCost:
+    """The run's cost model by model (each model's price as the whole run's), over only the jobs still to submit."""
+    prices = {model_id: price for model_id, _, price in cost.parts}
+    images: dict[str, int] = {}
+    for generation in generations:
+        images[generation.model] = images.get(generation.model, 0) + generation.num_images
+    return RunCost(tuple((model_id, count, prices.get(model_id)) for model_id, count in images.items()))
+
+
 def _named(directory: Path) -> str:
     try:
         current = directory.resolve() == Path.cwd().resolve()
@@ -309,13 +333,17 @@ def this_run(lines: list[BatchLine], directory: Path) -> ThisRun:
 
 
 def _show_run(output: Output, planned: list[PlannedJob]) -> None:
-    """The run before it starts: `2 prompt(s) × 3 job(s) of 4 + 4 + 2 images = 6 jobs, 20 images`, and each prompt."""
-    prompts = [job.generation.prompt for job in planned if job.first == 1]
-    per_prompt = planned[: len(planned) // len(prompts)]
+    """The run before it starts: `2 prompt(s) × 3 job(s) of 4 + 4 + 2 images = 6 jobs, 20 images`, and each prompt
+    (with `× 2 model(s) (nano-banana, nano-banana-2)` when it compares models)."""
+    starts = [job for job in planned if job.first == 1]
+    models = list(dict.fromkeys(job.values["model"] for job in starts if "model" in job.values))
+    prompts = [job.generation.prompt for job in starts[:: max(1, len(models))]]
+    per_prompt = planned[: len(planned) // len(starts)]
     split = " + ".join(str(job.generation.num_images) for job in per_prompt)
     images = sum(job.generation.num_images for job in planned)
+    on = f" × {len(models)} model(s) ({', '.join(models)})" if models else ""
     output.run_plan(
-        f"generate: {len(prompts)} prompt(s) × {len(per_prompt)} job(s) of {split} image(s) = "
+        f"generate: {len(prompts)} prompt(s){on} × {len(per_prompt)} job(s) of {split} image(s) = "
         f"{len(planned)} job(s), {images} image(s)",
         prompts,
     )
@@ -325,7 +353,7 @@ def _check_many(choices: RunChoices, jobs: int) -> None:
     for refused, flag in ((not choices.wait, "--no-wait"), (choices.wait and not choices.download, "--no-download")):
         if refused:
             raise UsageError(
-                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, or more than 4 images)",
+                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, several models, or more than 4 images)",
                 hint=f"drop {flag}, or use --no-expand and -n 4 or fewer",
             )
 

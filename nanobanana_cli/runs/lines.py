@@ -30,6 +30,7 @@ class LineRun:
     max_cost: float | None = None
     manifest_name: str | None = None  # None: the directory's main manifest
     rerun_hint: str | None = None  # what an interrupt says to do; None: run the same batch command again
+    priced: bool = False  # the caller checked --max-cost and said the cost, model by model (runs/models.RunCost)
 
 
 def run_lines(
@@ -50,8 +51,9 @@ def run_lines(
         open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session,
         output.batch_progress(len(lines)) as progress,
     ):
-        images = images_to_submit(lines, plan.directory, resubmit_uncertain=run.resubmit_uncertain)
-        within_budget(output, session.client, images, run.max_cost, announce=True)
+        if not run.priced:
+            images = images_to_submit(lines, plan.directory, resubmit_uncertain=run.resubmit_uncertain)
+            within_budget(output, session.client, images, run.max_cost, announce=True)
         jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
         batch = run_batch(
             jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
