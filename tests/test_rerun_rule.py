@@ -209,3 +209,21 @@ def test_a_batch_run_again_with_every_line_done_says_it_costs_nothing_new(cli, s
     again = cli("batch", prompts, "-o", tmp_path / "out")
     assert again.exit_code == 0 and sandbox.stats.submits == 2
     assert "nothing left to submit: no new cost" in again.stderr and "estimated cost" not in again.stderr
+
+
+def test_a_resumed_run_over_two_models_prices_only_the_jobs_still_to_submit(cli, start_sandbox, tmp_path):
+    from nanobanana_cli.sandbox.models import load_models
+
+    from .test_model_compare import priced_models
+
+    schema = priced_models(tmp_path / "prices.json", **{"google__nano_banana__pro__text_to_image": "0.15"})
+    sandbox = start_sandbox(models=load_models(schema))
+    args = ("generate", "a {calm,angry sandbox:fail} fox", "--model", "nano-banana,nano-banana-pro", "-o", tmp_path / "out")
+    first = cli(*args)
+    assert first.exit_code == 5 and sandbox.stats.submits == 4
+    assert "estimated cost $0.3780 for 4 image(s)" in first.stderr
+    again = cli(*args, "--max-cost", "0.2")  # the whole run is over it; what is left to pay is not
+    assert again.exit_code == 5, again.stderr
+    assert ("estimated cost $0.1890 for 2 image(s): 1 × $0.0390 on nano-banana, 1 × $0.1500 on nano-banana-pro, "
+            "within --max-cost $0.2000") in again.stderr
+    assert sandbox.stats.submits == 6
