@@ -227,3 +227,23 @@ def test_a_resumed_run_over_two_models_prices_only_the_jobs_still_to_submit(cli,
     assert ("estimated cost $0.1890 for 2 image(s): 1 × $0.0390 on nano-banana, 1 × $0.1500 on nano-banana-pro, "
             "within --max-cost $0.2000") in again.stderr
     assert sandbox.stats.submits == 6
+
+
+def test_an_interrupted_job_the_api_no_longer_knows_is_replaced_once_not_forever(cli, sandbox, tmp_path):
+    from nanobanana_cli.api.models import GenerationInput
+    from nanobanana_cli.engine.intent import JobIntent
+    from nanobanana_cli.engine.naming import FileNamer
+    from nanobanana_cli.stores.history import History
+
+    expired = "0e0e0e0e-1111-4222-8333-444455556666"  # interrupted long ago: the API has forgotten it
+    generation = GenerationInput(prompt="a fox")
+    intent = JobIntent(tmp_path.resolve(), FileNamer.for_job(None, generation), "embed")
+    with History() as history:
+        history.record_submission(expired, generation, sandbox.base_url, intent.to_record())
+        history.update(expired, event=("detached", {"reason": "interrupted"}))
+    run = cli("generate", "a fox", "-o", tmp_path)
+    assert run.exit_code == 0, run.stderr
+    assert f"resuming job {expired}" in run.stderr and "unknown to the API now" in run.stderr
+    assert sandbox.stats.submits == 1 and len(run.stdout.split()) == 1
+    again = cli("generate", "a fox", "-o", tmp_path)
+    assert again.exit_code == 0 and "resuming" not in again.stderr and sandbox.stats.submits == 2

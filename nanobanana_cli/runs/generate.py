@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InterruptedWaitError, InvalidInputError, NanobananaError, UsageError
+from ..errors import InterruptedWaitError, InvalidInputError, NanobananaError, NotFoundError, UsageError
 from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
@@ -116,10 +116,16 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
         if earlier is not None:
             output.note(
                 f"resuming job {earlier}: the same request into {plan.directory} was interrupted before its images were "
-                f"saved; waiting on it instead of paying again (for a new job instead, cancel it first: nanobanana cancel {earlier})"
+                f"saved; waiting on it instead of paying again (for a new job instead: another -o, or cancel it first "
+                f"while it is queued: nanobanana cancel {earlier})"
             )
             with jobs.resumable([earlier]):
-                return _waited(jobs, session.history, earlier, generation, just_submitted=False)
+                resumed = _waited(jobs, session.history, earlier, generation, just_submitted=False)
+            if not isinstance(resumed.error, NotFoundError):
+                return resumed
+            # the API no longer knows it (expired): nothing to wait for, and it is not offered again
+            session.history.update(earlier, event=(FORGOTTEN, {"reason": str(resumed.error)}))
+            output.note(f"job {earlier} is unknown to the API now (expired?); submitting a new one")
         within_budget(output, session.client, generation.num_images, choices.max_cost, entry=entry)
         try:
             submission = jobs.submit(generation, plan.intent(plan.namer(generation)))
@@ -139,6 +145,7 @@ def _submit(output: Output, settings: Settings, generation: GenerationInput, cho
 # A waited job whose command ended before saving its images (Ctrl-C, SIGTERM, --timeout) gets this
 # event in the history: the same command run again waits on it instead of paying for another.
 DETACHED = "detached"
+FORGOTTEN = "unknown_to_api"  # after DETACHED: the API did not know the job when it was resumed
 
 
 def _waited(jobs: Jobs, history: History, request_id: str, generation: GenerationInput, *, just_submitted: bool) -> JobOutcome:
@@ -151,6 +158,12 @@ def _waited(jobs: Jobs, history: History, request_id: str, generation: Generatio
     if outcome.status == "timeout":
         history.update(request_id, event=(DETACHED, {"reason": "timeout"}))
     return outcome
+
+
+def _last_word(events: list[Any]) -> str | None:
+    """The last of a job's own events this module writes (a resumed wait adds `running` ones after them)."""
+    ours = [event.get("event") for event in events if isinstance(event, dict) and event.get("event") in (DETACHED, FORGOTTEN)]
+    return ours[-1] if ours else None
 
 
 def _interrupted_job(history: History, base_url: str, generation: GenerationInput, directory: Path) -> str | None:
@@ -169,7 +182,7 @@ def _interrupted_job(history: History, base_url: str, generation: GenerationInpu
             if (
                 entry.input == wanted and entry.model == generation.model and not entry.paths
                 and intent is not None and intent.output_dir == directory.resolve()
-                and any(event.get("event") == DETACHED for event in entry.events if isinstance(event, dict))
+                and _last_word(entry.events) == DETACHED
             ):
                 return entry.request_id
     return None
