@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..api.described import UNCERTAIN_SUBMIT_HINT
@@ -19,7 +20,7 @@ from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, Subm
 from ..states import JobState
 from .batch_file import BatchLine
 from .lifecycle import Jobs, Reporter
-from .manifest import MANIFEST_NAME, Manifest, saved_files_present
+from .manifest import MANIFEST_NAME, Manifest, read_manifests, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
 from .workers import run_concurrently
@@ -108,11 +109,11 @@ class _LineRunner:
         if saved is not None:
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
-        request_id = state.get("request_id")
+        request_id: str = state.get("request_id") or ""
         just_submitted = False
-        if request_id and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
+        if _running(state):
             self.reporter.line_started(line, "re-attached", request_id)
-        elif state.get("status") == JobState.UNCERTAIN and not self.resubmit_uncertain:
+        elif _held_back(state, self.resubmit_uncertain):
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error()))
         else:
             request_id = self._submit(line)
@@ -137,6 +138,28 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
+
+
+def _running(state: dict[str, Any]) -> bool:
+    """Submitted by an earlier run, with an id, and not known to have failed: re-attached, not sent again."""
+    return bool(state.get("request_id")) and state.get("status") not in (JobState.FAILED, JobState.CANCELLED)
+
+
+def _held_back(state: dict[str, Any], resubmit_uncertain: bool) -> bool:
+    return state.get("status") == JobState.UNCERTAIN and not resubmit_uncertain
+
+
+def still_to_submit(directory: Path, lines: list[BatchLine], resubmit_uncertain: bool) -> list[BatchLine]:
+    """The lines a run into `directory` will submit (and pay for), by the same rules as `run_batch`: not
+    those whose images are on disk, whose job is running, or whose earlier submit is uncertain. Its
+    manifests are only read (`run_batch` repairs and reports them)."""
+    states = read_manifests(directory)
+    todo = []
+    for line in lines:
+        state = states.get(line.key, {})
+        if saved_files_present(state, directory) is None and not _running(state) and not _held_back(state, resubmit_uncertain):
+            todo.append(line)
+    return todo
 
 
 def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:
