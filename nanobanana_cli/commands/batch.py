@@ -155,9 +155,10 @@ def batch_run(
         model=settings["model"], directory=None if source == "-" else Path(source).parent,
         json_lines=True if is_json_name(source) else None, expand=not no_expand, template=template, started=datetime.now(),
     )
-    lines = _lines(output, source, settings, options, flags, skip_invalid, part)
+    lines, problems = _lines(output, source, settings, options, flags, skip_invalid, part)
+    skipped = problems if skip_invalid else None  # None: a line found invalid later is refused, not skipped
     if dry_run:
-        _dry_run(output, source, settings, lines, flags, skip_invalid, curl)
+        _dry_run(output, source, settings, lines, flags, skipped, curl)
         return
     if not lines:
         return
@@ -169,7 +170,7 @@ def batch_run(
                   rerun_hint=f"run the same batch command again to resume without paying twice: {rerun}")
 
     def vet(catalog: Catalog) -> list[BatchLine]:
-        return _vetted(output, source, settings, catalog, lines, flags, skip_invalid)
+        return _vetted(output, source, settings, catalog, lines, flags, skipped)
 
     outcomes = run_lines(output, settings, plan, lines, run, lambda item: _emit(output, followups, item), vet)
     _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
@@ -181,7 +182,8 @@ def _line_flags(model: str | None, no_expand: bool) -> str:
 
 
 def _dry_run(
-    output: Output, source: str, settings: Settings, lines: list[BatchLine], flags: LineFlags, skip_invalid: bool, curl: bool
+    output: Output, source: str, settings: Settings, lines: list[BatchLine], flags: LineFlags,
+    skipped: list[LineProblem] | None, curl: bool,
 ) -> None:
     """The requests as they would be sent, each line checked against its model's schema (no account
     needed: the cache or the bundled snapshot answer without a token), and what they would cost."""
@@ -189,7 +191,7 @@ def _dry_run(
     from ..runs.models import schemas
 
     with schemas(output, settings) as catalog:
-        lines = _vetted(output, source, settings, catalog, lines, flags, skip_invalid)
+        lines = _vetted(output, source, settings, catalog, lines, flags, skipped)
     show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
     models = dict.fromkeys(line.generation.model for line in lines)
     for model in models:
@@ -214,8 +216,9 @@ def _conclude(
 def _lines(
     output: Output, source: str, settings: Settings, options: LineOptions, flags: LineFlags, skip_invalid: bool,
     shard: Shard | None,
-) -> list[BatchLine]:
-    """The file's jobs whose lines are well-formed (every problem reported), only the shard's when there is one.
+) -> tuple[list[BatchLine], list[LineProblem]]:
+    """The file's jobs whose lines are well-formed, only the shard's when there is one, and the
+    problems of the others (with --skip-invalid; without, they are reported and refused here).
 
     Refused, the listing is complete: the lines are also checked against the schemas the cache or
     the bundled snapshot has, without asking the API (a run checks them again against the schema in
@@ -228,35 +231,36 @@ def _lines(
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults(), options)
     if problems and not skip_invalid:
         late = vet_lines(Catalog(CatalogCache(), settings.base_url), settings, lines, flags)[1]
-        _refuse(output, source, sorted([*problems, *late], key=lambda problem: problem.number))
-    _skip(output, source, problems)
+        _refuse(output, source, [*problems, *late])
     if not lines:
+        _skip(output, source, problems)
         raise UsageError(f"no prompts in {source}", hint="write one prompt per line")
     if shard is None:
-        return lines
+        return lines, problems
     mine = [line for line in lines if shard.holds(line.key)]
     output.note(f"shard {shard}: {len(mine)} of {len(lines)} line(s)" + ("; nothing to do" if not mine else ""))
-    return mine
+    return mine, problems
 
 
 def _vetted(
     output: Output, source: str, settings: Settings, catalog: Catalog, lines: list[BatchLine], flags: LineFlags,
-    skip_invalid: bool,
+    skipped: list[LineProblem] | None,
 ) -> list[BatchLine]:
-    """The jobs checked against the schema in effect for each line's model; refused or skipped as the file's own problems are."""
+    """The jobs checked against the schema in effect for each line's model. `skipped` (with
+    --skip-invalid; None without) are the file's own problems: reported with these, in line order."""
     from ..runs.lines import vet_lines
 
     kept, problems = vet_lines(catalog, settings, lines, flags)
-    if problems and not skip_invalid:
+    if problems and skipped is None:
         _refuse(output, source, problems)
-    _skip(output, source, problems)
+    _skip(output, source, [*(skipped or []), *problems])
     if lines and not kept:
         raise UsageError(f"no valid lines in {source}; nothing was submitted", hint="fix them")
     return kept
 
 
 def _refuse(output: Output, source: str, problems: list[LineProblem]) -> None:
-    for problem in problems:
+    for problem in sorted(problems, key=lambda problem: problem.number):
         output.error(f"{source}:{problem.number}: {problem.message}")
     raise UsageError(
         f"{len(problems)} invalid line(s) in {source}; nothing was submitted",
@@ -266,6 +270,7 @@ def _refuse(output: Output, source: str, problems: list[LineProblem]) -> None:
 
 def _skip(output: Output, source: str, problems: list[LineProblem]) -> None:
     """--skip-invalid: each skipped line a warning (and, with --json, a document of its own), then the count."""
+    problems = sorted(problems, key=lambda problem: problem.number)
     for problem in problems:
         output.warn(f"{source}:{problem.number}: {problem.message}; skipped")
         _emit_invalid(output, problem)
