@@ -186,6 +186,10 @@ def test_a_line_with_images_goes_to_its_models_edit_endpoint_with_paths_relative
     assert docs[1]["model"] == EDIT_2 and docs[2]["model"] == T2I_2
     (record,) = docs[1]["input"]["image_urls"]
     assert record["file"] == "red.png" and Path(record["path"]) == tmp_path / "in" / "red.png"
+    manifest = [json.loads(line) for line in (tmp_path / "out" / "nanobanana-batch.jsonl").read_text().splitlines()]
+    recorded = {record["line"]: record for record in manifest if "input" in record}
+    assert recorded[1]["model"] == EDIT_2 and recorded[1]["input"]["image_urls"][0]["sha256"] == record["sha256"]
+    assert recorded[2]["model"] == T2I_2 and recorded[2]["input"]["safety_tolerance"] == 5
     entries = {entry.model: entry for entry in History().entries()}
     assert set(entries) >= {EDIT_2, T2I_2}
     assert not DATA.search(all_text(tmp_path, run))  # stdout, history, manifest, sidecars, images

@@ -126,7 +126,9 @@ class _LineRunner:
         if self.jobs.stop.is_set():
             raise InterruptedWaitError("interrupted before this line was submitted")
         matrix = {"vars": line.values} if line.values else {}  # what the gallery groups a matrix's images by
-        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING, **matrix)
+        # the line's model and input as recorded everywhere: input images as their URL or file record, never their data
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING,
+                             model=line.generation.model, input=line.generation.to_payload(), **matrix)
         try:
             request_id = self.jobs.submit(line.generation, self._plan.intent(line_namer(self.jobs, line))).request_id
         except SubmitUncertainError as exc:
