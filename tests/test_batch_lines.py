@@ -86,6 +86,13 @@ def test_num_images_9_in_a_line_is_three_jobs_numbered_1_to_9_as_generate_n_9(cl
     assert again.exit_code == 0 and len(sandbox.jobs()) == 3  # the three jobs resume as three, none sent again
 
 
+def test_batch_n_above_4_splits_every_line_as_generate_does(cli, sandbox, tmp_path):
+    prompts = write(tmp_path / "p.txt", "a fox", "a cat")
+    run = cli("batch", prompts, "-n", "6", "-o", tmp_path / "out", "-q")
+    assert run.exit_code == 0, run.stderr
+    assert sorted(job.input["num_images"] for job in sandbox.jobs()) == [2, 2, 4, 4] and len(run.stdout.split()) == 12
+
+
 def test_num_images_that_is_not_a_whole_number_is_refused(cli, sandbox, tmp_path):
     prompts = write(tmp_path / "p.jsonl", '{"prompt": "a", "num_images": 0}', '{"prompt": "b", "num_images": 2.0}',
                     '{"prompt": "c", "num_images": true}')
@@ -101,6 +108,15 @@ def test_a_brace_group_in_a_line_is_a_matrix_as_in_generate_and_double_braces_ar
     assert sorted(job.input["prompt"] for job in sandbox.jobs()) == ["a blue fox", "a red cat", "a red fox", "a {literal} fox"]
     manifest = [json.loads(line) for line in (tmp_path / "out" / "nanobanana-batch.jsonl").read_text().splitlines()]
     assert {"1": "blue"} in [record.get("vars") for record in manifest]  # what the gallery groups by
+
+
+def test_a_plain_prompt_starting_with_a_brace_group_is_told_to_be_a_json_line(cli, sandbox, tmp_path):
+    prompts = write(tmp_path / "p.txt", "a fox", "{red,blue} foxes")
+    run = cli("batch", prompts, "-o", tmp_path / "out")
+    assert run.exit_code == 2 and "p.txt:2: invalid JSON" in run.stderr and '{"prompt": "…"}' in run.stderr
+    fixed = write(tmp_path / "p.txt", "a fox", '{"prompt": "{red,blue} foxes"}')
+    assert cli("batch", fixed, "-o", tmp_path / "out").exit_code == 0
+    assert sorted(job.input["prompt"] for job in sandbox.jobs()) == ["a fox", "blue foxes", "red foxes"]
 
 
 def test_no_expand_sends_batch_prompts_as_written(cli, sandbox, tmp_path):
@@ -226,15 +242,16 @@ def test_schema_problems_name_the_line_and_the_field_and_nothing_is_sent(cli, sa
         '{"prompt": "e", "images": ["missing.png"]}',
         '{"prompt": "f", "images": "red.png"}',
         '{"prompt": "g", "seed": -1}',
+        '{"prompt": "h", "model": "nano-banana-2/edit", "image_urls": ["/etc/passwd"]}',
     )
     run = cli("batch", prompts, "-o", tmp_path / "out")
     assert run.exit_code == 2
     expected = {2: "resolution", 3: "'colour' is not a field", 4: "safety_tolerance", 5: "unknown model",
-                6: "missing.png", 7: '"images"', 8: '"seed"'}
+                6: "missing.png", 7: '"images"', 8: '"seed"', 9: '"image_urls"'}
     for number, field in expected.items():
         (line,) = [line for line in errors_of(run) if f"p.jsonl:{number}:" in line]
         assert field in line
-    assert "p.jsonl:1:" not in run.stderr and "7 invalid line(s)" in run.stderr
+    assert "p.jsonl:1:" not in run.stderr and "8 invalid line(s)" in run.stderr
     assert sandbox.stats.requests == []
 
 

@@ -154,6 +154,7 @@ def batch_run(
     options = LineOptions(
         model=settings["model"], directory=None if source == "-" else Path(source).parent,
         json_lines=True if is_json_name(source) else None, expand=not no_expand, template=template, started=datetime.now(),
+        notice=output.note,
     )
     lines, problems = _lines(output, source, settings, options, flags, skip_invalid, part)
     skipped = problems if skip_invalid else None  # None: a line found invalid later is refused, not skipped

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,7 @@ class LineOptions:
     expand: bool = True  # `{a,b}` is a matrix (False: --no-expand)
     template: NameTemplate | None = None  # --name: numbered over a line's jobs when it has several
     started: datetime | None = None  # one {date} and {time} for the whole run
+    notice: Callable[[str], None] | None = None  # hears of values a line's matrix repeats (each used once)
 
 
 def is_json_name(source: str) -> bool:
@@ -113,7 +115,7 @@ def read_specs(text: str, *, json_lines: bool | None = None, directory: Path | N
             json_lines = stripped.startswith("{")
         try:
             if json_lines or stripped.startswith("{"):
-                specs.append(_json_spec(number, stripped, directory))
+                specs.append(_json_spec(number, stripped, directory, plain_file=not json_lines))
             else:
                 specs.append(LineSpec(number, stripped))
         except _Refused as refused:
@@ -133,11 +135,13 @@ def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _json_spec(number: int, stripped: str, directory: Path | None) -> LineSpec:
+def _json_spec(number: int, stripped: str, directory: Path | None, *, plain_file: bool = False) -> LineSpec:
     try:
         data = safe_json.loads(stripped)
     except ValueError as exc:
-        raise _Refused(f"invalid JSON ({exc}); each line of a JSON Lines file is one object such as {{\"prompt\": \"a red fox\"}}") from None
+        why = ("a line that starts with { is a JSON object: write a prompt that starts with a brace group as "
+               "{\"prompt\": \"…\"}") if plain_file else "each line of a JSON Lines file is one object such as {\"prompt\": \"a red fox\"}"
+        raise _Refused(f"invalid JSON ({exc}); {why}") from None
     if not isinstance(data, dict):
         raise _Refused(f"a JSON line must be an object such as {{\"prompt\": \"a red fox\"}}, not {_kind(data)}")
     found: list[str] = []
@@ -153,13 +157,15 @@ def _json_spec(number: int, stripped: str, directory: Path | None) -> LineSpec:
         found.insert(0, "\"prompt\": required, a string" if prompt is None else f"\"prompt\": must be a string, not {_kind(prompt)}")
     name = fields.pop("name", None)
     if name is not None:
-        why = unsafe_name(name) if isinstance(name, str) else f"must be a string, not {_kind(name)}"
-        if why is not None:
-            found.append(f"\"name\" {str(name)[:80]!r}: {why} (the rule of --name)")
+        refused = unsafe_name(name) if isinstance(name, str) else f"must be a string, not {_kind(name)}"
+        if refused is not None:
+            found.append(f"\"name\" {str(name)[:80]!r}: {refused} (the rule of --name)")
     model = fields.pop("model", None)
     if model is not None and not isinstance(model, str):
         found.append(f"\"model\": must be a string (an alias or a model id), not {_kind(model)}")
     images = _images(fields.pop("images", None), directory, found)
+    if "image_urls" in fields:  # sent as given, it would bypass every check of a local file
+        found.append("\"image_urls\": give input images as \"images\": [local files or https URLs]")
     num_images = fields.pop("num_images", None)
     if num_images is not None and (type(num_images) is not int or num_images < 1):
         found.append(f"\"num_images\": must be a whole number of 1 or more (above 4: several jobs), not {num_images!r}")
@@ -218,8 +224,10 @@ def _jobs_of(spec: LineSpec, defaults: dict[str, Any], options: LineOptions, see
     """One line's jobs: each prompt of its matrix, each split into jobs of at most four images."""
     model_id = resolve(spec.model or options.model, spec.task)
     classic = {key: spec.fields.get(key, defaults[key]) for key in ("aspect_ratio", "output_format")}
+    told = options.notice
     planned = plan_jobs(
         spec.prompt, {}, spec.num_images or defaults["num_images"], {**classic, "model": model_id}, literal=not options.expand,
+        notice=None if told is None else lambda text: told(f"line {spec.number}: {text}"),
     )
     several = len(planned) > 1
     lines = []
