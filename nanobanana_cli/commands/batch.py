@@ -102,10 +102,11 @@ def batch_run(
 ) -> None:
     """Generate images for every prompt in FILE, N jobs at a time, resumably.
 
-    FILE is JSON Lines when its name ends in .jsonl (or .ndjson) or its first line starts with
-    "{": each line is then a JSON object, and any other JSON value ([…], "…", 42, null) is an
-    error. Otherwise each line is one prompt as written, even one starting with [ or ". Blank
-    lines and # comments are skipped. A JSON line has "prompt" and optionally "name" (its files'
+    A line that starts with "{" is a JSON object. FILE is JSON Lines when its name ends in
+    .jsonl (or .ndjson) or its first line starts with "{": every line must then be an object,
+    and any other JSON value ([…], "…", 42, null) is an error. In other files, any other line
+    is one prompt as written, even one starting with [ or ". Blank lines and # comments are
+    skipped. A JSON line has "prompt" and optionally "name" (its files'
     {slug}, checked like --name), "num_images" (above 4: several jobs, as generate -n),
     "aspect" or "aspect_ratio", "format" or "output_format", "model" (alias or model id),
     "images" (local files, relative to FILE's directory, or https URLs: the model's edit
