@@ -97,7 +97,7 @@ def test_num_images_that_is_not_a_whole_number_is_refused(cli, sandbox, tmp_path
     prompts = write(tmp_path / "p.jsonl", '{"prompt": "a", "num_images": 0}', '{"prompt": "b", "num_images": 2.0}',
                     '{"prompt": "c", "num_images": true}')
     run = cli("batch", prompts, "-o", tmp_path / "out")
-    assert run.exit_code == 2 and all(f"p.jsonl:{n}: \"num_images\"" in run.stderr for n in (1, 2, 3))
+    assert run.exit_code == 2 and all(f"p.jsonl:{n}: invalid number of images" in run.stderr for n in (1, 2, 3))
     assert sandbox.stats.requests == []
 
 

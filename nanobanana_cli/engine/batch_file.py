@@ -168,7 +168,7 @@ def _json_spec(number: int, stripped: str, directory: Path | None, *, plain_file
         found.append("\"image_urls\": give input images as \"images\": [local files or https URLs]")
     num_images = fields.pop("num_images", None)
     if num_images is not None and (type(num_images) is not int or num_images < 1):
-        found.append(f"\"num_images\": must be a whole number of 1 or more (above 4: several jobs), not {num_images!r}")
+        found.append(f"invalid number of images {num_images!r} (\"num_images\"): a whole number of 1 or more (above 4, several jobs)")
     seed = fields.get("seed")
     if seed is not None and (type(seed) is not int or seed < 0):
         found.append(f"\"seed\": must be a whole number of 0 or more, not {seed!r}")
