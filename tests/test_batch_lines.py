@@ -9,10 +9,11 @@ import json
 import re
 from pathlib import Path
 
+from nanobanana_cli.sandbox.models import load_models
 from nanobanana_cli.stores.history import History
 
 from .test_edit import DATA, all_text
-from .test_sandbox_family import RED, picture
+from .test_sandbox_family import RED, picture, write_schema_file
 
 T2I_2, EDIT_2 = "google/nano-banana-2/text-to-image", "google/nano-banana-2/edit"
 
@@ -262,3 +263,17 @@ def test_a_batch_dry_run_shows_each_lines_model_and_inputs_without_an_account(cl
     assert run.exit_code == 0, run.stderr
     assert f"/v1/models/{EDIT_2}" in run.stdout and '"file": "red.png"' in run.stdout
     assert not DATA.search(run.stdout + run.stderr)
+
+
+def test_the_schema_the_api_serves_is_the_one_batch_lines_follow_and_its_price_is_the_estimate(start_sandbox, cli, tmp_path):
+    sandbox = start_sandbox(models=load_models(write_schema_file(tmp_path / "schema.json")))  # 1K or 8K, 0.1 per image
+    prompts = write(tmp_path / "p.jsonl", '{"prompt": "a fox", "resolution": "2K"}', '{"prompt": "a cat", "resolution": "8K"}')
+    refused = cli("batch", prompts, "--model", "nano-banana-2", "-o", tmp_path / "out")
+    assert refused.exit_code == 2 and sandbox.jobs() == []
+    assert "p.jsonl:1: resolution: '2K' is not one of 1K, 8K" in refused.stderr and "from the live catalog" in refused.stderr
+    assert "p.jsonl:2:" not in refused.stderr
+    write(prompts, '{"prompt": "a cat", "resolution": "8K", "num_images": 2}')
+    run = cli("batch", prompts, "--model", "nano-banana-2", "-o", tmp_path / "out")
+    assert run.exit_code == 0, run.stderr
+    assert "estimated cost $0.2000 for 2 image(s)" in run.stderr
+    assert [(job.model_id, job.input["resolution"]) for job in sandbox.jobs()] == [(T2I_2, "8K")]
