@@ -247,8 +247,8 @@ def test_schema_problems_name_the_line_and_the_field_and_nothing_is_sent(cli, sa
     )
     run = cli("batch", prompts, "-o", tmp_path / "out")
     assert run.exit_code == 2
-    expected = {2: "resolution", 3: "'colour' is not a field", 4: "safety_tolerance", 5: "unknown model",
-                6: "missing.png", 7: '"images"', 8: '"seed"', 9: '"image_urls"'}
+    expected = {2: "resolution", 3: "'colour' is not a field", 4: "safety_tolerance", 5: '"model": unknown model',
+                6: '"images": no such image file', 7: '"images"', 8: '"seed"', 9: '"image_urls"'}
     for number, field in expected.items():
         (line,) = [line for line in errors_of(run) if f"p.jsonl:{number}:" in line]
         assert field in line
@@ -277,3 +277,15 @@ def test_the_schema_the_api_serves_is_the_one_batch_lines_follow_and_its_price_i
     assert run.exit_code == 0, run.stderr
     assert "estimated cost $0.2000 for 2 image(s)" in run.stderr
     assert [(job.model_id, job.input["resolution"]) for job in sandbox.jobs()] == [(T2I_2, "8K")]
+
+
+def test_a_too_large_image_in_any_line_stops_the_batch_before_anything_is_sent(cli, sandbox, tmp_path):
+    (tmp_path / "red.png").write_bytes(picture(RED))
+    (tmp_path / "big.png").write_bytes(picture(RED) + b"\0" * (6 * 1024 * 1024))  # a PNG by its bytes, over 6 MiB
+    prompts = write(tmp_path / "p.jsonl", '{"prompt": "fine", "images": ["red.png"]}', '{"prompt": "big", "images": ["big.png"]}')
+    run = cli("batch", prompts, "-o", tmp_path / "out")
+    assert run.exit_code == 2
+    (line,) = [line for line in errors_of(run) if "p.jsonl:2:" in line]
+    assert '"images": big.png' in line and "6.0 MiB" in line and "--fit" in line
+    assert sandbox.stats.requests == [] or all(r.method == "GET" for r in sandbox.stats.requests)
+    assert sandbox.jobs() == []

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..api.family import Task, resolve
 from ..api.models import FORMAT_ALIASES, GenerationInput
 from ..api.schema import MODEL_ID
-from ..errors import NanobananaError
+from ..errors import NanobananaError, UsageError
 from ..stores import safe_json
 from .matrix import plan_jobs
 from .naming import FileNamer, unsafe_name
@@ -84,6 +84,11 @@ class BatchLine:
 class LineProblem:
     number: int
     message: str
+
+    @classmethod
+    def of(cls, number: int, error: NanobananaError) -> LineProblem:
+        """An error about a line, with its fix: one line among others, it has no line of its own for the hint."""
+        return cls(number, f"{error}; {error.hint}" if error.hint else str(error))
 
 
 @dataclass(frozen=True)
@@ -215,14 +220,17 @@ def parse_batch(text: str, defaults: dict[str, Any], options: LineOptions | None
         try:
             lines += _jobs_of(spec, defaults, options, seen)
         except NanobananaError as exc:
-            problems.append(LineProblem(spec.number, str(exc)))
+            problems.append(LineProblem.of(spec.number, exc))
     problems.sort(key=lambda problem: problem.number)
     return lines, problems
 
 
 def _jobs_of(spec: LineSpec, defaults: dict[str, Any], options: LineOptions, seen: dict[str, int]) -> list[BatchLine]:
     """One line's jobs: each prompt of its matrix, each split into jobs of at most four images."""
-    model_id = resolve(spec.model or options.model, spec.task)
+    try:
+        model_id = resolve(spec.model or options.model, spec.task)
+    except UsageError as exc:
+        raise UsageError(f"\"model\": {exc}" if spec.model else str(exc), hint=exc.hint) from None
     classic = {key: spec.fields.get(key, defaults[key]) for key in ("aspect_ratio", "output_format")}
     told = options.notice
     planned = plan_jobs(

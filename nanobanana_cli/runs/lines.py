@@ -67,9 +67,15 @@ def vet_lines(
             kept += group
             continue
         try:
+            if request.images:  # read (and refused) once for all the line's jobs, the error naming the field
+                try:
+                    found = request.read_images(catalog.entry(request.model_id))
+                except UsageError as exc:
+                    raise UsageError(f"\"images\": {exc}", hint=exc.hint) from None
+                request = replace(request, images=(), reloaded=tuple(found))
             prepared = request.prepare(catalog, settings, [line.generation for line in group])
         except NanobananaError as exc:
-            problems.append(LineProblem(number, str(exc)))
+            problems.append(LineProblem.of(number, exc))
             continue
         kept += [replace(line, generation=generation) for line, generation in zip(group, prepared)]
     return kept, problems
