@@ -289,3 +289,15 @@ def test_a_too_large_image_in_any_line_stops_the_batch_before_anything_is_sent(c
     assert '"images": big.png' in line and "6.0 MiB" in line and "--fit" in line
     assert sandbox.stats.requests == [] or all(r.method == "GET" for r in sandbox.stats.requests)
     assert sandbox.jobs() == []
+
+
+def test_the_rerun_hint_repeats_the_flags_that_shape_each_line_so_it_resumes_without_paying_twice(cli, sandbox, tmp_path):
+    prompts = write(tmp_path / "p.txt", "a good fox", "a bad fox sandbox:fail")
+    out = tmp_path / "out"
+    run = cli("batch", prompts, "-o", out, "--model", "nano-banana-2", "-a", "1:1", "--seed", "3", "--set", "safety_tolerance=2")
+    assert run.exit_code == 5
+    hint = re.search(r"to retry the failed lines: (nanobanana batch .*)$", run.stderr, re.M)[1]
+    assert hint == f"nanobanana batch {prompts} -o {out} --model nano-banana-2 -a 1:1 --seed 3 --set safety_tolerance=2"
+    before = sandbox.stats.submits
+    again = cli(*hint.split()[1:])
+    assert again.exit_code == 5 and sandbox.stats.submits == before + 1  # only the failed line is sent again

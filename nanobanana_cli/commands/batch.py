@@ -165,7 +165,10 @@ def batch_run(
     if not lines:
         return
     plan = download_plan(settings, template)
-    rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}" + _line_flags(model, no_expand)
+    rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}" + _line_flags(
+        model=model, aspect=aspect, format=image_format.value if image_format else None, num_images=num_images,
+        resolution=resolution, seed=seed, sets=tuple(sets or ()), expand=not no_expand,
+    )
     rerun += f" --shard {part}" if part else ""
     followups = Followups.of(output, settings)
     run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None,
@@ -178,9 +181,12 @@ def batch_run(
     _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
 
 
-def _line_flags(model: str | None, no_expand: bool) -> str:
-    """The flags that change what each line asks for (and so its key): a resume must repeat them."""
-    return (f" --model {shlex.quote(model)}" if model else "") + (" --no-expand" if no_expand else "")
+def _line_flags(*, sets: tuple[str, ...], expand: bool, **given: object) -> str:
+    """The flags that change what each line asks for (and so its key), as given: a resume must repeat them."""
+    spelled = {"model": "--model", "aspect": "-a", "format": "-f", "num_images": "-n", "resolution": "--resolution", "seed": "--seed"}
+    words = [f"{spelled[name]} {shlex.quote(str(value))}" for name, value in given.items() if value is not None]
+    words += [f"--set {shlex.quote(pair)}" for pair in sets] + ([] if expand else ["--no-expand"])
+    return "".join(f" {word}" for word in words)
 
 
 def _dry_run(
