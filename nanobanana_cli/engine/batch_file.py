@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 # What a line may say besides any field of its model's schema; a field has one spelling per line.
 SPELLINGS = {"aspect": "aspect_ratio", "format": "output_format"}
 JSON_SUFFIXES = (".jsonl", ".ndjson")
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # a URL or a data URI: not a path to resolve
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|data:)")  # a URL or a data URI (refused later): not a path
 
 
 @dataclass(frozen=True)
