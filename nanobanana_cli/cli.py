@@ -48,11 +48,19 @@ class CommandEntry(NamedTuple):  # not a dataclass: `dataclasses` would be impor
         target = self.load()
         # the summary as short help: a command list shows it whole (wrapped), never cut with "..."
         if isinstance(target, typer.Typer):
+            for command in target.registered_commands:  # and in the group's own listing, each subcommand's whole
+                if command.short_help is None:
+                    command.short_help = _summary(command.help or getattr(command.callback, "__doc__", None) or "")
             app.add_typer(target, name=self.name, short_help=self.summary)
         else:
             # the summary as short help: listings show it whole, where Click would cut the help with "..."
             app.command(self.name, short_help=self.summary,
                         epilog=EXIT_CODES_EPILOG if self.exit_codes_epilog else None)(target)
+
+
+def _summary(docstring: str) -> str:
+    """A docstring's first paragraph on one line: a command's summary in its group's listing."""
+    return " ".join(docstring.strip().split("\n\n", 1)[0].split())
 
 
 COMMANDS = (
@@ -88,7 +96,7 @@ COMMANDS = (
     CommandEntry("models", "models:models_list", "List the nano-banana family: each alias, its text-to-image and edit "
                  "model ids, the price per image, and where each schema comes from (the live catalog, the cache with its "
                  "age, or the bundled snapshot when the catalog cannot be asked)."),
-    CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names), or show "
+    CommandEntry("help", "help:help_topic", "Explain a topic (environment, exit codes, JSON output, file names, models, editing), or show "
                  "a command's help."),
     CommandEntry("history", "history:history_app", "List recorded jobs, newest first; `history rm` and `history clear` "
                  "forget some."),
@@ -233,9 +241,13 @@ def _run_app(args: list[str]) -> int:
     import typer
 
     from .errors import UsageError
+    from .model_help import fields_after_help
 
     try:
         code = build_app(lazy=True)(args=args, prog_name="nanobanana", standalone_mode=False)
+        for fields in fields_after_help(args):  # `generate --model X --help`: then X's fields, as `model X`
+            sys.stdout.write("\n")
+            code = build_app(lazy=True)(args=fields, prog_name="nanobanana", standalone_mode=False)
     except typer.Abort:
         raise NanobananaError("aborted: the input ended") from None  # Ctrl-D at a prompt
     except typer.TyperException as exc:

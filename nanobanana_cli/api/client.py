@@ -86,13 +86,20 @@ def _error_fields(body: Any) -> tuple[int | None, str | None]:
             message = body[key]
             break
     if isinstance(message, list):
-        message = "; ".join(
-            str(item.get("msg") or item.get("message") or item) if isinstance(item, dict) else str(item)
-            for item in message
-        )
+        message = "; ".join(_detail_item(item) for item in message)
     elif isinstance(message, dict):
         message = message.get("message") or json.dumps(message)
     return error_code, (str(message) if message else None)
+
+
+def _detail_item(item: Any) -> str:
+    """One entry of a 422 `detail` list, its field first: `resolution: value is not a valid enumeration member`."""
+    if not isinstance(item, dict):
+        return str(item)
+    text = str(item.get("msg") or item.get("message") or item)
+    loc = item.get("loc")
+    field = ".".join(str(part) for part in loc if part != "body") if isinstance(loc, list) else ""
+    return f"{field}: {text}" if field and not text.startswith(field) else text
 
 
 def _connection_never_opened(exc: requests.RequestException) -> bool:

@@ -6,7 +6,7 @@ Thin: the images, the model and its options are checked and sent by the same use
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -41,6 +41,11 @@ from .options import (
     make_output,
     open_in_viewer,
 )
+
+if TYPE_CHECKING:
+    from ..render.output import Output
+    from ..runs.generate import RunChoices
+    from ..stores.settings import Settings
 
 
 def edit(
@@ -80,7 +85,8 @@ def edit(
     A local file is sent inline as a data URI, checked first: a real PNG, JPEG or WebP, at most
     the model's per-image limit (6 MiB unless its schema says otherwise; --fit shrinks a larger
     one) and 64 MiB in all. Records keep each file's name, size and sha256, never its data, and
-    `regen` of the result sends the same files again.
+    `regen` of the result sends the same files again. --model A,B makes the same edit on each
+    model, files named by model; `edit --model X --help` ends with X's fields (`model X --edit`).
 
     Examples:
 
@@ -89,7 +95,10 @@ def edit(
       nanobanana edit "the cat from the first image in the room of the second" -i cat.png -i room.png --model nano-banana-2
 
       nanobanana edit "as a watercolour" -i big.jpg --fit --dry-run
+
+      nanobanana edit "make it dusk" -i photo.jpg --model nano-banana,nano-banana-2
     """
+    from ..engine.matrix import models_of
     from ..runs.generate import RunChoices, run_generation
     from ..runs.models import ModelRequest, parse_sets, plain_request
 
@@ -98,11 +107,34 @@ def edit(
         raise UsageError("--no-wait cannot be used with --sandbox: the sandbox stops when this command ends")
     if curl and not dry_run:
         raise UsageError("--curl goes with --dry-run")
+    compared, _ = models_of(model, {})  # --model a,b: the same edit on each model, files named by model
     settings = command_settings(
-        token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir, model=model,
+        token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
+        model=compared[0] if compared else model,
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
     )
     request = ModelRequest(settings["model"], "edit", resolution, seed, parse_sets(sets), tuple(images), fit)
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None
+    if len(compared) > 1:
+        _compare(output, settings, prompt, compared, RunChoices(
+            sandbox, not no_wait, not no_wait, dry_run, curl, max_cost, None, opening, request), name)
+        return
     choices = RunChoices(sandbox, not no_wait, not no_wait, dry_run, curl, max_cost, parse_name(name), opening, request)
     run_generation(output, settings, plain_request(prompt, settings, request), choices)
+
+
+def _compare(output: Output, settings: Settings, prompt: str, models: list[str], choices: RunChoices, name: str | None) -> None:
+    """One edit per model, run (and resumed) like a generate run of several jobs."""
+    from dataclasses import replace
+
+    from ..engine.matrix import plan_jobs
+    from ..invocation import rerun_command
+    from ..runs.generate import ManyChoices, run_many
+    from ..runs.models import models_to_compare
+
+    planned = plan_jobs(
+        prompt, {}, settings["num_images"], {**settings.generation_defaults(), "model": choices.model.model_id},
+        literal=True, models=models_to_compare(models, "edit"),
+    )
+    choices = replace(choices, name=parse_name(name, planned[0].values))
+    run_many(output, settings, planned, ManyChoices(choices, command=rerun_command()))

@@ -135,7 +135,8 @@ def generate(
     metadata: MetadataOpt = None,
     variables: Annotated[Optional[list[str]], typer.Option(
         "--var", metavar="NAME=A,B", show_default=False,
-        help="Values for {NAME} in the prompt, one job each (repeat for more variables: every combination is made).",
+        help="Values for {NAME} in the prompt, one job each (repeat for more variables: every combination is made). "
+        "--var model=A,B runs every prompt on each model instead (like --model A,B; not written into the prompt).",
     )] = None,
     no_expand: Annotated[bool, typer.Option(
         "--no-expand", help="Send the prompt as written: braces are not a matrix.",
@@ -176,6 +177,10 @@ def generate(
     matrix_confirm_above jobs (or needs --yes without a terminal), records every submit in the
     output directory's batch manifest and, run again, submits only what is not done yet.
 
+    --model A,B (or --var model=A,B) compares models: every prompt on each model, each job
+    checked against its model's schema and priced at its price, file names led by the model.
+    `generate --model X --help` ends with X's fields, types, values and defaults (`model X`).
+
     Examples:
 
       nanobanana generate "a glass greenhouse at dusk" --aspect 9:16 -n 4
@@ -191,26 +196,30 @@ def generate(
       nanobanana generate "a red fox" --dry-run --curl
 
       nanobanana generate "a lighthouse" --model nano-banana-2 --resolution 2K -a auto --seed 7
+
+      nanobanana generate "a {red,blue} lighthouse" --model nano-banana,nano-banana-pro --dry-run
     """
-    from ..engine.matrix import parse_vars, plan_jobs
+    from ..engine.matrix import models_of, parse_vars, plan_jobs
     from ..invocation import rerun_command
     from ..runs.generate import ManyChoices, RunChoices, run_generation, run_many
-    from ..runs.models import ModelRequest, parse_sets
+    from ..runs.models import ModelRequest, models_to_compare, parse_sets
 
     output = make_output(json_, quiet, template)
     _check_combinations(sandbox, no_wait, dry_run, curl)
     _check_no_wait(no_wait, open_, timeout, no_download)
     if prompt is not None and prompt != "-" and not literal:
         refuse_file_prompt(prompt)
+    compared, matrix = models_of(model, parse_vars(variables or []))
     settings = command_settings(
         token, base_url=base_url, retries=retries, timeout=timeout, output_dir=output_dir,
-        model=model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
+        model=compared[0] if compared else model, aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
         preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
     request = ModelRequest(settings["model"], "generate", resolution, seed, parse_sets(sets), tuple(images or ()), fit)
     planned = plan_jobs(
-        read_prompt(prompt), parse_vars(variables or []), settings["num_images"],
+        read_prompt(prompt), matrix, settings["num_images"],
         {**settings.generation_defaults(), "model": request.model_id}, literal=no_expand, notice=output.note,
+        models=models_to_compare(compared, "generate") if len(compared) > 1 else (),
     )
     names = parse_name(name, planned[0].values)  # checked for every run, whatever its size
     opening = (lambda paths: open_in_viewer(output, paths)) if open_ else None

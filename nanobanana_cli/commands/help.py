@@ -25,13 +25,16 @@ def help_topic(
         ),
     ] = None,
 ) -> None:
-    """Explain a topic (environment, exit codes, JSON output, file names), or show a command's help.
+    """Explain a topic (environment, exit codes, JSON output, file names, models, editing), or show a
+    command's help.
 
     Examples:
 
       nanobanana help
 
       nanobanana help json
+
+      nanobanana help models
 
       nanobanana help generate
 

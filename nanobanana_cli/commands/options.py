@@ -158,7 +158,7 @@ ModelOpt = Annotated[
     typer.Option(
         "-m", "--model", metavar="MODEL", show_default=InEffect("model", unset="nano-banana"), autocompletion=complete_model,
         help="nano-banana, nano-banana-2, nano-banana-pro, nano-banana-2-lite, or a full model id "
-        "(`nanobanana models` lists them).",
+        "(`nanobanana models` lists them). generate and edit take several, comma-separated, to compare them.",
     ),
 ]
 ResolutionOpt = Annotated[

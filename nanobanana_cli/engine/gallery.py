@@ -1,11 +1,16 @@
 """What is known about each image of a directory, for its gallery: grouped by job, or by a prompt
-matrix's variable, with each image's prompt, parameters, cost and timings.
+matrix's variable or the model, with each image's prompt, parameters, model, cost, timings and,
+for an edit, its input images.
 
 What is known comes first from the job history (prompt, parameters, cost, timeline), then from
 the provenance embedded in the file (or its sidecar), then from the directory's batch manifests
 (request id, matrix values), and failing all of these from the file itself: its name (our
 `{slug}-{id}-{i}` pattern) and its header (format and size). The page is drawn by
 render/gallery.py.
+
+Order: every image by its file name, numbers in names compared as numbers (`fox-2` before
+`fox-10`); a job's images stay together, the job placed where its first file sorts. The names
+are what a reader sees in the folder, so the page follows `ls`, not completion order.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..api.models import ASPECT_RATIOS
 from ..errors import UsageError
-from ..stores.safe_json import typed
+from ..stores.safe_files import read_regular_file
+from ..stores.safe_json import text_mapping, typed
 from .image_format import image_size, sniff_image_format
 
 if TYPE_CHECKING:
@@ -27,6 +33,27 @@ if TYPE_CHECKING:
 
 Warn = Callable[[str], None]  # told of each file left out, or shown without what it failed to say
 DEFAULT_NAME_PATTERN = re.compile(r"^(?P<slug>.+)-(?P<id>[A-Za-z0-9]{8}|job)-(?P<index>\d+)(?:-\d+)?$")
+INPUTS_FIELD = "image_urls"  # where an edit's inputs are recorded (engine/image_inputs.py IMAGES_FIELD)
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# An input is shown as a thumbnail only if its file is still the one recorded: read whole to hash
+# it, so only up to the API's own limit on a whole request.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+MAX_INPUTS = 32  # more than any model takes: the rest of a crafted record is not shown
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """One recorded input of an edit: a URL as given, or a local file by name, size and sha256.
+
+    `local` is set when the recorded file is still there, a regular file (no link followed) with
+    the recorded size and sha256 and an image by its bytes: the page may show it as a thumbnail.
+    """
+
+    name: str
+    url: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    local: Path | None = None
 
 
 @dataclass
@@ -41,6 +68,9 @@ class Facts:
     cost: float | None = None
     timings: str | None = None
     values: dict[str, str] | None = None
+    line: int | None = None  # the job's line in its manifest: a matrix's order, as the prompt wrote its values
+    model: str | None = None
+    inputs: tuple[InputImage, ...] | None = None
 
     def fill(self, other: Facts | None) -> None:
         for name in (item.name for item in fields(self)):
@@ -53,6 +83,7 @@ class Job:
     """One job's images in the directory, with what is known about the job."""
 
     key: str
+    directory: Path
     facts: Facts = field(default_factory=Facts)
     images: list[tuple[int, Path, Facts]] = field(default_factory=list)  # (index in the job, file, its facts)
 
@@ -77,7 +108,67 @@ def _parameters(made: dict[str, Any]) -> str | None:
     return " · ".join(shown) or None
 
 
-def _history_facts(found: Collection[Known]) -> dict[str, Facts]:
+Check = Callable[[dict[str, Any]], "InputImage | None"]
+
+
+def _inputs(value: Any, check: Check) -> tuple[InputImage, ...] | None:
+    """An edit's recorded inputs (history or provenance, both untrusted): records of the wrong shape are left out."""
+    if not isinstance(value, list):
+        return None
+    found = [image for record in value[:MAX_INPUTS] if isinstance(record, dict) and (image := check(record))]
+    return tuple(found) or None
+
+
+def input_checker() -> Check:
+    """Reads each recorded input at most once per page, however many outputs name it."""
+    seen: dict[tuple[str, str], Path | None] = {}
+
+    def check(record: dict[str, Any]) -> InputImage | None:
+        url = typed(record, "url", str)
+        if url is not None:
+            return InputImage(url, url=url)
+        name, path, size, sha256 = (typed(record, "file", str), typed(record, "path", str), typed(record, "bytes", int),
+                                    typed(record, "sha256", str))
+        if name is None and path is None:
+            return None
+        sha256 = sha256 if sha256 and SHA256.match(sha256) else None
+        local = None
+        if path is not None and size is not None and sha256 is not None and 0 < size <= MAX_INPUT_BYTES:
+            if (path, sha256) not in seen:
+                seen[path, sha256] = _still_there(Path(path), size, sha256)
+            local = seen[path, sha256]
+        return InputImage(name or Path(path or "").name, size=size, sha256=sha256, local=local)
+
+    return check
+
+
+def _still_there(path: Path, size: int, sha256: str) -> Path | None:
+    """`path` if it is still the recorded image: a regular file, no link followed, same size and sha256."""
+    import hashlib
+
+    if not path.is_absolute():
+        return None
+    try:
+        data = read_regular_file(path, size)
+    except (OSError, ValueError):  # gone, a link, a pipe, larger than recorded, a NUL in the path
+        return None
+    if len(data) != size or sniff_image_format(data[:64]) is None or hashlib.sha256(data).hexdigest() != sha256:
+        return None
+    return path
+
+
+def _model(made: dict[str, Any]) -> str | None:
+    """The family alias for a known model id (its text-to-image and edit ids are one model), else the id."""
+    from ..api.family import member_of
+
+    model = typed(made, "model", str)
+    if model is None:
+        return None
+    member = member_of(model)
+    return member.alias if member is not None else model
+
+
+def _history_facts(found: Collection[Known], check: Check) -> dict[str, Facts]:
     """What the history knows about these files, by their real paths.
 
     Their jobs are looked up by key (the ids their metadata and names carry), since reading a long
@@ -87,23 +178,26 @@ def _history_facts(found: Collection[Known]) -> dict[str, Facts]:
     from ..stores.history import History
 
     with History() as history:
-        known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)))
+        known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)), check)
         unplaced = {os.path.dirname(real) for real, *_ in found if real not in known}
-        for real, facts in _facts_by_path(history.jobs_with_paths_in(unplaced)).items():
+        for real, facts in _facts_by_path(history.jobs_with_paths_in(unplaced), check).items():
             known.setdefault(real, facts)
     return known
 
 
-def _facts_by_path(entries: list[HistoryEntry]) -> dict[str, Facts]:
+def _facts_by_path(entries: list[HistoryEntry], check: Check) -> dict[str, Facts]:
     """Each saved file's facts from its job, newest job first (so a path two jobs saved keeps the older's)."""
     known: dict[str, Facts] = {}
     for entry in entries:
         timeline = timings(entry.submitted_at, entry.started_at, entry.finished_at, entry.duration_seconds,
                            entry.created_at)
+        model, inputs = _model({"model": entry.model}), None
         for index, path in enumerate(entry.paths, start=1):
+            if inputs is None:
+                inputs = _inputs(entry.input.get(INPUTS_FIELD), check) or ()
             known[os.path.realpath(path)] = Facts(
-                entry.request_id, index, entry.input.get("prompt"), _parameters(entry.input), entry.submitted_at,
-                entry.cost, timeline,
+                entry.request_id, index, typed(entry.input, "prompt", str), _parameters(entry.input), entry.submitted_at,
+                entry.cost, timeline, model=model, inputs=inputs or None,
             )
     return known
 
@@ -115,13 +209,14 @@ def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     known: dict[str, Facts] = {}
     for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read
         for index, item in enumerate(state.get("outputs") or [], start=1):
-            facts = Facts(state.get("request_id"), index, values=state.get("vars") or None)
+            facts = Facts(state.get("request_id"), index, values=text_mapping(state.get("vars")) or None,
+                          line=typed(state, "line", int))
             known[os.path.realpath(directory / Path(item["path"]).name)] = facts
             known[os.path.realpath(item["path"])] = facts
     return known
 
 
-def _provenance_facts(path: Path, warn: Warn) -> Facts | None:
+def _provenance_facts(path: Path, warn: Warn, check: Check) -> Facts | None:
     from ..engine import provenance
 
     try:
@@ -134,7 +229,8 @@ def _provenance_facts(path: Path, warn: Warn) -> Facts | None:
     submitted = typed(made, "submitted_at", str)
     # Provenance travels with files from anywhere: a field of the wrong type is taken as unknown.
     return Facts(typed(made, "request_id", str), typed(made, "index", int), typed(made, "prompt", str),
-                 _parameters(made), submitted, timings=timings(submitted, None, typed(made, "finished_at", str)))
+                 _parameters(made), submitted, timings=timings(submitted, None, typed(made, "finished_at", str)),
+                 model=_model(made), inputs=_inputs(made.get(INPUTS_FIELD), check))
 
 
 def _from_file(path: Path, head: bytes) -> tuple[str, Facts]:
@@ -151,9 +247,14 @@ def _from_file(path: Path, head: bytes) -> tuple[str, Facts]:
     return f"id:{match['id']}", Facts(match["id"], int(match["index"]), prompt, " · ".join(parts))
 
 
+def name_order(name: str) -> tuple[tuple[int, int | str], ...]:
+    """`fox-2` before `fox-10`: digits compared as numbers, the rest as text."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part)
+
+
 def _images(directory: Path, warn: Warn) -> list[tuple[Path, bytes]]:
     found = []
-    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+    for path in sorted(directory.iterdir(), key=lambda p: name_order(p.name)):
         if path.name.startswith(".") or not path.is_file():
             continue
         try:
@@ -190,7 +291,7 @@ def no_warnings(message: str) -> None:
 
 
 def collect_jobs(directory: Path, warn: Warn = no_warnings) -> list[Job]:
-    """Every image in DIR, grouped by job; jobs in submission order (else by their files' age).
+    """Every image in DIR, grouped by job; jobs in the order of their files' names (see the module's docstring).
 
     A file that cannot be read is left out, with a warning naming it; the rest still make the page.
     """
@@ -199,29 +300,21 @@ def collect_jobs(directory: Path, warn: Warn = no_warnings) -> list[Job]:
     except UsageError as exc:  # an unreadable manifest: the images still have their names and provenance
         warn(f"gallery: {exc}; the page is made without the batch manifests")
         manifests = {}
+    check = input_checker()
     found: dict[Path, Known] = {}
     for path, head in _images(directory, warn):
         real = os.path.realpath(path)
-        found[path] = (real, *_from_file(path, head), _provenance_facts(path, warn), manifests.get(real))
-    history = _history_facts(found.values())
+        found[path] = (real, *_from_file(path, head), _provenance_facts(path, warn, check), manifests.get(real))
+    history = _history_facts(found.values(), check)
     jobs: dict[str, Job] = {}
-    first_seen: dict[str, float] = {}
-    for path, (real, key, from_file, made, listed) in found.items():
+    for path, (real, key, from_file, made, listed) in found.items():  # in file-name order: the jobs follow it
         sources = (history.get(real), made, listed)
         facts = Facts()
         for source in (*sources, from_file):
             facts.fill(source)
         if any(source is not None and source.request_id for source in sources):
             key = f"job:{facts.request_id}"  # a whole id: the name's 8 characters only when nothing better is known
-        job = jobs.setdefault(key, Job(key))
+        job = jobs.setdefault(key, Job(key, directory))
         job.facts.fill(facts)
         job.images.append((facts.index or 1, path, facts))
-        first_seen[key] = min(first_seen.get(key, float("inf")), path.stat().st_mtime)
-    ordered = sorted(
-        jobs.values(), key=lambda job: (job.facts.submitted_at is None, job.facts.submitted_at or "", first_seen[job.key])
-    )
-    for job in ordered:
-        job.images.sort(key=lambda image: (image[0], image[1].name))
-    return ordered
-
-
+    return list(jobs.values())

@@ -4,15 +4,22 @@
 given with `--var name=x,y`; `{{` and `}}` are literal braces. The first group varies slowest,
 so the expansion reads like nested loops written left to right.
 
-`plan_jobs` turns one `generate` run into jobs: every prompt of the matrix, each split into jobs
-of at most four images (`-n 10` is 4 + 4 + 2); `engine/naming.py` names their files.
+`plan_jobs` turns one `generate` run into jobs: every prompt of the matrix, on every model it
+ranges over, each split into jobs of at most four images (`-n 10` is 4 + 4 + 2);
+`engine/naming.py` names their files.
+
+Comparing models: `--model nano-banana,nano-banana-2`, or the same list as `--var
+model=nano-banana,nano-banana-2`, runs every prompt on each model (`models_of`). `model` is the
+one variable that is not written into the prompt (a model's name in the text would change the
+image): `{model}` in the prompt is refused. Each job's matrix values start with `model` (its
+alias), so the default file names lead with it and `--name` can use `{model}` or `{var.model}`.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +27,7 @@ from ..api.models import NUM_IMAGES_CHOICES, GenerationInput
 from ..errors import UsageError
 
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MODEL_VARIABLE = "model"  # --var model=a,b: the models a run ranges over, never written into the prompt
 TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -69,6 +77,12 @@ def _pieces(
         elif "," in inner:
             anonymous += 1
             pieces.append((str(anonymous), _unique([choice.strip() for choice in inner.split(",")], repeated)))
+        elif inner.strip() == MODEL_VARIABLE:
+            raise UsageError(
+                "{model} in the prompt: the model a job runs on is not written into its prompt",
+                hint="drop {model} from the prompt; --model a,b (or --var model=a,b) runs it on each model, "
+                "and --name '{model}-{slug}-{id}-{i}' puts the model in the file names",
+            )
         elif inner.strip() in variables:
             pieces.append((inner.strip(), _unique(variables[inner.strip()], repeated)))
         else:
@@ -113,6 +127,22 @@ class PlannedJob:
     total: int  # how many images its prompt gets in all (`-n`)
 
 
+def models_of(flag: str | None, variables: dict[str, list[str]]) -> tuple[list[str], dict[str, list[str]]]:
+    """The models a run ranges over (`--model a,b` or `--var model=a,b`, each once, in order), and the
+    other variables. An empty list: the run uses the one model of the settings (a flag without a
+    comma, the environment, the config)."""
+    given = variables.get(MODEL_VARIABLE)
+    rest = {name: values for name, values in variables.items() if name != MODEL_VARIABLE}
+    listed = flag is not None and "," in flag
+    if given is not None and flag is not None:
+        raise UsageError("--model and --var model=… both name the model", hint="give the models once: --model a,b")
+    if listed:
+        given = [name.strip() for name in (flag or "").split(",")]
+        if not all(given):
+            raise UsageError(f"invalid --model {flag!r}: an empty name in the list", hint="e.g. --model nano-banana,nano-banana-2")
+    return list(dict.fromkeys(given or ())), rest
+
+
 def split_images(total: int) -> list[int]:
     """`-n 10` as jobs the API accepts: [4, 4, 2]."""
     per_job = max(NUM_IMAGES_CHOICES)
@@ -121,19 +151,22 @@ def split_images(total: int) -> list[int]:
 
 def plan_jobs(
     prompt: str, variables: dict[str, list[str]], images: int, defaults: dict[str, Any], *, literal: bool = False,
-    notice: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None, models: Sequence[tuple[str, str]] = (),
 ) -> list[PlannedJob]:
-    """Every job of the run, prompt by prompt, each input validated: all of it before any submit.
+    """Every job of the run, prompt by prompt (and model by model), each input validated: all of it
+    before any submit.
 
     `literal` (--no-expand) sends the prompt as written, braces and all; `notice` is told of values
-    a group repeats (each is used once).
+    a group repeats (each is used once). `models` are (alias or id, model id) pairs a comparison
+    runs each prompt on (varying fastest, so a prompt's models are side by side); empty: the
+    model of `defaults`.
     """
     if images < 1:
         raise UsageError(f"invalid number of images {images}", hint="pass -n 1 or more (above 4, several jobs make them)")
     if literal and variables:
         raise UsageError("--var fills {NAME} in the prompt, which --no-expand sends as written", hint="drop one of them")
     counts = split_images(images)
-    prompts = 1 if literal else combinations(prompt, variables)
+    prompts = (1 if literal else combinations(prompt, variables)) * max(1, len(models))
     if prompts * len(counts) > MAX_JOBS:
         raise UsageError(
             f"{prompts} prompt(s) × {len(counts)} job(s) each is over {MAX_JOBS} jobs in one run",
@@ -143,14 +176,18 @@ def plan_jobs(
     expansions = [Expansion(prompt, {})] if literal else expand(prompt, variables, repeated)
     if repeated and notice is not None:
         notice(f"repeated matrix value(s) {', '.join(map(repr, repeated))} used once each (one job, not several identical ones)")
-    options = {key: value for key, value in defaults.items() if key != "num_images"}
+    options = {key: value for key, value in defaults.items() if key not in ("num_images", "model")}
+    runs_on: list[tuple[dict[str, str], dict[str, Any]]] = [
+        ({MODEL_VARIABLE: label}, {"model": model_id}) for label, model_id in models
+    ] or [({}, {key: value for key, value in defaults.items() if key == "model"})]
     planned = []
     for expansion in expansions:
-        first = 1
-        for count in counts:
-            generation = GenerationInput(expansion.prompt, num_images=count, **options)
-            planned.append(PlannedJob(generation, expansion.values, first, images))
-            first += count
+        for model_value, chosen in runs_on:
+            first = 1
+            for count in counts:
+                generation = GenerationInput(expansion.prompt, num_images=count, **options, **chosen)
+                planned.append(PlannedJob(generation, {**model_value, **expansion.values}, first, images))
+                first += count
     return planned
 
 

@@ -24,7 +24,7 @@ from ..errors import UsageError
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
 
-NAME_FIELDS = ("slug", "id", "i", "n", "aspect", "format", "date", "time")
+NAME_FIELDS = ("slug", "model", "id", "i", "n", "aspect", "format", "date", "time")
 DEFAULT_NAME = "{slug}-{id}-{i}"
 # With a matrix, names lead with the values: a long prompt's slug is cut at SLUG_LENGTH characters.
 MATRIX_DEFAULT_NAME = "{vars}-" + DEFAULT_NAME
@@ -33,6 +33,7 @@ MATRIX_DEFAULT_NAME = "{vars}-" + DEFAULT_NAME
 MAX_NAME_LENGTH = 200
 SAMPLE_INDEX = 99999  # what `{i}` and `{n}` may reach: a matrix numbers all of a prompt's images
 SLUG_LENGTH = 40
+MODEL_SLUG_LENGTH = 64  # a model id without an alias, slugified: google-nano-banana-3-text-to-image
 VARIABLE_FIELD = re.compile(r"^var\.([A-Za-z0-9_]+)$")
 MAX_RECORDED_VALUES = 64  # a recorded namer with more matrix values than this was not written by us
 
@@ -48,6 +49,14 @@ def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
     )
     slug = re.sub(r"-{2,}", "-", kept).strip("-")
     return slug[:max_length].rstrip("-") or "image"
+
+
+def model_label(model_id: str) -> str:
+    """How a model is named in file names: its family alias, or its id slugified (`{model}`)."""
+    from ..api.family import member_of
+
+    member = member_of(model_id)
+    return member.alias if member is not None else slugify(model_id, MODEL_SLUG_LENGTH)
 
 
 def cut_to_bytes(text: str, limit: int) -> str:
@@ -141,7 +150,7 @@ class NameTemplate:
         sample_values = dict.fromkeys(known, "a-red-fox")
         try:
             sample = template.render(
-                slug="a-red-fox", id="0a1b2c3d", i=1, n=4, aspect="16x9", format="png", date="2026-01-31",
+                slug="a-red-fox", model="nano-banana-2", id="0a1b2c3d", i=1, n=4, aspect="16x9", format="png", date="2026-01-31",
                 time="235959", values=sample_values,
             )
         except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
@@ -149,11 +158,12 @@ class NameTemplate:
         # A format spec's fill character could still make a hidden name (`{i:.>3}`).
         if sample.startswith("."):
             raise refuse("names must not start with '.'")
-        # Slugs are cut to fit (`fit_name`); everything else must fit on its own, checked before anything is paid for.
-        fixed = template.render(slug="", id="0a1b2c3d", i=SAMPLE_INDEX, n=SAMPLE_INDEX, aspect="16x9", format="jpeg",
+        # Slugs (the prompt's, the model's) are cut to fit (`fit_name`); everything else must fit on its own,
+        # checked before anything is paid for.
+        fixed = template.render(slug="", model="", id="0a1b2c3d", i=SAMPLE_INDEX, n=SAMPLE_INDEX, aspect="16x9", format="jpeg",
                                 date="2026-01-31", time="235959", values=dict.fromkeys(known, ""))
         if len(fixed.encode("utf-8")) > MAX_NAME_LENGTH:
-            raise refuse(f"names must not exceed {MAX_NAME_LENGTH} bytes (UTF-8), without counting {{slug}}")
+            raise refuse(f"names must not exceed {MAX_NAME_LENGTH} bytes (UTF-8), without counting {{slug}} and {{model}}")
         return template
 
     def render(self, *, values: Mapping[str, str], **fields: Any) -> str:
@@ -166,6 +176,7 @@ class FileNamer:
 
     template: str = DEFAULT_NAME
     slug: str = "image"
+    model: str = ""  # {model}: the model's alias (nano-banana-2), or its id slugified when it has none
     aspect: str = ""
     format: str = "png"
     date: str = ""
@@ -193,6 +204,7 @@ class FileNamer:
         return cls(
             template=text,
             slug=slugify(label or (generation.prompt if generation else "") or "image"),
+            model=model_label(generation.model) if generation else "",
             aspect=((generation.aspect_ratio or "") if generation else "").replace(":", "x"),  # ':' is not portable in names
             format=(generation.output_format or "png") if generation else "png",
             date=moment.strftime("%Y-%m-%d"),
@@ -210,7 +222,7 @@ class FileNamer:
             def render(cut: Callable[[str], str], index: int = index) -> str:  # every slug cut alike
                 return template.render(
                     values={name: cut(value) for name, value in self.values.items()}, slug=cut(self.slug),
-                    id=short_id(request_id), i=self.first + index - 1, n=self.total or count, aspect=self.aspect,
+                    model=cut(self.model), id=short_id(request_id), i=self.first + index - 1, n=self.total or count, aspect=self.aspect,
                     format=self.format, date=self.date, time=self.time,
                 )
 
@@ -219,7 +231,7 @@ class FileNamer:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "template": self.template, "slug": self.slug, "aspect": self.aspect, "format": self.format,
+            "template": self.template, "slug": self.slug, "model": self.model, "aspect": self.aspect, "format": self.format,
             "date": self.date, "time": self.time, "values": dict(self.values), "first": self.first, "total": self.total,
         }
 
@@ -230,8 +242,10 @@ class FileNamer:
             return None
         strings = ("template", "slug", "aspect", "format", "date", "time")
         values = record.get("values")
+        model = record.get("model", "")  # absent from the records of earlier versions
         if (
-            not all(isinstance(record.get(key), str) for key in strings)
+            not isinstance(model, str) or (model != "" and model != slugify(model, MODEL_SLUG_LENGTH))
+            or not all(isinstance(record.get(key), str) for key in strings)
             or not isinstance(values, dict) or len(values) > MAX_RECORDED_VALUES
             or not all(isinstance(k, str) and isinstance(v, str) and v == slugify(v) for k, v in values.items())
             or not _is_count(record.get("first"), minimum=1)
@@ -247,7 +261,7 @@ class FileNamer:
         except UsageError:
             return None
         return cls(
-            template=record["template"], slug=record["slug"], aspect=record["aspect"], format=record["format"],
+            template=record["template"], slug=record["slug"], model=model, aspect=record["aspect"], format=record["format"],
             date=record["date"], time=record["time"], values=dict(values), first=record["first"], total=record["total"],
         )
 

@@ -32,15 +32,15 @@ def price_per_image(client: Client, cache: CatalogCache) -> float | None:
         return None
 
 
-def check_budget(images: int, price: float | None, max_cost: float | None) -> float | None:
+def check_budget(images: int, price: float | None, max_cost: float | None, model: str) -> float | None:
     """The estimate in USD; refuses when it would exceed `max_cost` or cannot be known while one is set."""
     estimate = None if price is None else round(images * price, 4)
     if max_cost is None:
         return estimate
     if estimate is None:
         raise UsageError(
-            "--max-cost is set but the model's price is unknown (the catalog did not say); nothing was submitted",
-            hint="check `nanobanana model`, or drop --max-cost",
+            f"--max-cost is set but the price of {model} is unknown (the catalog did not say); nothing was submitted",
+            hint=f"check `nanobanana model {model}`, or drop --max-cost",
         )
     if estimate > max_cost:
         raise UsageError(

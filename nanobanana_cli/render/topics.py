@@ -118,12 +118,14 @@ def _file_names() -> str:
         "",
         "  {slug}    the prompt (or the batch line's name): letters and digits of any script,",
         "            lower-cased, joined by '-'; emoji and punctuation dropped (日本の庭 🌸 -> 日本の庭)",
+        "  {model}   the model's alias (nano-banana-2), or its id as a slug when it has none",
         "  {id}      the first 8 letters or digits of the request id",
         "  {i}       the image's number, from 1; across a run of several jobs (-n above 4, a prompt",
         "            matrix) it counts on through the run (format specs work: {i:02d})",
         "  {n}       how many images the job (or the run) made",
         "  {vars}    a prompt matrix's values joined by '-' (red-fog); {var.NAME} one named value",
-        "            (--var style=… gives {var.style}), {var.1} the first unnamed {a,b} group's",
+        "            (--var style=… gives {var.style}), {var.1} the first unnamed {a,b} group's;",
+        "            a run over several models (--model a,b) has the model first: {var.model}",
         "  {aspect}  the aspect ratio with x for ':' (16x9)",
         "  {format}  png, jpeg or webp",
         "  {date}    the submission's local date, 2026-01-31",
@@ -138,11 +140,100 @@ def _file_names() -> str:
     ])
 
 
+def _models() -> str:
+    from ..api.family import DEFAULT_ALIAS, FAMILY
+    from ..stores.catalog import CATALOG_TTL_SECONDS
+
+    width = max(len(member.alias) for member in FAMILY)
+    lines = [
+        "The nano-banana family on RunComfy. --model (or the config key `model`, or",
+        f"NANOBANANA_MODEL) takes an alias or a full model id of the family; {DEFAULT_ALIAS} is the",
+        "default. The alias picks the text-to-image endpoint for generate and regen, and the edit",
+        "endpoint for edit:",
+        "",
+        f"  {'alias':<{width}}  text-to-image / edit",
+    ]
+    lines += [f"  {member.alias:<{width}}  {member.text_to_image} / {member.edit}" for member in FAMILY]
+    lines += [
+        "",
+        "The schema in effect (the fields a model takes, their types, values and defaults) comes",
+        "from RunComfy's catalog (GET /v1/models/ID), asked once per model and API and cached for",
+        f"{CATALOG_TTL_SECONDS // 3600} hours (`nanobanana model X --refresh` asks again). When the catalog cannot",
+        "be asked (no token, no network, an unusable answer), the newest cached entry serves, else the",
+        "snapshot bundled with this version, and a note says so. If the API refuses a request the",
+        "schema allowed (HTTP 422, or error 400001 about the model), that is a usage error (exit 2)",
+        "naming the field, and the cached schema is marked stale: the next run asks the catalog again.",
+        "",
+        "Every request is checked against that schema before anything is sent (required fields,",
+        "types, values, ranges, lengths, the number of images), and only the fields you set are sent: the",
+        "server's defaults apply to the rest. The default model with only -a, -f and -n needs no",
+        "catalog at all. Options:",
+        "",
+        "  -a/--aspect, -f/--format, -n   where the model has them (nano-banana-2-lite has only -a)",
+        "  --resolution 1K|2K|4K          output size, for the models that have `resolution`",
+        "  --seed N                       for the models that have `seed`",
+        "  --set KEY=VALUE                any other field of the schema, typed by it (repeatable):",
+        "                                 --set safety_tolerance=5 --set enable_web_search=true",
+        "",
+        "Price: the catalog's base_price_usd per price_unit (`output`: per image) makes the estimates",
+        "of --dry-run and confirmations, and the --max-cost check; a price sent as text (\"0.1\") is",
+        "read as its number. A model whose price the catalog does not give is said to be unknown, never",
+        "guessed, and --max-cost then refuses to run it.",
+        "",
+        "Comparing models: --model A,B (or --var model=A,B) runs every prompt on each model, each job",
+        "checked against its own model's schema and priced at its price; file names lead with the",
+        "model (nano-banana-2-a-fox-1a2b3c4d-1.png), and --name takes {model}.",
+        "",
+        "  nanobanana models                                   the family, prices, schema sources",
+        "  nanobanana model nano-banana-2                      one model's fields, values and defaults",
+        "  nanobanana generate --model nano-banana-2 --help    the same, after generate's help",
+        "  nanobanana generate \"a lighthouse\" --model nano-banana-pro --resolution 4K",
+        "  nanobanana generate \"a lighthouse\" --model nano-banana-2 --set safety_tolerance=5 --seed 7",
+        "  nanobanana generate \"a {red,blue} fox\" --model nano-banana,nano-banana-2 --dry-run",
+    ]
+    return "\n".join(lines)
+
+
+def _editing() -> str:
+    from ..engine.image_inputs import DEFAULT_MAX_IMAGE_BYTES, MAX_REQUEST_BYTES, MIB, PILLOW_HINT
+
+    return "\n".join([
+        "nanobanana edit PROMPT -i IMAGE [-i IMAGE …] sends the images and the prompt to the model's",
+        "edit endpoint (--model picks the model; its schema says how many images it takes).",
+        "generate --image does the same for a model whose text-to-image schema takes images.",
+        "",
+        "IMAGE is a local file or an https URL:",
+        "",
+        "  a local file   sent inline as a data URI (data:image/png;base64,…), as RunComfy's own",
+        "                 ComfyUI nodes send local images. Checked before anything is sent: it must be",
+        f"                 a PNG, JPEG or WebP by its bytes, at most {DEFAULT_MAX_IMAGE_BYTES // MIB} MiB per image (unless the",
+        f"                 schema says otherwise), and the whole request at most {MAX_REQUEST_BYTES // MIB} MiB.",
+        "  --fit          shrinks and re-encodes an image over the per-image limit, with Pillow",
+        f"                 ({PILLOW_HINT}); without it, the error names the",
+        "                 limit, the file's size and the fix.",
+        "  an https URL   sent as given; the tool never fetches it and never sends the token anywhere",
+        "                 but the API. Plain http is refused, except to this machine (the sandbox).",
+        "",
+        "Records (history, provenance, --json, --dry-run, logs) keep each URL as given and each local",
+        "file as its name, path, size and sha256, never the data URI. `regen` of an edited image sends",
+        "the same inputs again: a local file from its recorded path if its sha256 still matches;",
+        "otherwise it asks for the images with -i.",
+        "",
+        "  nanobanana edit \"make it night, with stars\" -i photo.jpg",
+        "  nanobanana edit \"the cat in this room\" -i cat.png -i room.png --model nano-banana-2",
+        "  nanobanana edit \"as a watercolour\" -i https://example.com/a.jpg --model nano-banana-pro",
+        "  nanobanana edit \"as a watercolour\" -i big.jpg --fit --dry-run",
+        "  nanobanana edit \"make it dusk\" -i photo.jpg --model nano-banana,nano-banana-2",
+    ])
+
+
 TOPICS: dict[str, tuple[str, Callable[[], str]]] = {
     "environment": ("environment variables, and the order settings are looked up in", _environment),
     "exit-codes": ("what each exit code means", _exit_codes),
     "json": ("the job document printed by --json, and --template", _json),
     "file-names": ("how saved images are named, and --name", _file_names),
+    "models": ("the model family, the schema in effect, --set, --resolution, prices, comparing models", _models),
+    "editing": ("edit and input images: local files, URLs, limits, --fit, records", _editing),
 }
 
 

@@ -109,10 +109,11 @@ def within_budget(
     from ..stores.catalog import CatalogCache
 
     price = entry.price_per_image if entry is not None else price_per_image(client, CatalogCache())
+    model_id = entry.model_id if entry is not None else client.model_id
     if price is None and max_cost is None:
-        output.note(f"the price of {entry.model_id if entry is not None else client.model_id} is unknown (the catalog does not say); no estimate")
+        output.note(f"the price of {model_id} is unknown (the catalog does not say); no estimate")
         return
-    estimate = check_budget(images, price, max_cost)
+    estimate = check_budget(images, price, max_cost, model_id)
     if estimate is not None:
         within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
         output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")

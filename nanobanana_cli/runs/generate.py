@@ -145,22 +145,33 @@ def run_many(
 ) -> None:
     """Show the run, ask if it is large, then run its jobs as batch lines and print them as one result."""
     from ..engine.batch_file import planned_lines
+    from .models import mark_refusals, prepared_run
 
+    _check_many(choices.single, len(planned))
+    # every job checked against its model's schema (all before the first submit), priced model by model
+    planned, cost = prepared_run(output, settings, choices.single.model, planned, sandbox=choices.single.sandbox)
     lines = planned_lines(planned, choices.single.name, datetime.now())
-    _check_many(choices.single, len(lines))
     _show_run(output, planned)
-    estimate = offline_estimate(settings, lines[0].generation.model, sum(line.generation.num_images for line in lines))
+    estimate = cost.text() if cost is not None else offline_estimate(
+        settings, lines[0].generation.model, sum(line.generation.num_images for line in lines))
     if choices.single.dry_run:
         show_dry_run(output, settings, [(line.number, line.generation) for line in lines], choices.single.curl)
         output.note(estimate)
         return
+    if cost is not None and choices.single.max_cost is not None:
+        cost.check(choices.single.max_cost)
     _confirm(output, len(lines), settings["matrix_confirm_above"], choices.yes, estimate)
+    if cost is not None:
+        within = f", within --max-cost ${choices.single.max_cost:.4f}" if choices.single.max_cost is not None else ""
+        output.note(estimate + within)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
-                  rerun_hint=f"run the same command again to resume without paying twice: {choices.command}")
+                  rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
+                  priced=cost is not None)
     outcomes = run_lines(output, settings, plan, lines, run, printer.add)
+    mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)
     skipped = sum(item.skipped for item in outcomes)
     if skipped:
@@ -175,13 +186,17 @@ def run_many(
 
 
 def _show_run(output: Output, planned: list[PlannedJob]) -> None:
-    """The run before it starts: `2 prompt(s) × 3 job(s) of 4 + 4 + 2 images = 6 jobs, 20 images`, and each prompt."""
-    prompts = [job.generation.prompt for job in planned if job.first == 1]
-    per_prompt = planned[: len(planned) // len(prompts)]
+    """The run before it starts: `2 prompt(s) × 3 job(s) of 4 + 4 + 2 images = 6 jobs, 20 images`, and each prompt
+    (with `× 2 model(s) (nano-banana, nano-banana-2)` when it compares models)."""
+    starts = [job for job in planned if job.first == 1]
+    models = list(dict.fromkeys(job.values["model"] for job in starts if "model" in job.values))
+    prompts = [job.generation.prompt for job in starts[:: max(1, len(models))]]
+    per_prompt = planned[: len(planned) // len(starts)]
     split = " + ".join(str(job.generation.num_images) for job in per_prompt)
     images = sum(job.generation.num_images for job in planned)
+    on = f" × {len(models)} model(s) ({', '.join(models)})" if models else ""
     output.run_plan(
-        f"generate: {len(prompts)} prompt(s) × {len(per_prompt)} job(s) of {split} image(s) = "
+        f"generate: {len(prompts)} prompt(s){on} × {len(per_prompt)} job(s) of {split} image(s) = "
         f"{len(planned)} job(s), {images} image(s)",
         prompts,
     )
@@ -191,7 +206,7 @@ def _check_many(choices: RunChoices, jobs: int) -> None:
     for refused, flag in ((not choices.wait, "--no-wait"), (choices.wait and not choices.download, "--no-download")):
         if refused:
             raise UsageError(
-                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, or more than 4 images)",
+                f"{flag} works on one job; this run is {jobs} jobs (a prompt matrix, several models, or more than 4 images)",
                 hint=f"drop {flag}, or use --no-expand and -n 4 or fewer",
             )
 

@@ -91,6 +91,7 @@ class LineRun:
     max_cost: float | None = None
     manifest_name: str | None = None  # None: the directory's main manifest
     rerun_hint: str | None = None  # what an interrupt says to do; None: run the same batch command again
+    priced: bool = False  # the caller checked --max-cost and said the cost, model by model (runs/models.RunCost)
 
 
 def run_lines(
@@ -118,8 +119,9 @@ def run_lines(
         catalog = catalog_of(session.client)
         if vet is not None:
             lines = vet(catalog)
-        todo = still_to_submit(plan.directory, lines, run.resubmit_uncertain)
-        _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost)
+        if not run.priced:
+            todo = still_to_submit(plan.directory, lines, run.resubmit_uncertain)
+            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost)
         with output.batch_progress(len(lines)) as progress:
             jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
             batch = run_batch(
@@ -137,36 +139,23 @@ def _announce_cost(
 ) -> None:
     """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model."""
     from ..api.schema import MODEL_ID
-    from ..engine.pricing import check_budget
+    from .models import RunCost
 
     if not todo:
         output.note(f"nothing left to submit: all {total} job(s) were submitted by an earlier run into this directory")
         return
     if len(todo) < total:
         output.note(f"resuming: {len(todo)} of {total} job(s) still to submit; the others were submitted earlier")
-    images = Counter[str]()
-    for line in todo:
-        images[line.generation.model] += line.generation.num_images
-    if len(images) == 1:
-        ((model, count),) = images.items()
-        within_budget(output, client, count, max_cost, announce=True, entry=None if model == MODEL_ID else catalog.entry(model))
+    models = {line.generation.model for line in todo}
+    if len(models) == 1:
+        (model,) = models
+        images = sum(line.generation.num_images for line in todo)
+        within_budget(output, client, images, max_cost, announce=True, entry=None if model == MODEL_ID else catalog.entry(model))
         return
-    prices = {model: catalog.entry(model).price_per_image for model in images}
-    unknown = sorted(model for model, price in prices.items() if price is None)
-    if unknown and max_cost is None:
-        output.note(f"the price of {', '.join(unknown)} is unknown (the catalog does not say); no estimate")
-        return
-    if unknown:
-        check_budget(sum(images.values()), None, max_cost)  # refuses: a cap cannot be kept on an unknown price
-    estimate = round(sum(count * (prices[model] or 0.0) for model, count in images.items()), 4)
-    if max_cost is not None and estimate > max_cost:
-        raise UsageError(
-            f"estimated cost ${estimate:.4f} ({sum(images.values())} image(s) on {len(images)} models) exceeds "
-            f"--max-cost ${max_cost:.4f}; nothing was submitted",
-            hint="raise --max-cost, or ask for fewer images",
-        )
-    within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
-    output.note(f"estimated cost ${estimate:.4f} for {sum(images.values())} image(s) on {len(images)} models{within}")
+    cost = RunCost.of(catalog, [line.generation for line in todo])
+    if max_cost is not None:
+        cost.check(max_cost)
+    output.note(cost.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""))
 
 
 @dataclass(frozen=True)

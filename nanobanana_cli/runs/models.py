@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..api.family import Task, resolve
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..api.client import Client
     from ..engine.catalog import Catalog, ModelEntry
     from ..engine.image_inputs import ImageInput
+    from ..engine.matrix import PlannedJob
     from ..render.output import Output
     from ..stores.settings import Settings
 
@@ -110,6 +111,112 @@ class ModelRequest:
         return prepared
 
 
+def models_to_compare(names: Sequence[str], task: Task) -> list[tuple[str, str]]:
+    """(alias or id, model id) for each model a run compares, each id once; an unknown name is refused now."""
+    from ..engine.naming import model_label
+
+    chosen: dict[str, str] = {}
+    for name in names:
+        model_id = resolve(name, task)
+        chosen.setdefault(model_id, model_label(model_id))
+    return [(label, model_id) for model_id, label in chosen.items()]
+
+
+def prepare_jobs(catalog: Catalog, settings: Settings, request: ModelRequest, planned: Sequence[PlannedJob]) -> list[PlannedJob]:
+    """A run's jobs as they will be sent, each checked against its own model's schema: all of them
+    before the first is sent. `request` carries the run's --resolution, --seed, --set and -i."""
+    prepared = list(planned)
+    for model_id in dict.fromkeys(job.generation.model for job in planned):
+        indexes = [index for index, job in enumerate(planned) if job.generation.model == model_id]
+        sent = replace(request, model=model_id).prepare(catalog, settings, [planned[index].generation for index in indexes])
+        for index, generation in zip(indexes, sent):
+            prepared[index] = replace(planned[index], generation=generation)
+    return prepared
+
+
+def prepared_run(
+    output: Output, settings: Settings, request: ModelRequest, planned: Sequence[PlannedJob], *, sandbox: bool = False
+) -> tuple[list[PlannedJob], RunCost | None]:
+    """A run's jobs checked against each one's model's schema, and what they cost model by model.
+    A run on the default model's classic options needs neither: (the jobs, None). With --sandbox
+    the cache and the bundled snapshot answer (the sandbox serves that snapshot)."""
+    if not any(replace(request, model=job.generation.model).needs_schema for job in planned):
+        return list(planned), None
+    from contextlib import nullcontext
+
+    from ..engine.catalog import Catalog
+    from ..stores.catalog import CatalogCache
+
+    opened = nullcontext(Catalog(CatalogCache(), settings.base_url)) if sandbox else schemas(output, settings)
+    with opened as catalog:
+        prepared = prepare_jobs(catalog, settings, request, planned)
+        return prepared, RunCost.of(catalog, [job.generation for job in prepared])
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """What a run will cost, model by model: (model id, images, its price per image or None when unknown)."""
+
+    parts: tuple[tuple[str, int, float | None], ...]
+
+    @classmethod
+    def of(cls, catalog: Catalog, generations: Sequence[GenerationInput]) -> RunCost:
+        images: dict[str, int] = {}
+        for generation in generations:
+            images[generation.model] = images.get(generation.model, 0) + generation.num_images
+        return cls(tuple((model_id, count, catalog.entry(model_id).price_per_image) for model_id, count in images.items()))
+
+    @property
+    def images(self) -> int:
+        return sum(count for _, count, _ in self.parts)
+
+    @property
+    def unknown(self) -> list[str]:
+        return [_alias(model_id) for model_id, _, price in self.parts if price is None]
+
+    @property
+    def total(self) -> float:
+        """The sum over the models whose price is known."""
+        return round(sum(count * price for _, count, price in self.parts if price is not None), 4)
+
+    def text(self) -> str:
+        """`estimated cost $0.1890 for 3 image(s): 1 × $0.0390 on nano-banana, 2 × $0.0750 on nano-banana-pro`;
+        a model without a known price is named, never guessed."""
+        known = [(model_id, count, price) for model_id, count, price in self.parts if price is not None]
+        unknown = [(model_id, count) for model_id, count, price in self.parts if price is None]
+        each = ", ".join(f"{count} × ${price:.4f} on {_alias(model_id)}" for model_id, count, price in known)
+        said = []
+        if known:
+            images = sum(count for _, count, _ in known)
+            said.append(f"estimated cost ${self.total:.4f} for {images} image(s)" + (f": {each}" if len(self.parts) > 1 else
+                                                                                     f" at ${known[0][2]:.4f} each"))
+        if unknown:
+            said.append("price unknown (the catalog does not say) for " + ", ".join(
+                f"{count} image(s) on {_alias(model_id)}" for model_id, count in unknown))
+        return "; ".join(said)
+
+    def check(self, max_cost: float) -> None:
+        """Refuse a run above --max-cost, or one whose cost cannot be known while --max-cost is set."""
+        if self.unknown:
+            raise UsageError(
+                f"--max-cost is set but the price of {', '.join(self.unknown)} is unknown (the catalog does not say); "
+                "nothing was submitted",
+                hint=f"check `nanobanana model {self.unknown[0]}`, leave that model out, or drop --max-cost",
+            )
+        if self.total > max_cost:
+            raise UsageError(
+                f"{self.text()}: over --max-cost ${max_cost:.4f}; nothing was submitted",
+                hint="raise --max-cost, or ask for fewer images or models",
+            )
+
+
+def _alias(model_id: str) -> str:
+    from ..api.family import member_of
+
+    member = member_of(model_id)
+    return member.alias if member is not None else model_id
+
+
 def parse_sets(pairs: Sequence[str] | None) -> tuple[str, ...]:
     """`--set KEY=VALUE`, checked for its shape now (its value is typed by the schema later)."""
     for pair in pairs or ():
@@ -142,6 +249,20 @@ def refused(catalog: Catalog | None, generation: GenerationInput, error: Invalid
     if catalog is None or generation.classic:
         return error
     return catalog.refused(generation.model, error)
+
+
+def mark_refusals(output: Output, settings: Settings, refused: Sequence[tuple[GenerationInput, BaseException | None]]) -> None:
+    """After a run: each model whose jobs the API refused (422 / 400001) although the schema in effect
+    allowed them has its cached schema marked stale, so the next run asks the catalog again."""
+    from ..stores.catalog import CatalogCache
+
+    models = dict.fromkeys(
+        generation.model for generation, error in refused if isinstance(error, InvalidInputError) and not generation.classic
+    )
+    for model_id in models:
+        CatalogCache().mark_stale(settings.base_url, model_id)
+        output.note(f"the API refused what the cached schema of {model_id} allowed: it was marked stale, the next run asks "
+                    f"the catalog again (`nanobanana model {model_id} --refresh` shows the schema the API has now)")
 
 
 # What a saved image's provenance says besides the request's own fields (engine/lifecycle._provenance).
