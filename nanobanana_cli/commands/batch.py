@@ -136,6 +136,7 @@ def batch_run(
     """
     from datetime import datetime
 
+    from ..api.family import resolve
     from ..engine.batch_file import LineOptions, is_json_name
     from ..engine.sharding import parse_shard
     from ..runs.lines import LineFlags
@@ -151,6 +152,7 @@ def batch_run(
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
         preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
+    resolve(settings["model"])  # one error for a bad --model (or config), not one per line that names none
     flags = LineFlags(settings["model"], resolution, seed, parse_sets(sets), fit)
     options = LineOptions(
         model=settings["model"], directory=None if source == "-" else Path(source).parent,
