@@ -301,3 +301,10 @@ def test_the_rerun_hint_repeats_the_flags_that_shape_each_line_so_it_resumes_wit
     before = sandbox.stats.submits
     again = cli(*hint.split()[1:])
     assert again.exit_code == 5 and sandbox.stats.submits == before + 1  # only the failed line is sent again
+
+
+def test_batch_takes_one_model_and_says_how_to_use_several(cli, sandbox, tmp_path):
+    prompts = write(tmp_path / "p.txt", "a fox", "a cat")
+    run = cli("batch", prompts, "--model", "nano-banana,nano-banana-2", "-o", tmp_path / "out")
+    assert run.exit_code == 2 and len(errors_of(run)) == 1 and '"model"' in run.stderr
+    assert sandbox.stats.requests == []

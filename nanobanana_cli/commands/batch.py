@@ -152,6 +152,11 @@ def batch_run(
         aspect_ratio=aspect, output_format=image_format, num_images=num_images, metadata=metadata,
         preview=preview, on_done=on_done, hook_token=hook_env_token, notify=notify,
     )
+    if "," in (settings["model"] or ""):
+        raise UsageError(
+            f"batch takes one --model, not a list ({settings['model']!r})",
+            hint='give lines their own "model" to use several, or compare models with `nanobanana generate --model a,b`',
+        )
     resolve(settings["model"])  # one error for a bad --model (or config), not one per line that names none
     flags = LineFlags(settings["model"], resolution, seed, parse_sets(sets), fit)
     options = LineOptions(
