@@ -20,7 +20,7 @@ from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, Subm
 from ..states import JobState
 from .batch_file import BatchLine
 from .lifecycle import Jobs, Reporter
-from .manifest import MANIFEST_NAME, Manifest, saved_files_present
+from .manifest import MANIFEST_NAME, Manifest, read_manifests, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
 from .workers import run_concurrently
@@ -110,7 +110,7 @@ class _LineRunner:
             saved = saved_files_present(state, self.manifest.path.parent) or []
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
-        request_id = state.get("request_id")
+        request_id: str = state.get("request_id") or ""
         just_submitted = False
         if action == "attach" and request_id:
             self.reporter.line_started(line, "re-attached", request_id)
@@ -127,7 +127,9 @@ class _LineRunner:
         if self.jobs.stop.is_set():
             raise InterruptedWaitError("interrupted before this line was submitted")
         matrix = {"vars": line.values} if line.values else {}  # what the gallery groups a matrix's images by
-        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING, **matrix)
+        # the line's model and input as recorded everywhere: input images as their URL or file record, never their data
+        self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING,
+                             model=line.generation.model, input=line.generation.to_payload(), **matrix)
         try:
             request_id = self.jobs.submit(line.generation, self._plan.intent(line_namer(self.jobs, line))).request_id
         except SubmitUncertainError as exc:
@@ -155,6 +157,13 @@ def line_action(state: dict[str, Any], directory: Path, resubmit_uncertain: bool
     if state.get("status") == JobState.UNCERTAIN and not resubmit_uncertain:
         return "uncertain"
     return "submit"
+
+
+def still_to_submit(directory: Path, lines: list[BatchLine], resubmit_uncertain: bool) -> list[BatchLine]:
+    """The lines a run into `directory` will submit (and pay for), by `line_action`, the rule `run_batch`
+    follows. Its manifests are only read (`run_batch` repairs and reports them)."""
+    states = read_manifests(directory)
+    return [line for line in lines if line_action(states.get(line.key, {}), directory, resubmit_uncertain) == "submit"]
 
 
 def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:

@@ -43,12 +43,14 @@ def _record_problem(record: Any) -> str | None:
     request_id = record.get("request_id")
     if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID_PATTERN.match(request_id)):
         return "invalid \"request_id\""
-    for name in ("status", "error"):
+    for name in ("status", "error", "model"):
         if record.get(name) is not None and not isinstance(record[name], str):
             return f"\"{name}\" is not a string"
     line = record.get("line")
     if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
         return "\"line\" is not a line number"
+    if record.get("input") is not None and not isinstance(record["input"], dict):
+        return "\"input\" is not an object"
     if record.get("vars") is not None and safe_json.text_mapping(record["vars"]) is None:
         return "\"vars\" is not an object of strings"
     outputs = record.get("outputs")

@@ -88,6 +88,16 @@ def fit_name(render: Callable[[Callable[[str], str]], str]) -> str:
     return cut_to_bytes(render(cut(low)), MAX_NAME_LENGTH)  # an index past SAMPLE_INDEX: cut, never refused after paying
 
 
+def unsafe_name(text: str) -> str | None:
+    """Why `text` cannot be (part of) a file name inside the output directory, or None: the rule of
+    --name, also applied to a batch line's `name`."""
+    if not text.strip():
+        return "it is empty"
+    if "/" in text or "\\" in text or "\0" in text or ".." in text or text.startswith("."):
+        return "a file name inside the output directory has no '/', '\\', '..', NUL or leading '.'"
+    return None
+
+
 def short_id(request_id: str) -> str:
     """The 8 characters of a request id that names carry (and `inspect` finds a job by)."""
     return re.sub(r"[^A-Za-z0-9]", "", request_id)[:8] or "job"
@@ -113,10 +123,9 @@ class NameTemplate:
             matrix = "; and {vars} or {var.NAME} for the prompt's matrix values" if known else ""
             return UsageError(f"invalid --name {text!r}: {why}", hint=hint or f"use fields {fields}{matrix}, e.g. --name '{DEFAULT_NAME}'")
 
-        if not text.strip():
-            raise refuse("it is empty")
-        if "/" in text or "\\" in text or "\0" in text or ".." in text or text.startswith("."):
-            raise refuse("a file name inside the output directory has no '/', '\\', '..', NUL or leading '.'")
+        unsafe = unsafe_name(text)
+        if unsafe is not None:
+            raise refuse(unsafe)
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:

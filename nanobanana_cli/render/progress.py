@@ -106,10 +106,11 @@ class BatchProgress:
     def __init__(self, output: Output, total: int) -> None:
         self.output = output
         self.total = total
-        self._rows: dict[int, list[str]] = {}  # line number -> [short id, label, state]
-        self._ended: set[int] = set()  # lines with an outcome, whatever it was: they no longer run
-        self._line_of_job: dict[str, int] = {}
-        self._started: dict[int, float] = {}
+        # a job by its line number and its place among the line's jobs (0: the line's only job)
+        self._rows: dict[tuple[int, int], list[str]] = {}  # -> [short id, label, state]
+        self._ended: set[tuple[int, int]] = set()  # jobs with an outcome, whatever it was: they no longer run
+        self._line_of_job: dict[str, tuple[int, int]] = {}
+        self._started: dict[tuple[int, int], float] = {}
         self._live: Any = None
         self._lock = threading.Lock()
 
@@ -151,23 +152,24 @@ class BatchProgress:
         for number in shown:
             short, label, state = rows[number]
             # Text, not str: a cell given as a str is read as Rich markup, and a prompt may say "[red]"
-            cells = (str(number), short, state, f"{now - started.get(number, now):.0f}s", label[:50])
+            cells = (_tag(number), short, state, f"{now - started.get(number, now):.0f}s", label[:50])
             table.add_row(*(Text(escape(cell)) for cell in cells))
         more = f", {len(active) - len(shown)} more running" if len(active) > len(shown) else ""
         table.caption = f"{done}/{self.total} done{more}"
         return table
 
-    def _event(self, number: int, text: str) -> None:
+    def _event(self, number: tuple[int, int], text: str) -> None:
         if self._live is None:
-            self.output.info(f"line {number}: {text}")
+            self.output.info(f"line {_tag(number)}: {text}")
 
     def line_started(self, line: Any, action: str, request_id: str | None) -> None:
+        row = _row_of(line)
         with self._lock:
-            self._rows[line.number] = [(request_id or "")[:8], line.label, action]
-            self._started[line.number] = time.monotonic()
+            self._rows[row] = [(request_id or "")[:8], line.label, action]
+            self._started[row] = time.monotonic()
             if request_id:
-                self._line_of_job[request_id] = line.number
-        self._event(line.number, f"{action} {request_id}")
+                self._line_of_job[request_id] = row
+        self._event(row, f"{action} {request_id}")
 
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         with self._lock:
@@ -183,13 +185,23 @@ class BatchProgress:
 
     def line_finished(self, line: Any, outcome: Any, skipped: bool) -> None:
         state = "skipped" if skipped else outcome.status
+        row = _row_of(line)
         with self._lock:
-            self._rows[line.number] = [outcome.request_id[:8], line.label, state]
-            self._ended.add(line.number)
+            self._rows[row] = [outcome.request_id[:8], line.label, state]
+            self._ended.add(row)
         if outcome.error is not None:
-            self.output.error(f"line {line.number}: {outcome.error}")
+            self.output.error(f"line {_tag(row)}: {outcome.error}")
         elif skipped:
-            self._event(line.number, f"already done ({outcome.request_id}), skipped")
+            self._event(row, f"already done ({outcome.request_id}), skipped")
         else:
             waited = f" in {outcome.elapsed_seconds:.1f}s" if outcome.elapsed_seconds is not None else ""
-            self._event(line.number, f"{state}, {len(outcome.saved or [])} file(s){waited}")
+            self._event(row, f"{state}, {len(outcome.saved or [])} file(s){waited}")
+
+
+def _row_of(line: Any) -> tuple[int, int]:
+    return (line.number, getattr(line, "job", 0))
+
+
+def _tag(row: tuple[int, int]) -> str:
+    """`3`, or `3.2` for the second job of line 3 (a matrix, or more than four images)."""
+    return f"{row[0]}.{row[1]}" if row[1] else str(row[0])

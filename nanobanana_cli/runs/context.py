@@ -19,7 +19,6 @@ from ..stores.tokens import TOKEN_ENV_VARS
 if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.models import GenerationInput
-    from ..engine.batch_file import BatchLine
     from ..engine.catalog import ModelEntry
     from ..engine.lifecycle import DownloadPlan
     from ..engine.naming import NameTemplate
@@ -122,19 +121,6 @@ def within_budget(
     if estimate is not None:
         within = f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""
         output.note(f"estimated cost ${estimate:.4f} for {images} image(s){within}")
-
-
-def images_to_submit(lines: list[BatchLine], directory: Path, *, resubmit_uncertain: bool = False) -> int:
-    """The images a run of these lines pays for: a line the directory's manifests show done, still
-    running or uncertain from an earlier run is not submitted again, so it costs nothing now."""
-    from ..engine.batch import line_action
-    from ..engine.manifest import read_manifests
-
-    state = read_manifests(directory)  # a bad record is reported when the run itself reads the manifest
-    return sum(
-        line.generation.num_images for line in lines
-        if line_action(state.get(line.key, {}), directory, resubmit_uncertain) == "submit"
-    )
 
 
 def offline_estimate(settings: Settings, model_id: str, images: int) -> str:

@@ -6,18 +6,79 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import groupby
 from typing import TYPE_CHECKING
 
-from ..errors import AlreadyReported, JobFailedError, NanobananaError
-from .context import images_to_submit, open_session, within_budget
+from ..api.models import CLASSIC_FIELDS
+from ..errors import AlreadyReported, JobFailedError, NanobananaError, UsageError
+from .context import open_session, within_budget
+from .models import ModelRequest, catalog_of
 
 if TYPE_CHECKING:
+    from ..api.client import Client
     from ..engine.batch import LineOutcome
-    from ..engine.batch_file import BatchLine
+    from ..engine.batch_file import BatchLine, LineProblem, LineSpec
+    from ..engine.catalog import Catalog
     from ..engine.lifecycle import DownloadPlan
     from ..render.output import Output
     from ..stores.settings import Settings
+
+
+@dataclass(frozen=True)
+class LineFlags:
+    """`batch`'s model flags: the defaults of lines that do not say otherwise."""
+
+    model: str | None = None  # --model (or the config's); a line's `model` wins
+    resolution: str | None = None
+    seed: int | None = None
+    sets: tuple[str, ...] = ()  # --set KEY=VALUE; a line's own KEY wins
+    fit: bool = False
+
+
+def line_request(spec: LineSpec, flags: LineFlags) -> ModelRequest:
+    """A batch line's model and fields as a `ModelRequest`: the same checks and body as `generate`/`edit`."""
+    given = dict(spec.fields)
+    sets = tuple(pair for pair in flags.sets if pair.partition("=")[0].strip() not in given)
+    others = tuple((key, value) for key, value in given.items() if key not in CLASSIC_FIELDS)
+    request = ModelRequest(
+        spec.model or flags.model, spec.task, None if "resolution" in given else flags.resolution,
+        None if "seed" in given else flags.seed, sets, spec.images, flags.fit, given=others,
+    )
+    # The default model's classic fields alone are checked (and sent in full) as `generate` sends them;
+    # with anything else, the line's aspect and format are fields like the rest, sent as given.
+    return replace(request, given=tuple(given.items())) if request.needs_schema else request
+
+
+def vet_lines(
+    catalog: Catalog, settings: Settings, lines: list[BatchLine], flags: LineFlags
+) -> tuple[list[BatchLine], list[LineProblem]]:
+    """Each batch line checked against the schema in effect for its model, its images read (kind, size,
+    count): the jobs as they will be sent, and a problem for each line that cannot be, by its number."""
+    from ..engine.batch_file import LineProblem
+
+    kept: list[BatchLine] = []
+    problems: list[LineProblem] = []
+    for number, jobs in groupby(lines, key=lambda line: line.number):  # a line's jobs come together
+        group = list(jobs)
+        spec = group[0].spec
+        request = line_request(spec, flags) if spec is not None else None
+        if request is None or not request.needs_schema:
+            kept += group
+            continue
+        try:
+            if request.images:  # read (and refused) once for all the line's jobs, the error naming the field
+                try:
+                    found = request.read_images(catalog.entry(request.model_id))
+                except UsageError as exc:
+                    raise UsageError(f"\"images\": {exc}", hint=exc.hint) from None
+                request = replace(request, images=(), reloaded=tuple(found))
+            prepared = request.prepare(catalog, settings, [line.generation for line in group])
+        except NanobananaError as exc:
+            problems.append(LineProblem.of(number, exc))
+            continue
+        kept += [replace(line, generation=generation) for line, generation in zip(group, prepared)]
+    return kept, problems
 
 
 @dataclass(frozen=True)
@@ -40,29 +101,61 @@ def run_lines(
     lines: list[BatchLine],
     run: LineRun,
     on_outcome: Callable[[LineOutcome], None],
+    vet: Callable[[Catalog], list[BatchLine]] | None = None,
 ) -> list[LineOutcome]:
-    """Run the lines through the batch engine (within --max-cost), handing each outcome over as it comes."""
-    from ..engine.batch import RERUN_HINT, run_batch
+    """Run the lines through the batch engine (within --max-cost), handing each outcome over as it comes.
+
+    `vet` checks the lines against the schemas in effect (the session's catalog) before anything is
+    sent, and returns the ones to run. The estimate counts only the jobs this run will submit: a
+    resumed run does not count again what an earlier one submitted.
+    """
+    from ..engine.batch import RERUN_HINT, run_batch, still_to_submit
     from ..engine.lifecycle import Jobs
     from ..engine.manifest import MANIFEST_NAME
 
     outcomes = []
-    with (
-        open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session,
-        output.batch_progress(len(lines)) as progress,
-    ):
+    manifest_name = run.manifest_name or MANIFEST_NAME
+    with open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session:
+        catalog = catalog_of(session.client)
+        if vet is not None:
+            lines = vet(catalog)
         if not run.priced:
-            images = images_to_submit(lines, plan.directory, resubmit_uncertain=run.resubmit_uncertain)
-            within_budget(output, session.client, images, run.max_cost, announce=True)
-        jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
-        batch = run_batch(
-            jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
-            warn=output.warn, manifest_name=run.manifest_name or MANIFEST_NAME, rerun_hint=run.rerun_hint or RERUN_HINT,
-        )
-        for item in batch:
-            outcomes.append(item)
-            on_outcome(item)
+            todo = still_to_submit(plan.directory, lines, run.resubmit_uncertain)
+            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost)
+        with output.batch_progress(len(lines)) as progress:
+            jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
+            batch = run_batch(
+                jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
+                warn=output.warn, manifest_name=manifest_name, rerun_hint=run.rerun_hint or RERUN_HINT,
+            )
+            for item in batch:
+                outcomes.append(item)
+                on_outcome(item)
     return outcomes
+
+
+def _announce_cost(
+    output: Output, client: Client, catalog: Catalog, todo: list[BatchLine], total: int, max_cost: float | None
+) -> None:
+    """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model."""
+    from ..api.schema import MODEL_ID
+    from .models import RunCost
+
+    if not todo:
+        output.note(f"nothing left to submit: no new cost (all {total} job(s) were submitted by an earlier run into this directory)")
+        return
+    if len(todo) < total:
+        output.note(f"resuming: {len(todo)} of {total} job(s) still to submit; the others were submitted earlier")
+    models = {line.generation.model for line in todo}
+    if len(models) == 1:
+        (model,) = models
+        images = sum(line.generation.num_images for line in todo)
+        within_budget(output, client, images, max_cost, announce=True, entry=None if model == MODEL_ID else catalog.entry(model))
+        return
+    cost = RunCost.of(catalog, [line.generation for line in todo])
+    if max_cost is not None:
+        cost.check(max_cost)
+    output.note(cost.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -86,7 +179,7 @@ def finish_lines(output: Output, outcomes: list[LineOutcome], what: str, unit: s
     errors: list[NanobananaError] = [o.outcome.error for o in outcomes if o.outcome.error is not None]
     if not errors:
         return
-    uncertain = sorted(o.line.number for o in outcomes if o.outcome.status == JobState.UNCERTAIN)
+    uncertain = sorted({o.line.number for o in outcomes if o.outcome.status == JobState.UNCERTAIN})
     if len(uncertain) < len(errors):
         output.note(rerun.retry)
     if uncertain:

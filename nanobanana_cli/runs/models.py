@@ -46,6 +46,8 @@ class ModelRequest:
     fit: bool = False
     # the images of a regenerated edit, already read back (engine/image_inputs.reload)
     reloaded: tuple[Any, ...] = ()
+    # a batch line's own fields, typed by its JSON: checked against the schema like the rest, and they win
+    given: tuple[tuple[str, Any], ...] = ()
 
     @property
     def model_id(self) -> str:
@@ -55,7 +57,7 @@ class ModelRequest:
     def needs_schema(self) -> bool:
         return bool(
             self.model_id != MODEL_ID or self.resolution is not None or self.seed is not None or self.sets
-            or self.images or self.reloaded
+            or self.images or self.reloaded or self.given
         )
 
     def fields(self, settings: Settings, generation: GenerationInput, entry: ModelEntry) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class ModelRequest:
         for pair in self.sets:
             key, _, text = pair.partition("=")
             fields[key.strip()] = coerce(key.strip(), text, entry.schema)
+        fields.update(self.given)
         return fields
 
     def read_images(self, entry: ModelEntry) -> list[ImageInput]:
