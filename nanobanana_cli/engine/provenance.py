@@ -633,10 +633,10 @@ def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tup
         handle.write(data)
     handle.truncate(position)
     handle.flush()
-    digest, buffer = hashlib.sha256(), bytearray(BLOCK_SIZE)
+    digest = hashlib.sha256()
     handle.seek(0)
-    while count := handle.readinto(buffer):
-        digest.update(memoryview(buffer)[:count])
+    for block in iter(lambda: handle.read(BLOCK_SIZE), b""):
+        digest.update(block)
     return digest.hexdigest(), position
 
 
