@@ -207,7 +207,7 @@ def download_file(
             delivered = digest = streamed.digest
             size = streamed.size
             sealed, refused, image_digest = None, None, None
-            if provenance is not None:
+            if provenance is not None and metadata != "none":
                 sealed, refused, image_digest = _finish(temp_path, streamed, provenance if embedding else None, stop)
             if sealed is not None:
                 digest, size = sealed

@@ -484,7 +484,12 @@ class History:
         with self._db() as db:
             if db is not None:
                 self._settle_orphans(db)
-                return stats.summarise(db, utc_text(since) if since is not None else None, base_urls)
+                db.execute("BEGIN")  # one snapshot: the counts and the ranks walked to are of the same jobs
+                try:
+                    return stats.summarise(db, utc_text(since) if since is not None else None, base_urls)
+                finally:
+                    if db.in_transaction:
+                        db.execute("COMMIT")
         return stats.summarise(None, None)
 
     def base_urls(self) -> list[str]:
