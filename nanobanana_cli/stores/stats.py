@@ -55,7 +55,7 @@ RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
 INDEXED = "submitted_at, status, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 # the day a job counts under, and an index in its order (with what the daily sums read), so they need no sort
 DAY = "substr(submitted_at, 1, 10)"
-BY_DAY = f"{DAY}, submitted_at, base_url, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
+BY_DAY = f"{DAY}, status, submitted_at, base_url, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 
 
 def window(since: str | None, base_urls: list[str] | None) -> tuple[str, tuple[Any, ...]]:
@@ -81,27 +81,22 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
         return _document({}, {}, {}, nothing, dict(nothing))
     window_sql, params = window(since, base_urls)
     states: dict[str, int] = {}
-    # counted API by API in the order of their index (several APIs grouped by status alone would need a sort)
-    for status, count in db.execute(
-        f"SELECT status, COUNT(*) FROM jobs INDEXED BY jobs_by_api_status_time WHERE {window_sql} GROUP BY base_url, status",
+    images: dict[str, int] = {}
+    spend: dict[str, float] = {}
+    known = {"queue_wait": 0, "run": 0}  # spans the jobs' own rows hold (exactly, when there are no others)
+    others = 0  # rows whose times are spelled otherwise (another program's, a server's microseconds)
+    # One walk along the index by day and status, no sort: every count and sum, a row per day and status.
+    # (The order costs are added in differs from a walk by time; money rounded to 4 places cannot tell.)
+    for day, status, count, pictures, cost, queue_waits, runs, odd in db.execute(
+        f"SELECT {DAY}, status, COUNT(*), SUM(stat_images), SUM(cost), COUNT(stat_queue_wait), COUNT(stat_run),"
+        f" SUM(stat_plain IS NOT 1)"
+        f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} GROUP BY {DAY}, status",
         params,
     ):
         states[status] = states.get(status, 0) + int(count)
-    images: dict[str, int] = {}
-    spend: dict[str, float] = {}
-    known = {"queue_wait": 0, "run": 0}  # spans the jobs' own rows hold
-    others = 0  # rows whose times are spelled otherwise (another program's, a server's microseconds)
-    # One walk down the index by day, newest first: each day's costs are added in the order they were
-    # before (newest first; ties aside, which a rounding to 4 places hides), and no sort is needed.
-    for day, count, cost, queue_waits, runs, odd in db.execute(
-        f"SELECT {DAY} AS day, SUM(stat_images), SUM(cost), SUM(stat_plain = 1 AND stat_queue_wait IS NOT NULL),"
-        f" SUM(stat_plain = 1 AND stat_run IS NOT NULL), SUM(stat_plain IS NOT 1)"
-        f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} GROUP BY {DAY} ORDER BY {DAY} DESC",
-        params,
-    ):
-        images[day] = int(count)
+        images[day] = images.get(day, 0) + int(pictures)
         if cost is not None:
-            spend[day] = float(cost)
+            spend[day] = spend.get(day, 0.0) + float(cost)
         known["queue_wait"] += int(queue_waits)
         known["run"] += int(runs)
         others += int(odd)
@@ -124,14 +119,17 @@ def _percentiles(
     db: Any, span: str, window: str, params: tuple[Any, ...], known: int, others: int
 ) -> dict[str, float | None]:
     """p50 (the median: the middle value, or the mean of the middle two) and p95 (the value at the
-    nearest rank) of the window's `known` spans in the jobs' rows and those in the temporary table."""
-    extra = int(db.execute(f"SELECT COUNT({span}) FROM temp.stats_spans").fetchone()[0]) if others else 0
-    count = known + extra
+    nearest rank) of the window's spans: `known` in the jobs' rows when no row is one of the `others`
+    (whose spans are in the temporary table; a span in their rows is not one)."""
+    values = (f"SELECT stat_{span} AS value FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
+              f" AND {window}"
+              f" UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL")
+    count = int(db.execute(f"SELECT COUNT(*) FROM ({values})", params).fetchone()[0]) if others else known
     if not count:
         return {"p50": None, "p95": None, "count": 0}
     middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
     ranks = {middle, top} | ({middle - 1} if count % 2 == 0 else set())
-    if not extra:
+    if not others:
         # every span is in the jobs' rows, whose index (covering the window) is in order: the median is a
         # walk from the bottom, the p95 a shorter one from the top
         walk = (f"SELECT stat_{span} FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
@@ -140,8 +138,6 @@ def _percentiles(
         at = {first + n: float(value) for n, (value,) in enumerate(db.execute(walk % "ASC", (*params, middle + 1 - first, first)))}
         at[top] = float(db.execute(walk % "DESC", (*params, 1, count - 1 - top)).fetchone()[0])
     else:
-        values = (f"SELECT stat_{span} AS value FROM jobs WHERE {window} AND stat_plain = 1 AND stat_{span} IS NOT NULL"
-                  f" UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL")
         ranked = (f"SELECT rank, value FROM (SELECT value, row_number() OVER (ORDER BY value) - 1 AS rank FROM ({values}))"
                   f" WHERE rank IN ({', '.join('?' * len(ranks))})")
         at = {int(rank): float(value) for rank, value in db.execute(ranked, (*params, *ranks))}
