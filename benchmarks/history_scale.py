@@ -216,13 +216,16 @@ def _spread(stats: dict[str, Any], digits: int) -> str:
 
 def lines(found: dict[str, Any]) -> list[str]:
     """The figures as text: each size's medians (min–max), then each target and whether it is met."""
-    out = [f"History scale: inspect of {found['images']} files, history stats; {found['runs']} interleaved round(s)",
-           f"{'jobs':>8}  {'inspect s':>22}  {'ratio':>20}  {'stats s':>22}  {'ratio':>20}  {'stats RSS MB':>20}"]
+    keys = ("inspect", "stats", "history", "generate")
+    out = [f"History scale: inspect of {found['images']} files, history stats, history, generate;"
+           f" {found['runs']} interleaved round(s)",
+           f"{'jobs':>8}" + "".join(f"  {key + ' s':>22}  {'ratio':>20}" for key in keys) + f"  {'stats RSS MB':>20}"]
     for size in map(str, found["sizes"]):
-        ratio_i = _spread(found["inspect_ratio"].get(size, {}), 2) if size in found["inspect_ratio"] else "1"
-        ratio_s = _spread(found["stats_ratio"].get(size, {}), 2) if size in found["stats_ratio"] else "1"
-        out.append(f"{size:>8}  {_spread(found['inspect_s'][size], 3):>22}  {ratio_i:>20}  "
-                   f"{_spread(found['stats_s'][size], 3):>22}  {ratio_s:>20}  {_spread(found['stats_rss_mb'][size], 1):>20}")
+        cells = []
+        for key in keys:
+            ratio = _spread(found[f"{key}_ratio"][size], 2) if size in found[f"{key}_ratio"] else "1"
+            cells.append(f"  {_spread(found[f'{key}_s'][size], 3):>22}  {ratio:>20}")
+        out.append(f"{size:>8}" + "".join(cells) + f"  {_spread(found['stats_rss_mb'][size], 1):>20}")
     out.append("Targets (issue 25):")
     for target, measured, value, limit, _unit in targets(found):
         verdict = "not measured" if value is None else ("met" if value <= limit else "NOT met")

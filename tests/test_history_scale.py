@@ -77,6 +77,7 @@ def test_a_version_6_history_is_migrated_and_counts_as_before(tmp_path):
     assert columns["jobs_by_queue_wait"] == ["stat_plain", "stat_queue_wait", "base_url", "submitted_at"]
     assert columns["jobs_by_run"] == ["stat_plain", "stat_run", "base_url", "submitted_at"]
     assert "base_url" in columns["jobs_by_day"] and "cost" in columns["jobs_by_day"]
+    assert "jobs_stats" in before and not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs_stats'").fetchone()
     assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 300
     db.close()
 

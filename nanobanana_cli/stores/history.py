@@ -134,6 +134,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX jobs_by_queue_wait ON jobs (stat_plain, stat_queue_wait, base_url, submitted_at)",
         "DROP INDEX IF EXISTS jobs_by_run",
         "CREATE INDEX jobs_by_run ON jobs (stat_plain, stat_run, base_url, submitted_at)",
+        "DROP INDEX IF EXISTS jobs_stats",  # what it served, jobs_by_day serves with the window covered
     ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)

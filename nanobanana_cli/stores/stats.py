@@ -51,7 +51,7 @@ _TOTAL = (f"COALESCE({_between('created_at', 'finished_at')}, CASE WHEN typeof(d
 _FITS = f"({_QUEUE} IS NOT NULL AND (finished_at IS NULL OR {_RUN} IS NOT NULL) AND ({_TOTAL} IS NULL OR {_QUEUE} <= {_TOTAL}))"
 QUEUE_WAIT = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_QUEUE} END"
 RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
-# what `history stats` reads of each job, in one index: the window, the counts, the sums and the spans
+# the columns of migration 6's index for `history stats` (migration 7 replaced it with BY_DAY's)
 INDEXED = "submitted_at, status, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 # the day a job counts under, and an index in its order (with what the daily sums read), so they need no sort
 DAY = "substr(submitted_at, 1, 10)"
