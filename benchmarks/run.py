@@ -1,6 +1,8 @@
-"""nanobanana benchmark: the job flow, start-up, batch throughput, download memory and the gallery, each measured
-against other ways of doing the same thing, in the same run, on a local sandbox of RunComfy's API
-(nothing leaves 127.0.0.1).
+"""nanobanana benchmark: the job flow (including 2.3, 2.7 and 3.7 s jobs), start-up (optionally against an
+older commit), batch throughput, download memory and CPU per MB, the edit upload, the gallery and the
+history's scale, each measured against other ways of doing the same thing, in the same run, on a local
+sandbox of RunComfy's API (nothing leaves 127.0.0.1). Every target of issue 25 is printed with its
+limit and whether it is met, in the "Targets" table at the end.
 
 Job-flow contenders (`generate -n 4`: submit, wait, download four images):
   1. curl flow       baseline_curl.sh: RunComfy's documented curl flow, /status every 1 s, then /result
