@@ -1,5 +1,7 @@
-"""History scale: `nanobanana inspect` of 1,000 files and `nanobanana history stats`, with histories of
-250, 10,000 and 100,000 recorded jobs, interleaved round by round.
+"""History scale: `nanobanana inspect` of 1,000 files, `nanobanana history stats`, `nanobanana history`
+(the listing) and `nanobanana generate` (one 0.3 s job on a sandbox, whose API the history's jobs went
+to, so its learned durations are read), with histories of 250, 10,000 and 100,000 recorded jobs,
+interleaved round by round.
 
 The 1,000 files are the saves of 250 jobs (4 each) that every history holds; the other rows are jobs
 saved elsewhere, with the variety a long-time user's history has (states, costs, times, files).
@@ -27,6 +29,8 @@ SIZES = (250, 10_000, 100_000)
 IMAGES_PER_JOB = 4
 # issue 25's targets
 RATIO_LIMIT = 1.5  # at 100,000 jobs at most 1.5x the time at 250
+FLAT_LIMIT = 1.2  # `history` and `generate`: at 100,000 jobs within 1.2x their time at 250
+GENERATE_JOB_SECONDS = 0.3
 STATS_RSS_LIMIT_MB = 60.0  # history stats at 100,000 jobs
 STATS_SECONDS_LIMIT = 1.0  # history stats at 100,000 jobs
 
@@ -111,30 +115,55 @@ def _ratios(times: dict[int, list[float | None]], size: int, base: int) -> list[
     return [b / a for a, b in zip(times[base], times[size]) if a is not None and b is not None]
 
 
+def _on_sandbox(data_dir: Path, target: Path, base_url: str) -> Path:
+    """A copy of a history whose jobs all went to `base_url`, each taking GENERATE_JOB_SECONDS, for `generate`."""
+    import shutil
+
+    shutil.copytree(data_dir, target)
+    with sqlite3.connect(target / "history.sqlite3") as db:
+        db.execute("UPDATE jobs SET base_url = ?, duration_seconds = ?, started_at = NULL, events = '[]'",
+                   (base_url, GENERATE_JOB_SECONDS))
+    return target
+
+
 def measure(runs: int, work: Path, *, images: int = 1000, sizes: tuple[int, ...] = SIZES, warmup: bool = True) -> dict[str, Any]:
+    from nanobanana_cli.sandbox import Sandbox
+
     work = work / "history-scale"
-    progress(f"history scale: inspect of {images} files and history stats, histories of {', '.join(map(str, sizes))} jobs")
+    progress(f"history scale: inspect of {images} files, history stats, history, generate; "
+             f"histories of {', '.join(map(str, sizes))} jobs")
     files, data_dirs = build(work, images, sizes)
     inspect_s: dict[int, list[float | None]] = {size: [] for size in sizes}
     stats_s: dict[int, list[float | None]] = {size: [] for size in sizes}
     stats_rss: dict[int, list[float | None]] = {size: [] for size in sizes}
+    listing_s: dict[int, list[float | None]] = {size: [] for size in sizes}
+    generate_s: dict[int, list[float | None]] = {size: [] for size in sizes}
     failures: list[str] = []
-    for round_no in range(0 if warmup else 1, runs + 1):  # round 0 warms the page cache and is not kept
-        progress(f"history scale: round {round_no} of {runs}")
-        for size, data_dir in data_dirs.items():
-            env = environment(work, data_dir=data_dir)
-            inspected = run([*NANOBANANA, "inspect", "--json", *map(str, files)], env, timeout=900)
-            counted = run([*NANOBANANA, "history", "stats", "--json"], env, timeout=300)
-            launched = run([PYTHON, str(HERE / "peak_rss.py"), *NANOBANANA, "history", "stats"], env, timeout=300)
-            for name, done in (("inspect", inspected), ("history stats", counted), ("history stats (RSS)", launched)):
-                if not done.ok:
-                    failures.append(f"{name} ({size} jobs): {done.describe_failure()}")
-            if counted.ok and json.loads(counted.stdout)["jobs"] != size:
-                failures.append(f"history stats ({size} jobs) counted {json.loads(counted.stdout)['jobs']}")
-            if round_no:
-                inspect_s[size].append(inspected.wall if inspected.ok else None)
-                stats_s[size].append(counted.wall if counted.ok else None)
-                stats_rss[size].append(float(launched.stdout.split()[-1]) if launched.ok else None)
+    with Sandbox(queue_seconds=0, run_seconds=GENERATE_JOB_SECONDS, image_long_side=64, port=0) as sandbox:
+        generating = {size: _on_sandbox(data_dirs[size], work / f"generate-{size}", sandbox.base_url) for size in sizes}
+        for round_no in range(0 if warmup else 1, runs + 1):  # round 0 warms the page cache and is not kept
+            progress(f"history scale: round {round_no} of {runs}")
+            for size, data_dir in data_dirs.items():
+                env = environment(work, data_dir=data_dir)
+                inspected = run([*NANOBANANA, "inspect", "--json", *map(str, files)], env, timeout=900)
+                counted = run([*NANOBANANA, "history", "stats", "--json"], env, timeout=300)
+                launched = run([PYTHON, str(HERE / "peak_rss.py"), *NANOBANANA, "history", "stats"], env, timeout=300)
+                listed = run([*NANOBANANA, "history"], env, timeout=300)
+                generated = run([*NANOBANANA, "generate", "a fox", "-o", str(work / "out"), "-q"],
+                                environment(work, sandbox, data_dir=generating[size]), timeout=300)
+                checks = (("inspect", inspected), ("history stats", counted), ("history stats (RSS)", launched),
+                          ("history", listed), ("generate", generated))
+                for name, done in checks:
+                    if not done.ok:
+                        failures.append(f"{name} ({size} jobs): {done.describe_failure()}")
+                if counted.ok and json.loads(counted.stdout)["jobs"] != size:
+                    failures.append(f"history stats ({size} jobs) counted {json.loads(counted.stdout)['jobs']}")
+                if round_no:
+                    inspect_s[size].append(inspected.wall if inspected.ok else None)
+                    stats_s[size].append(counted.wall if counted.ok else None)
+                    stats_rss[size].append(float(launched.stdout.split()[-1]) if launched.ok else None)
+                    listing_s[size].append(listed.wall if listed.ok else None)
+                    generate_s[size].append(generated.wall if generated.ok else None)
     base = sizes[0]
     return {
         "images": images,
@@ -145,8 +174,12 @@ def measure(runs: int, work: Path, *, images: int = 1000, sizes: tuple[int, ...]
         "stats_s": {str(size): summary(stats_s[size]) for size in sizes},
         "stats_ratio": {str(size): summary(_ratios(stats_s, size, base)) for size in sizes[1:]},
         "stats_rss_mb": {str(size): summary(stats_rss[size]) for size in sizes},
+        "history_s": {str(size): summary(listing_s[size]) for size in sizes},
+        "history_ratio": {str(size): summary(_ratios(listing_s, size, base)) for size in sizes[1:]},
+        "generate_s": {str(size): summary(generate_s[size]) for size in sizes},
+        "generate_ratio": {str(size): summary(_ratios(generate_s, size, base)) for size in sizes[1:]},
         "failures": failures,
-        "samples": {"inspect": inspect_s, "stats": stats_s, "stats_rss": stats_rss},
+        "samples": {"inspect": inspect_s, "stats": stats_s, "stats_rss": stats_rss, "history": listing_s, "generate": generate_s},
     }
 
 
@@ -166,6 +199,10 @@ def targets(found: dict[str, Any]) -> list[tuple[str, str, float | None, float, 
          f"{_spread(found['stats_s'][top], 3)} s", median(found["stats_s"][top]), STATS_SECONDS_LIMIT, "s"),
         (f"history stats peak RSS at {top} jobs <= {STATS_RSS_LIMIT_MB:g} MB",
          f"{_spread(found['stats_rss_mb'][top], 1)} MB", median(found["stats_rss_mb"][top]), STATS_RSS_LIMIT_MB, "MB"),
+        *((f"{command}: {top} jobs <= {FLAT_LIMIT:g}x {base} jobs (same-round ratio)",
+           f"{_spread(found[key + '_ratio'][top], 2)}x", median(found[key + "_ratio"][top]), FLAT_LIMIT, "x")
+          for command, key in (("history", "history"), (f"generate ({GENERATE_JOB_SECONDS:g} s job)", "generate"))
+          if key + "_ratio" in found),
     ]
 
 
@@ -179,13 +216,16 @@ def _spread(stats: dict[str, Any], digits: int) -> str:
 
 def lines(found: dict[str, Any]) -> list[str]:
     """The figures as text: each size's medians (min–max), then each target and whether it is met."""
-    out = [f"History scale: inspect of {found['images']} files, history stats; {found['runs']} interleaved round(s)",
-           f"{'jobs':>8}  {'inspect s':>22}  {'ratio':>20}  {'stats s':>22}  {'ratio':>20}  {'stats RSS MB':>20}"]
+    keys = ("inspect", "stats", "history", "generate")
+    out = [f"History scale: inspect of {found['images']} files, history stats, history, generate;"
+           f" {found['runs']} interleaved round(s)",
+           f"{'jobs':>8}" + "".join(f"  {key + ' s':>22}  {'ratio':>20}" for key in keys) + f"  {'stats RSS MB':>20}"]
     for size in map(str, found["sizes"]):
-        ratio_i = _spread(found["inspect_ratio"].get(size, {}), 2) if size in found["inspect_ratio"] else "1"
-        ratio_s = _spread(found["stats_ratio"].get(size, {}), 2) if size in found["stats_ratio"] else "1"
-        out.append(f"{size:>8}  {_spread(found['inspect_s'][size], 3):>22}  {ratio_i:>20}  "
-                   f"{_spread(found['stats_s'][size], 3):>22}  {ratio_s:>20}  {_spread(found['stats_rss_mb'][size], 1):>20}")
+        cells = []
+        for key in keys:
+            ratio = _spread(found[f"{key}_ratio"][size], 2) if size in found[f"{key}_ratio"] else "1"
+            cells.append(f"  {_spread(found[f'{key}_s'][size], 3):>22}  {ratio:>20}")
+        out.append(f"{size:>8}" + "".join(cells) + f"  {_spread(found['stats_rss_mb'][size], 1):>20}")
     out.append("Targets (issue 25):")
     for target, measured, value, limit, _unit in targets(found):
         verdict = "not measured" if value is None else ("met" if value <= limit else "NOT met")

@@ -57,7 +57,11 @@ CONTENDER_NOTES = {
 }
 NUM_IMAGES = 4
 METRICS = ("lag", "to_disk", "overhead", "to_submit", "after_files", "wall", "requests", "status_requests", "result_requests", "cpu")
-SCENARIO_KEYS = ("first", "learned", "faster", "slower", "varqueue", "long")
+# Jobs of exactly these lengths with a history of the same: the requests script polls every 0.25 s, so a
+# length that is a multiple of that interval favours it by chance; these sit at different phases of it.
+FIXED_SECONDS = (2.3, 2.7, 3.7)
+FIXED_KEYS = tuple(f"at{seconds:g}" for seconds in FIXED_SECONDS)
+SCENARIO_KEYS = ("first", "learned", "faster", "slower", "varqueue", "long", *FIXED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,11 @@ def build_scenario(key: str, settings: Settings) -> Scenario:
         return Scenario(
             key, "learned run time, variable queue wait", note, _random_queue(rng, runs, running, running), warm
         )
+    if key in FIXED_KEYS:
+        seconds = float(key[2:])
+        job = (0.2 * seconds, 0.8 * seconds)
+        note = f"history holds {settings.warm_jobs} jobs of {seconds:g} s; every job is exactly {seconds:g} s"
+        return Scenario(key, f"{seconds:g} s jobs, learned", note, [job] * runs, [job] * settings.warm_jobs)
     if key == "long":
         long_run, long_queue = 0.9 * settings.long_seconds, 0.2 * settings.long_seconds
         warm = _random_queue(rng, settings.warm_jobs, long_queue, long_run)

@@ -1,6 +1,8 @@
-"""nanobanana benchmark: the job flow, start-up, batch throughput, download memory and the gallery, each measured
-against other ways of doing the same thing, in the same run, on a local sandbox of RunComfy's API
-(nothing leaves 127.0.0.1).
+"""nanobanana benchmark: the job flow (including 2.3, 2.7 and 3.7 s jobs), start-up (optionally against an
+older commit), batch throughput, download memory and CPU per MB, the edit upload, the gallery and the
+history's scale, each measured against other ways of doing the same thing, in the same run, on a local
+sandbox of RunComfy's API (nothing leaves 127.0.0.1). Every target of issue 25 is printed with its
+limit and whether it is met, in the "Targets" table at the end.
 
 Job-flow contenders (`generate -n 4`: submit, wait, download four images):
   1. curl flow       baseline_curl.sh: RunComfy's documented curl flow, /status every 1 s, then /result
@@ -13,9 +15,10 @@ Job-flow contenders (`generate -n 4`: submit, wait, download four images):
 
 Every contender runs interleaved (A B C D, A B C D, ...); figures are medians with min-max.
 
-    python benchmarks/run.py                         # everything, default runs (about half an hour)
+    python benchmarks/run.py                         # everything, default runs (about an hour)
+    python benchmarks/run.py --baseline-commit d3044fa   # and start-up against an older commit, same rounds
     python benchmarks/run.py --sections startup,jobs --scenarios first,learned --runs 9
-    python benchmarks/run.py --tiny --json /tmp/r.json   # smoke configuration: seconds, figures meaningless
+    python benchmarks/run.py --quick --json /tmp/r.json  # smoke configuration (= --tiny): seconds, figures meaningless
 
 Writes benchmarks/results.json and benchmarks/RESULTS.md unless told otherwise (--tiny writes
 only where told). Exit status: 0 when every measurement ran; 3 when some run of a contender
@@ -43,21 +46,27 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling modules, also when run from elsewhere
 
 import batch
+import downloads
 import gallery
 import history_scale
 import job_flow
 import memory
 import report
 import startup
+import upload
 from harness import NANOBANANA, ROOT, compile_package, progress
 
-SECTIONS = ("startup", "jobs", "batch", "memory", "gallery", "history")
+SECTIONS = ("startup", "jobs", "batch", "memory", "downloads", "upload", "gallery", "history")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--tiny", action="store_true", help="smoke configuration: tiny jobs, one run each, a few seconds in all"
+        "--tiny", "--quick", action="store_true", help="smoke configuration: tiny jobs, one run each, a few seconds in all"
+    )
+    parser.add_argument(
+        "--baseline-commit", metavar="COMMIT",
+        help="also time --help, status ID and generate --dry-run from this older commit's package (git archive), same rounds",
     )
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, from {','.join(SECTIONS)}")
     parser.add_argument(
@@ -77,14 +86,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-runs", type=int, default=5, help="interleaved runs per batch configuration (default 5)"
     )
-    parser.add_argument("--batch-sizes", default="40,200,500", help="prompts per batch (default 40,200,500)")
+    parser.add_argument("--batch-sizes", default="40,200,1000", help="prompts per batch (default 40,200,1000)")
     parser.add_argument("--batch-concurrency", default="8,32", help="-j values (default 8,32)")
     parser.add_argument("--batch-job-seconds", type=float, default=1.0)
     parser.add_argument(
-        "--batch-long", action="store_true", help="also run batch configurations whose ideal exceeds 30 s (500 at -j 8)"
+        "--batch-long", action="store_true", help="also run batch configurations whose ideal exceeds 40 s (1000 at -j 8)"
     )
     parser.add_argument("--memory-runs", type=int, default=3)
     parser.add_argument("--big-mb", type=int, default=50, help="size of the image in the memory section (default 50)")
+    parser.add_argument("--download-runs", type=int, default=5, help="interleaved rounds of the downloads section")
+    parser.add_argument("--download-mb", type=int, default=200, help="size of its big image (default 200)")
+    parser.add_argument("--upload-runs", type=int, default=5, help="interleaved rounds of the edit upload section")
+    parser.add_argument("--upload-images", type=int, default=10, help="images sent (default 10)")
+    parser.add_argument("--upload-mib", type=float, default=4.6,
+                        help="MiB per image (default 4.6: ten fit the 64 MiB request limit base64-encoded)")
     _gallery_options(parser)
     _history_options(parser)
     parser.add_argument("--seed", type=int, default=1, help="seed of the jittered and random job durations")
@@ -127,6 +142,8 @@ def _normalised(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ar
         args.gallery_images, args.gallery_rows = 8, 40
         args.history_runs, args.history_images, args.history_sizes = 1, 8, "20,60"
         args.job_seconds, args.long_seconds, args.batch_job_seconds, args.big_mb = 0.15, 0.3, 0.1, 2
+        args.download_runs, args.download_mb = 1, 4
+        args.upload_runs, args.upload_images, args.upload_mib = 1, 2, 0.2
         args.batch_sizes, args.batch_concurrency = "4", "2"
         args.scenarios = args.scenarios or "learned,varqueue"
     else:
@@ -199,7 +216,8 @@ def clean(value: Any) -> Any:
 
 def failures(results: dict[str, Any]) -> list[str]:
     """Runs that did not complete (batch failures are figures of their own, not listed here)."""
-    found = [*(failure for section in ("startup", "memory", "gallery", "history") for failure in results.get(section, {}).get("failures", []))]
+    sections = ("startup", "memory", "downloads", "upload", "gallery", "history")
+    found = [failure for section in sections for failure in results.get(section, {}).get("failures", [])]
     for scenario in results.get("jobs", {}).get("scenarios", {}).values():
         for contender in scenario["contenders"].values():
             found += [s["error"] for s in contender["samples"] if s["error"]]
@@ -289,12 +307,26 @@ def report_only(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baseline_package(commit: str, work: Path) -> Path:
+    """An older commit's `nanobanana_cli`, extracted with `git archive` (no worktree, nothing checked out) and
+    byte-compiled as an install would be: the directory to put on PYTHONPATH."""
+    target = work / "baseline-package"
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "nanobanana_cli"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    import compileall
+
+    compileall.compile_dir(target / "nanobanana_cli", quiet=1)
+    return target
+
+
 def measure_sections(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Each section asked for, in order, under the one temporary directory `work`."""
     results: dict[str, Any] = {}
     if "startup" in args.sections:
         progress("startup")
-        results["startup"] = startup.measure(args.startup_runs, work, warmup=not args.tiny)
+        baseline = _baseline_package(args.baseline_commit, work) if args.baseline_commit else None
+        results["startup"] = startup.measure(args.startup_runs, work, warmup=not args.tiny, baseline=baseline)
     if "jobs" in args.sections:
         settings = job_flow.Settings(
             job_seconds=args.job_seconds,
@@ -307,7 +339,7 @@ def measure_sections(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         results["jobs"] = job_flow.measure(settings, args.scenarios, work)
     if "batch" in args.sections:
         grid = [(int(p), int(j)) for p in args.batch_sizes.split(",") for j in args.batch_concurrency.split(",")]
-        skipped = [(p, j) for p, j in grid if math.ceil(p / j) * args.batch_job_seconds > 30 and not args.batch_long]
+        skipped = [(p, j) for p, j in grid if math.ceil(p / j) * args.batch_job_seconds > 40 and not args.batch_long]
         grid = [g for g in grid if g not in skipped]
         results["batch"] = batch.measure(
             grid, args.batch_job_seconds, args.batch_runs, 0.1 if args.tiny else 1.0, 0 if args.tiny else 3, work
@@ -315,6 +347,12 @@ def measure_sections(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         results["batch"]["skipped"] = [f"{p} prompts at -j {j} (pass --batch-long)" for p, j in skipped]
     if "memory" in args.sections:
         results["memory"] = memory.measure(args.big_mb, args.memory_runs, work)
+    if "downloads" in args.sections:
+        results["downloads"] = downloads.measure(args.download_mb, args.download_runs, work)
+    if "upload" in args.sections:
+        results["upload"] = upload.measure(
+            args.upload_runs, work, count=args.upload_images, megabytes=args.upload_mib
+        )
     if "gallery" in args.sections:
         results["gallery"] = gallery.measure(
             args.gallery_runs, work, images=args.gallery_images, rows=args.gallery_rows, warmup=not args.tiny
@@ -351,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             "argv": sys.argv[1:] if argv is None else argv,
             "tiny": args.tiny,
             "machine": {**machine(), **({"commit": args.package_label} if args.package_label else {})},
+            "baseline_commit": args.baseline_commit,
             "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "nanobanana_command": NANOBANANA,
         }

@@ -23,7 +23,7 @@ BARE = [PYTHON, str(HERE / "bare_typer_app.py")]
 PAIRS = {
     # key: (title, nanobanana argv, bare argv, target ratio)
     "help": ("`--help`", ["--help"], ["--help"], 1.1),
-    "dry_run": ('`generate "x" --dry-run`', ["generate", "x", "--dry-run"], ["x", "--dry-run"], 1.3),
+    "dry_run": ('`generate "x" --dry-run`', ["generate", "x", "--dry-run"], ["x", "--dry-run"], 1.1),
     "status": ("`status ID` (one GET)", ["status", "{id}"], ["{id}", "--status"], 1.3),
 }
 
@@ -40,7 +40,9 @@ def queued_job(sandbox: Any) -> str:
         return json.load(answer)["request_id"]
 
 
-def measure(runs: int, work: Path, *, warmup: bool = True) -> dict[str, Any]:
+def measure(runs: int, work: Path, *, warmup: bool = True, baseline: Path | None = None) -> dict[str, Any]:
+    """With `baseline` (a directory holding an older commit's `nanobanana_cli`), each command also runs
+    from it and from this checkout, both as `python -m nanobanana_cli`, in the same rounds."""
     from nanobanana_cli.sandbox import Sandbox
 
     work = work / "startup"
@@ -48,17 +50,24 @@ def measure(runs: int, work: Path, *, warmup: bool = True) -> dict[str, Any]:
     with Sandbox(queue_seconds=24 * 3600, run_seconds=1, image_long_side=64, port=0) as sandbox:
         request_id = queued_job(sandbox)
         env = environment(work, sandbox)
+        envs = {"": env}
         commands: dict[str, list[str]] = {}
         for key, (_, ours, bare, _) in PAIRS.items():
-            commands[f"{key}:nanobanana"] = [*NANOBANANA, *(a.replace("{id}", request_id) for a in ours)]
+            argv = [a.replace("{id}", request_id) for a in ours]
+            commands[f"{key}:nanobanana"] = [*NANOBANANA, *argv]
             commands[f"{key}:bare"] = [*BARE, *(a.replace("{id}", request_id) for a in bare)]
+            if baseline is not None:
+                commands[f"{key}:this commit"] = [PYTHON, "-m", "nanobanana_cli", *argv]
+                commands[f"{key}:baseline"] = [PYTHON, "-m", "nanobanana_cli", *argv]
+        if baseline is not None:  # its own data directory: an older history schema is not this one's
+            envs["baseline"] = {**environment(work / "baseline", sandbox), "PYTHONPATH": str(baseline)}
         times: dict[str, list[float | None]] = {name: [] for name in commands}  # None: that run failed
         failures: list[str] = []
         for round_no in range(0 if warmup else 1, runs + 1):  # round 0 warms caches and is not kept
             if round_no and (round_no == 1 or round_no % 5 == 0):
                 progress(f"startup: round {round_no}/{runs}")
             for name, argv in commands.items():
-                done = run(argv, env, timeout=60)
+                done = run(argv, envs.get(name.split(":")[1], env), timeout=60)
                 if not done.ok:
                     failures.append(f"{name}: {done.describe_failure()}")
                 if round_no:
@@ -78,7 +87,16 @@ def measure(runs: int, work: Path, *, warmup: bool = True) -> dict[str, Any]:
             "target_ratio": target,
             "samples": {"nanobanana": mine, "bare": theirs},
         }
-    return {"runs": runs, "warmup_round": warmup, "failures": failures, "pairs": pairs}
+    against = {}
+    for key, (title, *_) in PAIRS.items() if baseline is not None else ():
+        mine, theirs = times[f"{key}:this commit"], times[f"{key}:baseline"]
+        against[key] = {
+            "title": title,
+            "this_commit_s": summary(mine),
+            "baseline_s": summary(theirs),
+            "ratio": summary([a / b for a, b in zip(mine, theirs) if a is not None and b is not None]),
+        }
+    return {"runs": runs, "warmup_round": warmup, "failures": failures, "pairs": pairs, "against_baseline": against}
 
 
 def _ratio_of_medians(mine: list[float | None], theirs: list[float | None]) -> float | None:

@@ -86,6 +86,14 @@ def test_benchmark_tiny_configuration_reports_every_section(tmp_path):
     for contender, figures in results["memory"]["contenders"].items():
         assert_summary(figures["peak_rss_mb"], f"memory.{contender}")
 
+    assert set(results["downloads"]["contenders"]) == {"plain streamed copy", "nanobanana"}
+    for contender, figures in results["downloads"]["contenders"].items():
+        assert_summary(figures["cpu_ms_per_mb"], f"downloads.{contender}")
+    for contender, figures in results["upload"]["contenders"].items():
+        assert_summary(figures["to_submit_s"], f"upload.{contender}.to_submit_s")
+        assert_summary(figures["peak_rss_mb"], f"upload.{contender}.peak_rss_mb")
+    assert_summary(results["upload"]["rss_above_baseline_mb"], "upload.rss_above_baseline_mb")
+
     measured = [t for t in results["targets"] if t["pass"] is not None]
     assert measured and all(is_number(t["value"]) for t in measured)
 

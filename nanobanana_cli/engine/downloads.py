@@ -27,8 +27,10 @@ from .workers import run_concurrently
 
 if TYPE_CHECKING:
     from ..api.client import Client
+    from .provenance import ImageDataHasher
 
-CHUNK_SIZE = 256 * 1024
+CHUNK_SIZE = 1024 * 1024
+HEAD_BYTES = 16  # enough to tell an image's format, and a WebP's first chunk
 MAX_PARALLEL_DOWNLOADS = 4
 # One attempt at one file, however the server paces it (a stall is cut sooner, by the client's read timeout).
 DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
@@ -197,23 +199,22 @@ def download_file(
                 raise out_of_time()
         fd, temp_path = _partial_file(target, stop)
         try:
+            embedding = provenance is not None and metadata == "embed"
             with os.fdopen(fd, "wb") as handle, watching(limit):
-                digest, size, detected = _stream_into(client, url, handle, max_bytes, on_progress, stop)
+                streamed = _stream_into(client, url, handle, max_bytes, on_progress, stop, provenance if embedding else None)
             if stop.is_set():
                 raise KeyboardInterrupt
-            delivered, sealed, refused = digest, None, None
-            if provenance is not None and metadata == "embed":
-                from .provenance import NotEmbeddable
-
-                try:
-                    sealed = _embed(temp_path, provenance, stop)
-                except NotEmbeddable as exc:
-                    refused = str(exc)
+            delivered = digest = streamed.digest
+            size = streamed.size
+            sealed, refused, image_digest = None, None, None
+            if provenance is not None and metadata != "none":
+                sealed, refused, image_digest = _finish(temp_path, streamed, provenance if embedding else None, stop)
             if sealed is not None:
                 digest, size = sealed
+            detected = streamed.detected
             destination = target if detected == output_format else target.with_suffix(f".{EXTENSIONS[detected]}")
             placed = _place(temp_path, destination, digest)
-            place, reason = _sidecar(placed, provenance, metadata, sealed is not None, refused, warn)
+            place, reason = _sidecar(placed, provenance, image_digest, metadata, sealed is not None, refused, warn)
             return SavedFile(url, str(placed.resolve()), size, digest, delivered, place, reason)
         except CallTimedOut as exc:
             if limit < DOWNLOAD_TOTAL_SECONDS:
@@ -257,8 +258,62 @@ def _partial_file(target: Path, stop: threading.Event) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
-def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -> tuple[str, int]:
-    """Embed provenance into a finished download: the sealed file's sha256 and size, or
+def _finish(
+    temp_path: Path, streamed: Streamed, provenance: dict[str, Any] | None, stop: threading.Event
+) -> tuple[tuple[str, int] | None, str | None, str | None]:
+    """Seal a finished download with `provenance` where it lies, if given: (the sealed file's sha256
+    and size, or None; why it could not take it; its image data hash, for a sidecar).
+
+    The image data hash is the one computed while the bytes streamed (checked against the file's
+    headers), and the sealed file is read once for its own sha256. A file that cannot take
+    provenance is left byte for byte as delivered; one whose layout needs more room than was left
+    in front of it is sealed by a copy, as `_embed` does.
+    """
+    from .provenance import NotEmbeddable, NotInPlace, seal_in_place, shifted, streamed_image_data_sha256
+
+    refused, image_digest = None, None
+    try:
+        with temp_path.open("r+b") as handle:
+            image_digest = streamed_image_data_sha256(shifted(handle, streamed.gap), streamed.hasher)
+            if provenance is None:
+                return None, None, image_digest
+            try:
+                return seal_in_place(handle, streamed.gap, {**provenance, "image_data_sha256": image_digest}), None, image_digest
+            except NotInPlace:
+                pass
+    except NotEmbeddable as exc:
+        refused = str(exc)
+    except OSError:
+        raise  # the disk, not the file: a full disk is the download's failure (exit 9)
+    except Exception as exc:  # the image is paid for: a flaw in our parser costs its metadata, not the picture
+        refused = f"unexpected {type(exc).__name__} reading the file"
+    if streamed.gap:
+        _close_gap(temp_path, streamed.gap, stop)
+    if refused is not None or provenance is None:
+        return None, refused, image_digest
+    try:
+        return _embed(temp_path, provenance, stop, image_digest), None, image_digest
+    except NotEmbeddable as exc:
+        return None, str(exc), image_digest
+
+
+def _close_gap(temp_path: Path, gap: int, stop: threading.Event) -> None:
+    """Make the download the delivered bytes alone again, without the room left in front of them."""
+    fd, whole_path = _partial_file(temp_path, stop)
+    try:
+        with os.fdopen(fd, "wb") as whole, temp_path.open("rb") as source:
+            source.seek(gap)
+            for block in iter(lambda: source.read(CHUNK_SIZE), b""):
+                whole.write(block)
+        os.replace(whole_path, temp_path)
+    finally:
+        PARTIAL_FILES.discard(whole_path)
+
+
+def _embed(
+    temp_path: Path, provenance: dict[str, Any], stop: threading.Event, image_digest: str | None = None
+) -> tuple[str, int]:
+    """Embed provenance into a finished download by copying it: the sealed file's sha256 and size, or
     `NotEmbeddable` saying why the file cannot take it (it then stays byte for byte as delivered).
 
     Streamed into a second temporary file that then replaces the first, so memory stays bounded
@@ -268,8 +323,9 @@ def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -
 
     fd, sealed_path = _partial_file(temp_path, stop)
     try:
+        image_digest = image_digest or image_data_sha256(temp_path)
         with os.fdopen(fd, "wb") as sealed, temp_path.open("rb") as source:
-            written = embed(source, sealed, {**provenance, "image_data_sha256": image_data_sha256(temp_path)})
+            written = embed(source, sealed, {**provenance, "image_data_sha256": image_digest})
         os.replace(sealed_path, temp_path)
         return written
     except (NotEmbeddable, OSError):
@@ -281,7 +337,13 @@ def _embed(temp_path: Path, provenance: dict[str, Any], stop: threading.Event) -
 
 
 def _sidecar(
-    placed: Path, provenance: dict[str, Any] | None, metadata: str, embedded: bool, refused: str | None, warn: Warn | None
+    placed: Path,
+    provenance: dict[str, Any] | None,
+    image_digest: str | None,
+    metadata: str,
+    embedded: bool,
+    refused: str | None,
+    warn: Warn | None,
 ) -> tuple[str | None, str | None]:
     """Where the provenance went ("embedded", "sidecar" or "none") and why, when not where it was asked."""
     if provenance is None:
@@ -290,10 +352,10 @@ def _sidecar(
         return "embedded", None
     if metadata == "none":
         return "none", None
-    from .provenance import image_data_sha256, sidecar_path, write_sidecar
+    from .provenance import sidecar_path, write_sidecar
 
     try:
-        write_sidecar(placed, {**provenance, "image_data_sha256": image_data_sha256(placed)})
+        write_sidecar(placed, {**provenance, "image_data_sha256": image_digest})
     except OSError as exc:  # the image is saved: losing its provenance is worth a warning, not the download
         reason = f"cannot write {sidecar_path(placed).name}: {exc.strerror or exc}"
         if warn:
@@ -304,6 +366,17 @@ def _sidecar(
     return "sidecar", refused
 
 
+@dataclass
+class Streamed:
+    """A download on disk: `gap` bytes of room for provenance, then the delivered bytes, and their hashes."""
+
+    digest: str  # sha256 of the delivered bytes
+    size: int
+    detected: str  # the image format its bytes say
+    gap: int
+    hasher: ImageDataHasher
+
+
 def _stream_into(
     client: Client,
     url: str,
@@ -311,8 +384,13 @@ def _stream_into(
     max_bytes: int,
     on_progress: ProgressListener | None,
     stop: threading.Event,
-) -> tuple[str, int, str]:
+    provenance: dict[str, Any] | None = None,
+) -> Streamed:
+    """Stream `url` into `handle`, hashing its bytes and its image data on the way; with `provenance` (to
+    embed), the bytes are written after the room embedding it will need (`room_for`), so sealing moves nothing."""
     import requests
+
+    from .provenance import ImageDataHasher, room_for
 
     response = client.open_asset(url)
     with response:
@@ -325,19 +403,26 @@ def _stream_into(
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
             raise APIError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit", hint=SIZE_CAP_HINT)
-        digest = hashlib.sha256()
+        digest, hasher = hashlib.sha256(), ImageDataHasher()
         size = 0
-        head = b""
+        head = b""  # the first bytes, held until there are enough to tell the format and the room it needs
+        gap: int | None = None
         try:
             for chunk in response.iter_content(CHUNK_SIZE):
                 if stop.is_set():
                     raise KeyboardInterrupt
-                if len(head) < 16:
-                    head += chunk[:16]
                 size += len(chunk)
                 if size > max_bytes:
                     raise APIError(f"{url} grew past the {max_bytes}-byte download limit; stopped", hint=SIZE_CAP_HINT)
                 digest.update(chunk)
+                hasher.feed(chunk)
+                if gap is None:
+                    head += chunk
+                    if len(head) < HEAD_BYTES:
+                        continue
+                    gap = room_for(head, provenance) if provenance is not None else 0
+                    handle.seek(gap)
+                    chunk, head = head, head[:HEAD_BYTES]
                 handle.write(chunk)
                 if on_progress:
                     on_progress(url, size, total)
@@ -347,11 +432,14 @@ def _stream_into(
         if total is not None and size < total:
             reason = f"received {size} of {total} bytes"
             raise Retryable(reason, UnavailableError(f"download of {url} failed: {reason}"))
+    if gap is None:  # fewer bytes than a header: no image, but written all the same for the message below
+        gap = 0
+        handle.write(head)
     detected = sniff_image_format(head)
     if detected is None:
         reason = f"not a PNG, JPEG or WebP image (starts with {head[:12]!r})"
         raise Retryable(reason, BadResponseError(f"{url} is {reason}", status_code=200))
-    return digest.hexdigest(), size, detected
+    return Streamed(digest.hexdigest(), size, detected, gap, hasher)
 
 
 def download_all(

@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, Union, cast
 from xml.sax.saxutils import escape
 
 from ..stores import safe_json
@@ -57,6 +57,9 @@ METADATA_MAX_BYTES = 16 * 1024 * 1024
 
 Source = Union[bytes, "os.PathLike[str]"]
 Part = tuple[Any, int, int]  # (chunk type or marker, start, end) within the file
+# What an embedder writes, in order: new bytes, or a span (start, end) of the source copied as it is
+# (an end of None meaning the end of the file).
+Piece = bytes | tuple[int, int | None]
 
 
 class NotEmbeddable(Exception):
@@ -282,19 +285,19 @@ def _xmp_packet(provenance: dict[str, Any]) -> bytes:
 # Each embedder checks the whole file before its first piece, so a refusal never leaves half an output.
 
 
-def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
     after_header = 0
     for kind, start, end in _checked(_png_chunks, source):
         after_header = after_header or end  # the first chunk, which the walk makes sure is IHDR
         if kind == b"iTXt" and _read_at(source, start + 8, len(PNG_KEYWORD) + 1) == PNG_KEYWORD + b"\0":
             raise NotEmbeddable("already has nanobanana provenance")
     payload = PNG_PREFIX + _json_text(provenance).encode("utf-8")
-    yield from _blocks(source, 0, after_header)
+    yield 0, after_header
     yield struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
-    yield from _blocks(source, after_header)
+    yield after_header, None
 
 
-def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
     insert_at, leading = 2, True
     for marker, start, end in _checked(_jpeg_segments, source):
         if marker == 0xE1 and _read_at(source, start + 4, len(XMP_HEADER)) == XMP_HEADER:
@@ -305,9 +308,9 @@ def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]
     body = XMP_HEADER + _xmp_packet(provenance)
     if len(body) > JPEG_MAX_SEGMENT:
         raise NotEmbeddable("provenance larger than one JPEG segment")
-    yield from _blocks(source, 0, insert_at)
+    yield 0, insert_at
     yield b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-    yield from _blocks(source, insert_at)
+    yield insert_at, None
 
 
 def _webp_length(source: BinaryIO, start: int) -> int:
@@ -336,7 +339,7 @@ def _riff_chunk(kind: bytes, payload: bytes) -> bytes:
     return kind + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) & 1 else b"")
 
 
-def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]:
+def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
     """The WebP with an `XMP ` chunk at the end of its RIFF payload, its `VP8X` header saying so.
 
     A simple WebP (one `VP8 ` or `VP8L` chunk) is promoted to the extended format by a `VP8X`
@@ -374,10 +377,10 @@ def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[bytes]
         raise NotEmbeddable("WebP too large for another chunk")
     yield b"RIFF" + struct.pack("<I", riff_size) + b"WEBP" + head
     if first == b"VP8X":
-        yield from _blocks(source, 12, start + 8)
+        yield 12, start + 8
         yield bytes([flags])
         start += 9
-    yield from _blocks(source, start, riff_end)
+    yield start, riff_end
     yield xmp
 
 
@@ -394,10 +397,247 @@ def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tup
         raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
     digest, size = hashlib.sha256(), 0
     for piece in EMBEDDERS[kind](source, provenance):
-        target.write(piece)
-        digest.update(piece)
-        size += len(piece)
+        for block in [piece] if isinstance(piece, bytes) else _blocks(source, *piece):
+            target.write(block)
+            digest.update(block)
+            size += len(block)
     return digest.hexdigest(), size
+
+
+# -- a download, sealed where it was streamed -------------------------------------------------------
+#
+# A download is hashed as it streams (its sha256, and its image data's, by `ImageDataHasher`) and
+# written `room_for` bytes into its temporary file: the room embedding will need in front of the
+# delivered bytes. `seal_in_place` then writes the few bytes that change (the container's head and the
+# provenance) around the delivered bytes, which stay where they are, and reads the file back once
+# for the sealed file's sha256. The file is never copied.
+
+MOVABLE_BYTES = 4 * 1024 * 1024  # a JPEG's leading segments, moved to make room: a few kilobytes in practice
+_PLACEHOLDER_DIGEST = "0" * 64  # as long as any sha256 in hex, and escaped alike (not at all)
+
+
+class NotInPlace(Exception):
+    """This layout cannot be sealed where it lies (the room left was not what embedding needs): copy it."""
+
+
+class ImageDataHasher:
+    """`image_data_sha256` of a file computed from its bytes as they go past, in pieces of any size.
+
+    It follows the container's lengths without checking them: `streamed_image_data_sha256` compares the
+    spans it hashed with a walk of the finished file (which reads only headers) and trusts the digest
+    only when they are the same bytes. Anything it cannot follow, it gives up on (`broken`).
+    """
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.spans: list[tuple[int, int | None]] = []
+        self.broken = False
+        self.hashed = 0  # bytes hashed: every byte of `spans`, unless the stream ended early
+        self._offset = 0  # bytes fed so far
+        self._header = bytearray()
+        self._want = 16  # bytes of the next header to gather; the first is the format's signature
+        self._step: Callable[[bytes, int], None] = self._start
+        self._hash_left = self._skip_left = 0
+        self._rest = self._done = False
+        self._riff_end = self._last_end = 0
+
+    def feed(self, data: bytes) -> None:
+        self._consume(memoryview(data), self._offset)
+        self._offset += len(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+    def _consume(self, view: memoryview, base: int) -> None:
+        """Follow the bytes `view`, which start at offset `base` of the file."""
+        at, size = 0, len(view)
+        while at < size and not self.broken:
+            if self._rest:
+                self.digest.update(view[at:])
+                at, self.hashed = size, self.hashed + size - at
+            elif self._hash_left:
+                take = min(self._hash_left, size - at)
+                self.digest.update(view[at:at + take])
+                at, self._hash_left, self.hashed = at + take, self._hash_left - take, self.hashed + take
+            elif self._skip_left:
+                take = min(self._skip_left, size - at)
+                at, self._skip_left = at + take, self._skip_left - take
+            elif self._done:  # past the image's last byte
+                return
+            else:
+                take = min(self._want - len(self._header), size - at)
+                self._header += view[at:at + take]
+                at += take
+                if len(self._header) == self._want:
+                    header = bytes(self._header)
+                    self._header.clear()
+                    self._step(header, base + at)
+
+    def _expect(self, size: int, step: Callable[[bytes, int], None]) -> None:
+        self._want, self._step = size, step
+
+    def _start(self, header: bytes, at: int) -> None:
+        """The first 16 bytes: the format, then what follows its signature, followed like any other bytes."""
+        kind, begin = sniff_image_format(header), at - len(header)
+        if kind == "png" and header.startswith(PNG_SIGNATURE):
+            self._expect(8, self._png_chunk)
+            self._consume(memoryview(header)[8:], begin + 8)
+        elif kind == "jpeg":
+            self._last_end = 2
+            self._expect(1, self._jpeg_first)
+            self._consume(memoryview(header)[2:], begin + 2)
+        elif kind == "webp":
+            (riff_size,) = struct.unpack("<I", header[4:8])
+            self._riff_end = 8 + riff_size
+            self._done = self._riff_end <= 12
+            self._expect(8, self._webp_chunk)
+            self._consume(memoryview(header)[12:], begin + 12)
+        else:
+            self.broken = True
+
+    # PNG: an 8-byte header (length, type), the data, a 4-byte CRC; the image data is every IDAT's data.
+    def _png_chunk(self, header: bytes, at: int) -> None:
+        length, kind = struct.unpack(">I4s", header)
+        if kind == b"IDAT":
+            self.spans.append((at, at + length))
+            self._hash_left, self._skip_left = length, 4
+        elif kind == b"IEND":
+            self._done = True
+        else:
+            self._skip_left = length + 4
+
+    # JPEG: segments (0xFF, marker, 2-byte length) before the scan, maybe with 0xFF fill bytes before a
+    # marker; the image data is everything from the end of the last segment. `at` is just past the byte.
+    def _jpeg_first(self, byte: bytes, at: int) -> None:
+        if byte != b"\xff":
+            self.broken = True
+        self._expect(1, self._jpeg_marker)
+
+    def _jpeg_marker(self, byte: bytes, at: int) -> None:
+        if byte == b"\xda":  # the scan: the fill bytes and its marker are image data too
+            self.digest.update(b"\xff" * (at - self._last_end - 1) + b"\xda")
+            self.hashed += at - self._last_end
+            self.spans.append((self._last_end, None))
+            self._rest = True
+        elif byte == b"\xff":
+            self.broken = at - self._last_end > MOVABLE_BYTES
+        elif byte[0] in JPEG_STANDALONE or byte == b"\x00":
+            self.broken = True
+        else:
+            self._expect(2, self._jpeg_length)
+
+    def _jpeg_length(self, header: bytes, at: int) -> None:
+        (length,) = struct.unpack(">H", header)
+        if length < 2:
+            self.broken = True
+            return
+        self._skip_left = length - 2
+        self._last_end = at + length - 2
+        self._expect(1, self._jpeg_first)
+
+    # WebP: chunks (4-byte type, 4-byte length, data, a pad byte to an even length) up to the RIFF size;
+    # the image data is every bitstream chunk's data with its padding.
+    def _webp_chunk(self, header: bytes, at: int) -> None:
+        kind, length = struct.unpack("<4sI", header)
+        end = at + length + (length & 1)
+        if end > self._riff_end:
+            self.broken = True
+            return
+        if kind in (b"VP8 ", b"VP8L", b"ALPH", b"ANMF"):
+            self.spans.append((at, end))
+            self._hash_left = end - at
+        else:
+            self._skip_left = end - at
+        self._done = end >= self._riff_end
+
+
+class _Shifted:
+    """A file read as if it began `gap` bytes in: the delivered image behind the room left for provenance."""
+
+    def __init__(self, handle: BinaryIO, gap: int) -> None:
+        self._handle, self._gap = handle, gap
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._handle.seek(offset + self._gap if whence == os.SEEK_SET else offset, whence) - self._gap
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+
+def shifted(handle: BinaryIO, gap: int) -> BinaryIO:
+    return handle if gap == 0 else cast(BinaryIO, _Shifted(handle, gap))
+
+
+def room_for(head: bytes, provenance: dict[str, Any]) -> int:
+    """How many bytes embedding `provenance` (without its image data hash, not known yet) adds in front of
+    the delivered bytes of an image starting with `head` (16 bytes or more): where to start writing them."""
+    made = {**provenance, "image_data_sha256": _PLACEHOLDER_DIGEST}
+    kind = sniff_image_format(head[:SNIFF_BYTES])
+    if kind == "png":
+        return 12 + len(PNG_PREFIX) + len(_json_text(made).encode("utf-8"))
+    if kind == "jpeg":
+        return 4 + len(XMP_HEADER) + len(_xmp_packet(made))
+    if kind == "webp":  # the XMP chunk goes at the end; a simple WebP gains a VP8X header in front
+        return 0 if head[12:16] == b"VP8X" else 8 + WEBP_VP8X_SIZE
+    return 0
+
+
+def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher) -> str | None:
+    """The image data hash of `image` (as `image_data_sha256` gives it): the one `hasher` computed while
+    the bytes streamed, when a walk of the file finds it hashed exactly the image data; read again otherwise."""
+    size = _size(image)
+    try:
+        spans = [(start, size if end is None else end) for start, end in _image_data(image)]
+    except NotEmbeddable:
+        return None
+    streamed = [(start, size if end is None else end) for start, end in hasher.spans]
+    same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
+    if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
+        return hasher.hexdigest()
+    digest = hashlib.sha256()
+    for start, end in spans:
+        for block in _blocks(image, start, end):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tuple[str, int]:
+    """Embed provenance into the image lying `gap` bytes into `handle` (opened for reading and writing),
+    leaving its bytes where they are: the sealed file's sha256 and size, from one read of it.
+
+    `NotEmbeddable` as `embed` raises it, or `NotInPlace` when the room left is not the room needed;
+    either before anything is written.
+    """
+    image = shifted(handle, gap)
+    kind = _kind(image)
+    if kind is None:
+        raise NotEmbeddable("not a PNG, JPEG or WebP")
+    if _has_c2pa(image):
+        raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
+    size = _size(image)
+    writes: list[tuple[int, bytes]] = []
+    position = 0
+    for piece in list(EMBEDDERS[kind](image, provenance)):
+        if not isinstance(piece, bytes):
+            start, end = piece[0], size if piece[1] is None else piece[1]
+            if start + gap == position:
+                position += end - start
+                continue
+            if end - start > MOVABLE_BYTES:
+                raise NotInPlace(f"{end - start} bytes would move")
+            piece = _read_at(image, start, end - start)
+        writes.append((position, piece))
+        position += len(piece)
+    for at, data in writes:
+        handle.seek(at)
+        handle.write(data)
+    handle.truncate(position)
+    handle.flush()
+    digest = hashlib.sha256()
+    handle.seek(0)
+    for block in iter(lambda: handle.read(BLOCK_SIZE), b""):
+        digest.update(block)
+    return digest.hexdigest(), position
 
 
 def sidecar_path(image: Path) -> Path:

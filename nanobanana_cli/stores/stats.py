@@ -51,8 +51,11 @@ _TOTAL = (f"COALESCE({_between('created_at', 'finished_at')}, CASE WHEN typeof(d
 _FITS = f"({_QUEUE} IS NOT NULL AND (finished_at IS NULL OR {_RUN} IS NOT NULL) AND ({_TOTAL} IS NULL OR {_QUEUE} <= {_TOTAL}))"
 QUEUE_WAIT = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_QUEUE} END"
 RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
-# what `history stats` reads of each job, in one index: the window, the counts, the sums and the spans
+# the columns of migration 6's index for `history stats` (migration 7 replaced it with BY_DAY's)
 INDEXED = "submitted_at, status, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
+# the day a job counts under, and an index in its order (with what the daily sums read), so they need no sort
+DAY = "substr(submitted_at, 1, 10)"
+BY_DAY = f"{DAY}, status, submitted_at, base_url, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 
 
 def window(since: str | None, base_urls: list[str] | None) -> tuple[str, tuple[Any, ...]]:
@@ -77,49 +80,63 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
         nothing: dict[str, float | None] = {"p50": None, "p95": None, "count": 0}
         return _document({}, {}, {}, nothing, dict(nothing))
     window_sql, params = window(since, base_urls)
-    states = dict(db.execute(f"SELECT status, COUNT(*) FROM jobs WHERE {window_sql} GROUP BY status", params).fetchall())
+    states: dict[str, int] = {}
     images: dict[str, int] = {}
     spend: dict[str, float] = {}
-    # newest first, the order the costs were added in before (ties aside: a rounding to 4 places hides that),
-    # read from the stats index alone
-    for day, count, cost in db.execute(
-        "SELECT day, SUM(images), SUM(cost) FROM (SELECT substr(submitted_at, 1, 10) AS day, stat_images AS images,"
-        f" cost FROM jobs INDEXED BY jobs_stats WHERE {window_sql} ORDER BY submitted_at DESC) GROUP BY day",
+    known = {"queue_wait": 0, "run": 0}  # spans the jobs' own rows hold (exactly, when there are no others)
+    others = 0  # rows whose times are spelled otherwise (another program's, a server's microseconds)
+    # One walk along the index by day and status, no sort: every count and sum, a row per day and status.
+    # (The order costs are added in differs from a walk by time; money rounded to 4 places cannot tell.)
+    for day, status, count, pictures, cost, queue_waits, runs, odd in db.execute(
+        f"SELECT {DAY}, status, COUNT(*), SUM(stat_images), SUM(cost), COUNT(stat_queue_wait), COUNT(stat_run),"
+        f" SUM(stat_plain IS NOT 1)"
+        f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} GROUP BY {DAY}, status",
         params,
     ):
-        images[day] = int(count)
+        states[status] = states.get(status, 0) + int(count)
+        images[day] = images.get(day, 0) + int(pictures)
         if cost is not None:
-            spend[day] = float(cost)
+            spend[day] = spend.get(day, 0.0) + float(cost)
+        known["queue_wait"] += int(queue_waits)
+        known["run"] += int(runs)
+        others += int(odd)
     db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_spans (queue_wait REAL, run REAL)")
     try:
-        # the few rows whose times are spelled otherwise (another program's, a server's microseconds)
-        others = db.execute(f"SELECT {', '.join(_TIMES)}, duration_seconds FROM jobs WHERE rowid IN"
-                            f" (SELECT rowid FROM jobs INDEXED BY jobs_stats WHERE {window_sql} AND stat_plain IS NOT 1)", params)
-        for row in others:
-            spans = timeline(*row)
-            db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
-        queue_wait = _percentiles(db, "queue_wait", window_sql, params)
-        run = _percentiles(db, "run", window_sql, params)
+        if others:  # read by `timeline` itself, into a table the ranks are taken over with the rest
+            rows = db.execute(f"SELECT {', '.join(_TIMES)}, duration_seconds FROM jobs WHERE rowid IN (SELECT rowid"
+                              f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} AND stat_plain IS NOT 1)", params)
+            for row in rows:
+                spans = timeline(*row)
+                db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
+        queue_wait = _percentiles(db, "queue_wait", window_sql, params, known["queue_wait"], others)
+        run = _percentiles(db, "run", window_sql, params, known["run"], others)
     finally:
         db.execute("DELETE FROM temp.stats_spans")
     return _document(states, images, spend, queue_wait, run)
 
 
-def _percentiles(db: Any, span: str, window: str, params: tuple[Any, ...]) -> dict[str, float | None]:
+def _percentiles(
+    db: Any, span: str, window: str, params: tuple[Any, ...], known: int, others: int
+) -> dict[str, float | None]:
     """p50 (the median: the middle value, or the mean of the middle two) and p95 (the value at the
-    nearest rank), read at their ranks after one sort of the window's known spans."""
-    values = (f"SELECT stat_{span} AS value FROM jobs WHERE {window} AND stat_plain = 1 AND stat_{span} IS NOT NULL"
+    nearest rank) of the window's spans: `known` in the jobs' rows when no row is one of the `others`
+    (whose spans are in the temporary table; a span in their rows is not one)."""
+    values = (f"SELECT stat_{span} AS value FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
+              f" AND {window}"
               f" UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL")
-    count = int(db.execute(f"SELECT COUNT(*) FROM ({values})", params).fetchone()[0])
+    count = int(db.execute(f"SELECT COUNT(*) FROM ({values})", params).fetchone()[0]) if others else known
     if not count:
         return {"p50": None, "p95": None, "count": 0}
     middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
     ranks = {middle, top} | ({middle - 1} if count % 2 == 0 else set())
-    if db.execute(f"SELECT 1 FROM temp.stats_spans WHERE {span} IS NOT NULL LIMIT 1").fetchone() is None:
-        # every span is in the jobs' rows: their index is already in order, each rank is a walk along it
-        ordered = (f"SELECT stat_{span} FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
-                   f" AND {window} ORDER BY stat_{span} LIMIT 1 OFFSET ?")
-        at = {rank: float(db.execute(ordered, (*params, rank)).fetchone()[0]) for rank in ranks}
+    if not others:
+        # every span is in the jobs' rows, whose index (covering the window) is in order: the median is a
+        # walk from the bottom, the p95 a shorter one from the top
+        walk = (f"SELECT stat_{span} FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
+                f" AND {window} ORDER BY stat_{span} %s LIMIT ? OFFSET ?")
+        first = min(ranks - {top}, default=top)
+        at = {first + n: float(value) for n, (value,) in enumerate(db.execute(walk % "ASC", (*params, middle + 1 - first, first)))}
+        at[top] = float(db.execute(walk % "DESC", (*params, 1, count - 1 - top)).fetchone()[0])
     else:
         ranked = (f"SELECT rank, value FROM (SELECT value, row_number() OVER (ORDER BY value) - 1 AS rank FROM ({values}))"
                   f" WHERE rank IN ({', '.join('?' * len(ranks))})")

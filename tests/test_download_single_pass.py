@@ -1,0 +1,156 @@
+"""A download is hashed while it streams and sealed where it was written: the same bytes and hashes as
+sealing a copy of the delivered file (what earlier versions did), with the file read back at most once."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from nanobanana_cli.engine import provenance
+
+from .image_samples import SEEDS
+from .test_provenance_streaming import big_jpeg, big_png, big_webp
+
+PROVENANCE = {"prompt": "a fox <&> \u00e9", "request_id": "0123abcd-0000", "index": 1, "count": 1}
+SAMPLES = {f"{kind} {name}": make for kind, seeds in SEEDS.items() for name, make in seeds.items()}
+SAMPLES.update({"big png": big_png, "big jpeg": big_jpeg, "big webp": big_webp})
+
+
+def streamed(data: bytes, seed: int) -> provenance.ImageDataHasher:
+    """The hasher fed `data` in pieces of random sizes, as a network delivers them."""
+    hasher, rng, at = provenance.ImageDataHasher(), random.Random(seed), 0
+    while at < len(data):
+        size = rng.choice((1, 2, 7, 13, 4096, 300_000))
+        hasher.feed(data[at:at + size])
+        at += size
+    return hasher
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_image_data_hash_taken_while_streaming_is_the_one_read_from_the_file(name):
+    data = SAMPLES[name]()
+    for seed in range(3):
+        hasher = streamed(data, seed)
+        assert not hasher.broken, "a well-formed image is followed to its end"
+        assert hasher.hexdigest() == provenance.image_data_sha256(data)
+        assert provenance.streamed_image_data_sha256(io.BytesIO(data), hasher) == provenance.image_data_sha256(data)
+
+
+@pytest.mark.parametrize("name", ["png pillow rgb", "jpeg baseline", "webp lossy"])
+def test_a_hash_that_did_not_see_all_the_image_data_is_not_trusted(name):
+    data = SAMPLES[name]()
+    cut_short = provenance.ImageDataHasher()
+    cut_short.feed(data[: len(data) // 2])
+    assert cut_short.hexdigest() != provenance.image_data_sha256(data)
+    assert provenance.streamed_image_data_sha256(io.BytesIO(data), cut_short) == provenance.image_data_sha256(data)
+
+
+def sealed_by_copy(data: bytes, made: dict) -> bytes:
+    out = io.BytesIO()
+    provenance.embed(io.BytesIO(data), out, made)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_sealing_in_place_writes_the_bytes_sealing_a_copy_writes(name, tmp_path):
+    data = SAMPLES[name]()
+    made = {**PROVENANCE, "image_data_sha256": provenance.image_data_sha256(data)}
+    gap = provenance.room_for(data[:16], PROVENANCE)
+    path = tmp_path / "download.part"
+    with path.open("wb") as handle:
+        handle.seek(gap)
+        handle.write(data)
+    try:
+        expected = sealed_by_copy(data, made)
+    except provenance.NotEmbeddable as refused:
+        with path.open("r+b") as handle, pytest.raises(provenance.NotEmbeddable, match=str(refused)):
+            provenance.seal_in_place(handle, gap, made)
+        assert path.read_bytes()[gap:] == data, "a refusal writes nothing"
+        return
+    with path.open("r+b") as handle:
+        digest, size = provenance.seal_in_place(handle, gap, made)
+    assert path.read_bytes() == expected
+    assert (digest, size) == (hashlib.sha256(expected).hexdigest(), len(expected))
+
+
+def noise_png(path: Path, megabytes: float) -> bytes:
+    """A PNG of random pixels: it does not compress, so its image data is nearly all of its bytes."""
+    side = int((megabytes * 1024 * 1024 / 3) ** 0.5)
+    Image.frombytes("RGB", (side, side), random.Random(7).randbytes(side * side * 3)).save(path, compress_level=1)
+    return path.read_bytes()
+
+
+class CountingReads:
+    """A file object that counts the bytes read through it."""
+
+    total = 0
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        CountingReads.total += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        count = self._handle.readinto(buffer)
+        CountingReads.total += count or 0
+        return count
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.close()
+
+    def __iter__(self):
+        return iter(self._handle)
+
+
+@pytest.mark.parametrize("metadata", ["embed", "sidecar"])
+def test_a_download_keeps_its_hashes_and_reads_its_file_back_at_most_once(metadata, cli, start_sandbox, monkeypatch, tmp_path):
+    original = noise_png(tmp_path / "noise.png", 3)
+    start_sandbox(image_bytes=original)
+    out, opened, builtin_open = tmp_path / "out", Path.open, open
+
+    def counting_open(self: Path, mode: str = "r", *args, **kwargs):
+        handle = opened(self, mode, *args, **kwargs)
+        return CountingReads(handle) if str(self).startswith(str(out)) and "b" in mode else handle
+
+    def counting_builtin_open(file, mode="r", *args, **kwargs):
+        handle = builtin_open(file, mode, *args, **kwargs)
+        return CountingReads(handle) if str(file).startswith(str(out)) and "b" in mode else handle
+
+    CountingReads.total = 0
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "open", counting_open)
+        patched.setattr("builtins.open", counting_builtin_open)
+        run = cli("generate", "a fox", "-o", out, "--metadata", metadata, "--json")
+    assert run.exit_code == 0, run.stderr
+    saved = json.loads(run.stdout)["outputs"][0]
+    written = Path(saved["path"]).read_bytes()
+    made, where = provenance.read(Path(saved["path"]))
+    assert where == ("embedded" if metadata == "embed" else "sidecar")
+    assert made["image_data_sha256"] == provenance.image_data_sha256(original)
+    # The values an earlier version recorded for the same delivered bytes: the file as a copy seals it.
+    assert written == (sealed_by_copy(original, made) if metadata == "embed" else original)
+    assert saved["sha256"] == hashlib.sha256(written).hexdigest() and saved["bytes"] == len(written)
+    assert saved["delivered_sha256"] == hashlib.sha256(original).hexdigest()
+    # Headers are read to check the layout; the image itself once, for the sealed file's sha256.
+    allowance = len(written) if metadata == "embed" else 0
+    assert CountingReads.total <= allowance + 256 * 1024, f"{CountingReads.total} bytes read back of {len(written)}"
+    assert not [p for p in os.listdir(out) if p.endswith(".part")]
+
+    report = cli("inspect", saved["path"], "--json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["intact"] is True
