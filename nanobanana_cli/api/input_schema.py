@@ -21,6 +21,7 @@ are strict where the schema is: an integer is a real int (not 2.0, not True), a 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -431,7 +432,8 @@ def validate(fields: Mapping[str, Any], schema: InputSchema) -> dict[str, Any]:
 
 def coerce(name: str, text: str, schema: InputSchema) -> Any:
     """A `--set KEY=VALUE` value typed by the schema: integer, number, true/false, an enum value
-    (matched case-insensitively when unambiguous), a comma list for an array; checked like validate."""
+    (matched case-insensitively when unambiguous), for an array a JSON array (`["a","b"]`) or a comma
+    list (`a,b`, each item typed), for an object a JSON object; checked like validate."""
     item = schema.field(name)
     if item is None:
         raise InvalidInputError(
@@ -453,13 +455,15 @@ def _typed(item: Field, text: str) -> Any:
         folded = [allowed for allowed in item.enum if show(allowed).casefold() == text.strip().casefold()]
         if len(folded) == 1:
             return folded[0]
+    stripped = text.strip()
+    if "array" in item.types and stripped.startswith("[") or "object" in item.types and stripped.startswith("{"):
+        return _json_value(item, stripped)  # its items are JSON already: checked as they are, not typed
     if "array" in item.types:
-        parts = [part.strip() for part in text.split(",")] if text.strip() else []
+        parts = [part.strip() for part in text.split(",")] if stripped else []
         return [_typed(item.items, part) if item.items is not None else part for part in parts]
     for kind in ("integer", "number", "boolean"):
         if kind not in item.types:
             continue
-        stripped = text.strip()
         if kind == "integer" and _INTEGER_TEXT.match(stripped):
             return int(stripped)
         if kind == "number":
@@ -472,6 +476,22 @@ def _typed(item: Field, text: str) -> Any:
         if kind == "boolean" and stripped.lower() in ("true", "false"):
             return stripped.lower() == "true"
     return text  # a string, or a type we cannot type: the check that follows says what is wrong
+
+
+def _json_value(item: Field, text: str) -> Any:
+    """A `--set KEY=[…]` or `KEY={…}` value, read as JSON; malformed JSON is refused naming the field."""
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError; RecursionError: absurd nesting
+        reason = printable(str(error), limit=80)
+        if text.startswith("["):
+            kind, hint = "array", f"""give a JSON array, e.g. --set '{item.name}=["a","b"]', or a comma list: --set {item.name}=a,b"""
+        else:
+            kind, hint = "object", f"""give a JSON object, e.g. --set '{item.name}={{"key": "value"}}'"""
+        raise InvalidInputError(f"--set {item.name}: {_quoted(text)} is not a valid JSON {kind} ({reason})", hint=hint) from None
 
 
 def field_values(name: str, schema: InputSchema) -> tuple[str, ...]:

@@ -217,12 +217,30 @@ def _alias(model_id: str) -> str:
     return member.alias if member is not None else model_id
 
 
+# The fields a command fills from its prompt argument, its own flags or its images: `--set` is for
+# any other field, so it refuses these (a --set num_images would change what is billed behind -n).
+# Completion leaves them out of the fields it offers.
+FLAG_FIELDS: dict[str, str] = {
+    "prompt": "the PROMPT argument",
+    "aspect_ratio": "-a/--aspect",
+    "output_format": "-f/--format",
+    "num_images": "-n/--num-images",
+    "resolution": "--resolution",
+    "seed": "--seed",
+    "image_urls": "-i/--image",
+}
+
+
 def parse_sets(pairs: Sequence[str] | None) -> tuple[str, ...]:
-    """`--set KEY=VALUE`, checked for its shape now (its value is typed by the schema later)."""
+    """`--set KEY=VALUE`, checked for its shape now (its value is typed by the schema later), and
+    never for a field that has its own flag."""
     for pair in pairs or ():
         key, equals, _ = pair.partition("=")
         if not equals or not key.strip():
             raise UsageError(f"--set expects KEY=VALUE, not {pair[:60]!r}", hint="e.g. --set safety_tolerance=5")
+        if key.strip() in FLAG_FIELDS:
+            raise UsageError(f"--set {key.strip()}: use {FLAG_FIELDS[key.strip()]}",
+                             hint="--set is for the model's other fields (`nanobanana model MODEL` lists them)")
     return tuple(pairs or ())
 
 
