@@ -90,7 +90,7 @@ COMMANDS = (
                  "what the file says.", True),
     CommandEntry("explain", "explain:job_explain", "A job's timeline from the history: submitted, queue wait, run time, "
                  "downloads (time, bytes, sha256 and provenance of each file), cost, and every recorded event."),
-    CommandEntry("model", "explain:model_show", "A model's fields (types, values, limits and defaults), its price per "
+    CommandEntry("model", "models:model_show", "A model's fields (types, values, limits and defaults), its price per "
                  "image, and where its schema comes from: the live catalog, the cache (a day at most), or the bundled "
                  "snapshot."),
     CommandEntry("models", "models:models_list", "List the nano-banana family: each alias, its text-to-image and edit "

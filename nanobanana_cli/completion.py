@@ -168,6 +168,33 @@ def with_short_descriptions(command: Any) -> Any:
     return command
 
 
+# -- values ---------------------------------------------------------------------------------------
+
+
+def complete_set(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
+    """`--set <Tab>`: `KEY=` for each field of the model on the command line (its --model and, for
+    `edit`, its edit endpoint) that no flag of its own fills, from the bundled schema: completion
+    never waits on the network. After `KEY=`, the field's values when it has a short list of them."""
+    from .api.family import bundled_entry, resolve
+    from .api.input_schema import SchemaSource, parse
+    from .errors import NanobananaError
+    from .runs.models import FLAG_FIELDS
+
+    try:
+        model_id = resolve(ctx.params.get("model"), "edit" if ctx.info_name == "edit" else "generate")
+    except NanobananaError:
+        return []  # several models to compare, or one we do not know: no single schema to offer
+    schema = parse((bundled_entry(model_id) or {}).get("input_schema"), model_id, SchemaSource("bundled"))
+    fields = [item for item in schema.fields if item.name not in FLAG_FIELDS]
+    key, equals, _ = incomplete.partition("=")
+    if equals:
+        found = next((item for item in fields if item.name == key), None)
+        values = [f"{key}={value}" for value in (found.values() if found is not None else ())]
+        return [(value, "") for value in values if value.startswith(incomplete)]
+    return [(f"{item.name}=", short_description(item.description) or item.type_name)
+            for item in fields if item.name.startswith(incomplete)]
+
+
 # -- installing ---------------------------------------------------------------------------------
 
 

@@ -40,6 +40,20 @@ def test_generate_refuses_set_of_a_field_with_its_own_flag(cli, sandbox, tmp_pat
     assert run.stdout == "" and submits(sandbox) == []
 
 
+def test_set_help_and_help_models_name_every_refused_field_s_flag(cli):
+    from nanobanana_cli.runs.models import FLAG_FIELDS
+
+    assert {pair.partition("=")[0] for pair, _ in REFUSED} == set(FLAG_FIELDS)
+    generate_help = " ".join(cli("generate", "--help").stdout.split())
+    topic = " ".join(cli("help", "models").stdout.split())
+    # the paragraph on --set in each: from its own line to the next option's (or section's)
+    helps = [generate_help.split("--set KEY=VALUE", 1)[1].split("-i, --image", 1)[0],
+             topic.split("--set KEY=VALUE", 1)[1].split("Price:", 1)[0]]
+    for flag in (spelled.split("/")[0] for name, spelled in FLAG_FIELDS.items() if name != "prompt"):
+        assert all(flag in text for text in helps), flag
+    assert all("""'tags=["a","b"]'""" in text and "tags=a,b" in text for text in helps)
+
+
 def test_set_num_images_no_longer_changes_what_is_billed(cli, sandbox, tmp_path):
     # it used to turn `-n 10` (3 jobs, 10 images) into 3 jobs of 4, 12 images billed
     run = cli("generate", "x", "--set", "num_images=4", "-n", "10", "--dry-run")

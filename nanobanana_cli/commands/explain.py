@@ -1,4 +1,4 @@
-"""`explain` and `model`: a job's timeline and cost, and the model's price and schema."""
+"""`explain`: a job's timeline and cost."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ from ..errors import NotFoundError, UsageError
 from ..runs.context import open_history
 from ..sanitise import shown
 from .options import (
-    BaseUrlOpt,
     JsonOpt,
     LastOpt,
-    RetriesOpt,
-    TokenOpt,
-    command_settings,
     make_output,
     resolve_request_id,
 )
@@ -85,59 +81,3 @@ def _explain_lines(document: dict[str, Any]) -> list[str]:
         )
     return lines
 
-
-def model_show(
-    model: Annotated[
-        str | None,
-        typer.Argument(help="An alias (nano-banana, nano-banana-2, nano-banana-pro, nano-banana-2-lite) or a full model id.",
-                       show_default=False),
-    ] = None,
-    edit: Annotated[bool, typer.Option("--edit", help="Show the alias's edit model instead of its text-to-image one.")] = False,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the catalog again instead of using the cached entry.")] = False,
-    token: TokenOpt = None,
-    base_url: BaseUrlOpt = None,
-    retries: RetriesOpt = None,
-    json_: JsonOpt = False,
-) -> None:
-    """A model's fields (types, values, limits and defaults), its price per image, and where its
-    schema comes from: the live catalog, the cache (a day at most), or the bundled snapshot.
-
-    Examples:
-
-      nanobanana model
-
-      nanobanana model nano-banana-2 --edit
-
-      nanobanana model google/nano-banana/pro/text-to-image --refresh --json | jq .fields
-    """
-    from ..api.family import resolve
-    from ..engine.catalog import open_catalog
-
-    output = make_output(json_, False)
-    model_id = resolve(model, "edit" if edit else "generate")
-    settings = command_settings(token, base_url=base_url, retries=retries)
-    with open_catalog(settings, notices=output) as catalog:
-        entry = catalog.entry(model_id, refresh=refresh)
-    document = {**entry.to_dict(), "base_url": settings.base_url}
-    info, source = entry.info, entry.source
-    if entry.price_per_image is not None:
-        price = f"${entry.price_per_image:.4f} per image"
-    elif info.base_price_usd is not None:
-        price = f"${info.base_price_usd:.4f} per {info.price_unit}, not per image"
-    else:
-        price = "unknown (the catalog does not say)"
-    # the catalog's schema is the server's text: every name, value and default is escaped
-    lines = [f"{shown(info.model_id)}: {shown(info.display_name or '')}", f"  price:   {price}",
-             f"  schema:  from {shown(source.describe())}"]
-    for row in document["fields"]:
-        details = [row["type"], *(["required"] if row["required"] else [])]
-        if row["values"]:
-            details.append(f"one of {', '.join(map(shown, row['values']))}")
-        if row["limits"]:
-            details.append(shown(row["limits"]))
-        if row["default"] is not None:
-            details.append(f"default {shown(row['default'])}")
-        lines.append(f"  input:   {shown(row['name'])}: {shown(', '.join(map(str, details)))}")
-    output.emit(document, lines)
-    if source.note:
-        output.note(f"not from the live catalog: {source.note}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..api.schema import TEXT_TO_IMAGE as SCHEMA
+from ..completion import complete_set
 from ..errors import AlreadyReported, NanobananaError, NotFoundError, UsageError
 from ..render.output import Mode, Output
 from ..runs.context import base_url_flag
@@ -175,8 +176,10 @@ SeedOpt = Annotated[
 SetOpt = Annotated[
     Optional[list[str]],
     typer.Option(
-        "--set", metavar="KEY=VALUE", show_default=False,
-        help="Any other field of the model's schema, typed by it (repeatable): --set safety_tolerance=5.",
+        "--set", metavar="KEY=VALUE", show_default=False, autocompletion=complete_set,
+        help="Any other field of the model's schema, typed by it (repeatable): --set safety_tolerance=5; "
+        "an array as JSON, --set 'tags=[\"a\",\"b\"]', or a comma list, --set tags=a,b; an object as JSON. "
+        "The prompt and the fields with a flag of their own (-a, -f, -n, --resolution, --seed, -i) are refused.",
     ),
 ]
 FitOpt = Annotated[
