@@ -11,15 +11,18 @@ _nanobanana_completion() {
         local IFS=' '
         line="${COMP_WORDS[*]:0:COMP_CWORD+1}"
     fi
-    local IFS=$'\n' cur=${line##*[[:space:]]} item before_colon=""
-    # bash replaces only the part of the word after its last ':' (COMP_WORDBREAKS): drop what precedes it.
-    [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]] && before_colon=${cur%"${cur##*:}"}
+    local IFS=$'\n' cur=${line##*[[:space:]]} item before_break="" breaks=${COMP_WORDBREAKS//[^:=]/} open=1
+    # bash replaces only the part of the word after its last ':' or '=' (COMP_WORDBREAKS): drop what precedes it.
+    [[ -n $breaks && $cur == *["$breaks"]* ]] && before_break=${cur%"${cur##*["$breaks"]}"}
     COMPREPLY=()
     for item in $(env _NANOBANANA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args \
                       _TYPER_COMPLETE_ARGS="$line" "$1" 2>/dev/null); do
         item=${item%%$'\t'*}
-        COMPREPLY+=("${item#"$before_colon"}")
+        [[ $item == *= ]] || open=0
+        COMPREPLY+=("${item#"$before_break"}")
     done
+    # `--set KEY=`: its value follows, with no space between
+    (( ${#COMPREPLY[@]} && open )) && compopt -o nospace 2>/dev/null
     return 0
 }
 
