@@ -159,3 +159,16 @@ def test_dry_run_shows_the_parsed_array(cli, tagged):
     assert run.exit_code == 0, run.stderr
     assert json.loads(run.stdout)["body"] == {"prompt": "x", "tags": ["a", "b"]}  # not ['["a"', '"b"]']
     assert submits(tagged) == []
+
+
+def test_regen_refuses_set_of_a_flagged_field_and_takes_the_others(cli, sandbox, tmp_path):
+    run = cli("generate", "a fox", "--model", "nano-banana-2", "--seed", "7", "-o", tmp_path / "out", "--json")
+    assert run.exit_code == 0, run.stderr
+    path = json.loads(run.stdout)["outputs"][0]["path"]
+    run = cli("regen", path, "--set", "seed=8", "-o", tmp_path / "again")
+    assert run.exit_code == 2 and "--set seed: use --seed" in run.stderr
+    assert len(sandbox.jobs()) == 1
+    run = cli("regen", path, "--seed", "8", "--set", "safety_tolerance=2", "-o", tmp_path / "again")
+    assert run.exit_code == 0, run.stderr
+    again = sandbox.jobs()[1]
+    assert again.input["seed"] == 8 and again.input["safety_tolerance"] == 2 and again.input["prompt"] == "a fox"
