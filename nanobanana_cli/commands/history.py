@@ -78,8 +78,7 @@ def history_list(
         _readable(history)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
-    rows = [_row(entry) for entry in entries]
-    output.emit([entry.to_dict() for entry in entries], [HEADER, *rows] if rows else [])
+    output.emit([entry.to_dict() for entry in entries], _table(entries))
 
 
 @contextmanager
@@ -175,22 +174,46 @@ def _local_url(base_url: str) -> bool:
 
 ID_WIDTH = 36  # a RunComfy request id is a UUID
 API_WIDTH = 30
-HEADER = f"{'SUBMITTED (UTC)':<19}  {'ID':<{ID_WIDTH}}  {'STATUS':<11}  {'IMAGES':<13}  {'API':<{API_WIDTH}}  PROMPT"
+COLUMNS = ("SUBMITTED (UTC)", "ID", "STATUS", "MODEL", "IMAGES", "API", "PROMPT")
 
 
-def _row(entry: HistoryEntry) -> str:
-    """One job, one row: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
+def _table(entries: list[HistoryEntry]) -> list[str]:
+    """The header and one row per job; MODEL and IMAGES are as wide as their widest cell."""
+    if not entries:
+        return []
+    cells = [_cells(entry) for entry in entries]
+    widths = [19, ID_WIDTH, 11, *(max(len(COLUMNS[column]), *(len(row[column]) for row in cells)) for column in (3, 4)), API_WIDTH]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"  {row[-1]}"
+        for row in [COLUMNS, *cells]
+    ]
+
+
+def _cells(entry: HistoryEntry) -> tuple[str, ...]:
+    """One job's cells: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
+    from ..api.family import member_of
+
     when = shown(entry.submitted_at.replace("T", " ")[:19])
-    # a request checked against a model's schema records only the fields it sent: show those, and the
-    # count of images it saved when it sent none
-    count = entry.input.get("num_images")
-    number = count if isinstance(count, int) and not isinstance(count, bool) else (len(entry.paths) or "?")
-    sent = [entry.input[key] for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
-    shape = shown(" ".join([f"{number}×", *map(str, sent)]))
+    member = member_of(entry.model)
+    model = member.alias if member is not None else shown(entry.model)
     prompt = str(entry.input.get("prompt", ""))
     prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
-    return (f"{when}  {shown(entry.request_id):<{ID_WIDTH}}  {shown(entry.status):<11}  {shape:<13}  "
-            f"{shown(entry.base_url):<{API_WIDTH}}  {prompt}")
+    return (when, shown(entry.request_id), shown(entry.status), model, _images(entry), shown(entry.base_url), prompt)
+
+
+def _images(entry: HistoryEntry) -> str:
+    """`4× 16:9 png`, `1× 2K edit of 3`: what the job asked for and made, nothing it does not know.
+
+    A request checked against a model's schema records only the fields it sent: the count is its
+    num_images, else the images it saved; an edit adds how many input images it sent."""
+    count = entry.input.get("num_images")
+    number = count if isinstance(count, int) and not isinstance(count, bool) else len(entry.paths)
+    parts = [f"{number}×"] if number else []
+    parts += [str(entry.input[key]) for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
+    inputs = entry.input.get("image_urls")
+    if isinstance(inputs, list) and inputs:
+        parts.append(f"edit of {len(inputs)}")
+    return shown(" ".join(parts))
 
 
 @history_app.command("rm")
@@ -245,7 +268,7 @@ def history_clear(
         cutoff = utc_text(moment)
         going = [entry for entry in history.entries(limit=None) if entry.submitted_at < cutoff]
         if dry_run or not going:
-            output.emit([entry.to_dict() for entry in going], [HEADER, *map(_row, going)] if going else [])
+            output.emit([entry.to_dict() for entry in going], _table(going))
             output.info(f"{'would remove' if dry_run else 'removed'} {len(going)} job(s) submitted before {when}")
             return
         if not yes:
