@@ -130,9 +130,12 @@ def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
     from ..stores.catalog import CatalogCache
 
     try:
-        price = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked").price_per_image
+        entry = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked")
     except NanobananaError:
-        price = None
+        entry = None
+    price = entry.price_per_image if entry is not None else None
     if price is None:
-        return f"price unknown for {images} image(s) on {model_id}"
+        # the bundled snapshot carries no RunComfy price: only a cached catalog answer can give one
+        why = "the catalog gives no price per image" if entry is not None and entry.source.kind == "cache" else "not cached from the catalog"
+        return f"price unknown for {images} image(s) on {model_id} ({why}; `nanobanana model {model_id}` asks it)"
     return f"estimated cost ${images * price:.4f} for {images} image(s) at ${price:.4f} each"
