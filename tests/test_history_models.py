@@ -67,3 +67,36 @@ def test_a_model_outside_the_family_is_shown_by_its_id_escaped_and_the_json_keep
     assert "?" not in rows["job-2"]["IMAGES"]
     listed = json.loads(cli("history", "--json").stdout)  # validated against docs/schema/history-row.json by `cli`
     assert {entry["model"] for entry in listed} == {f"acme/model{HOSTILE}", "google/nano-banana/pro/edit"}
+
+
+def test_history_model_lists_one_models_jobs_by_alias_or_id(cli, tmp_path):
+    with History() as history:
+        for request_id, model in (("job-a", "google/nano-banana/text-to-image"), ("job-b", "google/nano-banana-2/text-to-image"),
+                                  ("job-c", "google/nano-banana-2/edit"), ("job-d", "google/nano-banana/pro/text-to-image")):
+            history.record_submission(request_id, GenerationInput("a fox", model=model), "https://api.example")
+            history.update(request_id, status="failed" if request_id == "job-d" else "succeeded")
+
+    def listed(*args: str) -> list[str]:
+        run = cli("history", "--json", *args)
+        assert run.exit_code == 0, run.stderr
+        return sorted(entry["request_id"] for entry in json.loads(run.stdout))
+
+    assert listed("--model", "nano-banana-2") == ["job-b", "job-c"]  # the alias: its text-to-image and edit jobs
+    assert listed("--model", "nano-banana") == ["job-a"]
+    assert listed("--model", "google/nano-banana-2/edit") == ["job-c"]
+    assert listed("--model", "nano-banana-pro", "--status", "failed") == ["job-d"]
+    assert listed("--model", "nano-banana-pro", "--status", "succeeded") == []
+    run = cli("history", "--model", "dall-e")
+    assert run.exit_code == 2 and "unknown model 'dall-e'" in run.stderr
+
+
+def test_the_model_filter_searches_an_index(tmp_path):
+    from .test_history_indexes import OLD_ROWS, _old_database, _plans
+
+    database = tmp_path / "history.sqlite3"
+    _old_database(database, [row for row in OLD_ROWS if isinstance(row[4], list)])
+    history = History(database, warn=lambda message: None)
+    plans = _plans(history, [lambda: history.entries(limit=20, models=["m", "google/nano-banana/edit"])])
+    history.close()
+    listing = [plan for sql, plan in plans.items() if "model IN" in sql]
+    assert listing and any("jobs_by_model_time" in step and step.startswith("SEARCH") for step in listing[0]), plans

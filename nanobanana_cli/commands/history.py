@@ -36,6 +36,10 @@ def history_list(
     )] = None,
     search: Annotated[Optional[str], typer.Option("--search", help="Only jobs whose prompt contains this text.", show_default=False)] = None,
     api: ApiFilterOpt = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", metavar="MODEL", show_default=False,
+        help="Only the jobs of this model: an alias (its text-to-image and edit jobs, as the MODEL column shows it) or a full model id.",
+    )] = None,
     refresh: Annotated[bool, typer.Option(
         "--refresh", help="First ask the API (--base-url) for the state of every unfinished job sent to it, and say what changed.",
     )] = False,
@@ -46,8 +50,8 @@ def history_list(
 ) -> None:
     """List recorded jobs, newest first; `history rm` and `history clear` forget some.
 
-    Every submit is recorded before it is sent, with the API it went to (the API column; --api
-    to list one API's jobs only).
+    Every submit is recorded before it is sent, with the model (the MODEL column; --model to list
+    one model's jobs only) and the API it went to (the API column; --api to list one API's jobs only).
     A job whose submit was sent but never answered (lost connection, 5xx, a crash) is listed as
     uncertain, under a local key instead of a request id: it may exist and be billed, and only
     your RunComfy dashboard can tell.
@@ -62,6 +66,8 @@ def history_list(
 
       nanobanana history --api https://model-api.runcomfy.net
 
+      nanobanana history --model nano-banana-2
+
       nanobanana history rm 3f2a9c1e-...
 
       nanobanana history clear --before 2026-01-01
@@ -71,10 +77,11 @@ def history_list(
     output = make_output(json_, False)
     wanted = _checked_status(status)
     only_api = _api_url(api)
+    models = _model_ids(model)
     with _history() as history:
         if refresh:
             _refresh(output, command_settings(token, base_url=base_url, retries=retries), history)
-        entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api)
+        entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api, models=models)
         _readable(history)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
@@ -158,6 +165,21 @@ def _api_url(api: str | None) -> str | None:
     if "://" not in url:
         raise UsageError(f"--api {api!r} is not a URL", hint="give the API's base URL as the API column shows it, e.g. --api https://model-api.runcomfy.net")
     return url
+
+
+def _model_ids(model: str | None) -> tuple[str, ...]:
+    """--model as the history records models: an alias is its text-to-image and edit ids; a model id as given."""
+    from ..api.family import ALIASES, resolve
+
+    if model is None:
+        return ()
+    name = model.strip()
+    if name.lower() in ALIASES:
+        return (resolve(name, "generate"), resolve(name, "edit"))
+    if "/" not in name:
+        raise UsageError(f"unknown model {name[:80]!r} for --model: choose one of {', '.join(ALIASES)}, or a full model id",
+                         hint="the MODEL column of `nanobanana history` shows each job's")
+    return (name,)
 
 
 def _local_url(base_url: str) -> bool:
