@@ -81,8 +81,7 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     if made:
         lines += [
             f"  prompt:     {field('prompt')}",
-            f"  model:      {_model_text(made.get('model'))}",
-            f"  input:      {_input_text(made)}",
+            *[f"  {label:<11} {text}" for label, text in (("model:", _model_text(made.get("model"))), ("input:", _input_text(made))) if text],
             *_images_in(made.get("image_urls")),
             f"  job:        {field('request_id')}" + (f" on {field('api_host')}" if field("api_host") else ""),
         ]
