@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from ..api.input_schema import InputSchema, validate
-from ..api.urls import EXCERPT_LENGTH, is_loopback_host, parse_origin
+from ..api.urls import EXCERPT_LENGTH, has_userinfo, is_loopback_host, parse_origin, redacted
 from ..errors import UsageError
 from .image_format import sniff_image_format
 
@@ -139,15 +139,19 @@ def _pillow() -> bool:
 
 
 def _url_input(text: str) -> ImageInput:
+    """A URL sent as given. One with user:password@ is refused outright, as output URLs with
+    credentials are: it would hand them to that host, and a refused URL is never recorded."""
+    if has_userinfo(text):
+        raise UsageError(
+            f"refusing the image URL '{redacted(text)}': it carries credentials (user:password@), which nanobanana never sends or records",
+            hint="give a URL without user:password@ (a signed URL, say), or download the image and pass the file",
+        )
     origin = parse_origin(text)
     if origin is None or len(text) > MAX_URL_LENGTH:
-        raise UsageError(
-            f"invalid image URL {_shown(text)!r}",
-            hint="give an https URL (without user:password@), or a local file",
-        )
+        raise UsageError(f"invalid image URL '{redacted(text)}'", hint="give an https URL, or a local file")
     if origin.scheme == "http" and not is_loopback_host(origin.host):
         raise UsageError(
-            f"refusing the image URL {_shown(text)!r}: plain http is allowed only to this machine",
+            f"refusing the image URL '{redacted(text)}': plain http is allowed only to this machine",
             hint="use its https URL, or download it and pass the file",
         )
     return ImageInput(given=text, url=text)
