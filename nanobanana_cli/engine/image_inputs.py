@@ -45,6 +45,7 @@ from .image_format import sniff_image_format
 MIB = 1024 * 1024
 DEFAULT_MAX_IMAGE_BYTES = 6 * MIB  # RunComfy's ComfyUI nodes keep each inline image under this
 MAX_REQUEST_BYTES = 64 * MIB  # …and the whole request body under this
+REQUEST_RESERVE = 256 * 1024  # what --fit leaves of the request for the prompt and the other fields
 MAX_MEGAPIXELS = 32  # …and each image under this many pixels, which --fit keeps to as well
 IMAGES_FIELD = "image_urls"
 MAX_URL_LENGTH = 2048
@@ -233,7 +234,8 @@ def _file_input(text: str, *, max_image_bytes: int, fit: bool) -> ImageInput:
 def read_image_inputs(
     given: Sequence[str], *, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES, max_request_bytes: int = MAX_REQUEST_BYTES, fit: bool = False
 ) -> list[ImageInput]:
-    """Each IMAGE argument checked (and fitted with `fit`), before anything is sent."""
+    """Each IMAGE argument checked (and fitted with `fit`), before anything is sent. With `fit`, images
+    that are each under the per-image limit but together over the request limit are shrunk too."""
     inputs = []
     for text in given:
         if text.startswith("data:"):
@@ -243,12 +245,58 @@ def read_image_inputs(
         else:
             inputs.append(_file_input(text, max_image_bytes=max_image_bytes, fit=fit))
     total = sum(item.json_length for item in inputs)
+    room = max_request_bytes - min(REQUEST_RESERVE, max_request_bytes // 8)
+    if total > room and fit and _pillow() and any(item.is_file for item in inputs):
+        inputs = _fit_request(inputs, room)
+        total = sum(item.json_length for item in inputs)
     if total > max_request_bytes:
         raise UsageError(
             f"the {len(inputs)} input images make a {_mib(total)} request; at most {_mib(max_request_bytes)} can be sent",
-            hint="send fewer or smaller images (--fit shrinks each to the per-image limit), or pass https URLs",
+            hint=_too_large_hint(fit, can_fit=any(item.is_file for item in inputs)),
         )
     return inputs
+
+
+def _too_large_hint(fit: bool, *, can_fit: bool) -> str:
+    """What makes a request small enough: --fit only where it can (local files, with Pillow)."""
+    instead = "send fewer or smaller images, or pass https URLs"
+    if not can_fit or fit and _pillow():
+        return instead
+    if not _pillow():
+        return f"{instead} (--fit, which shrinks them to fit, needs Pillow: {PILLOW_HINT})"
+    return f"pass --fit to shrink them to fit, or {instead}"
+
+
+def _image_budget(sizes: Sequence[int], room: int) -> int:
+    """The largest size each image may keep so that their base64 fits `room`: images under an equal
+    share keep their size and leave the rest to the others (water-filling)."""
+    left, count = room, len(sizes)
+    for size in sorted(sizes):
+        share = left // count
+        if 4 * math.ceil(size / 3) > share:
+            return share // 4 * 3
+        left -= 4 * math.ceil(size / 3)
+        count -= 1
+    return max(sizes, default=0)
+
+
+def _fit_request(inputs: list[ImageInput], room: int) -> list[ImageInput]:
+    """The local files shrunk (from their original bytes) to one budget each, so that the request
+    fits `room` bytes: what remains after the URLs and each data URI's quotes and prefix."""
+    files = [item for item in inputs if item.path is not None]
+    room -= sum(item.json_length for item in inputs if item.url is not None)
+    room -= sum(3 + LONGEST_PREFIX for _ in files)  # quotes, comma and prefix of each
+    budget = _image_budget([item.sent_size for item in files], max(0, room))
+    fitted = []
+    for item in inputs:
+        if item.path is None or item.format is None or item.sent_size <= budget:
+            fitted.append(item)
+            continue
+        data, kind = _fit(item.path, item.format, item.size, budget)
+        fitted.append(ImageInput(
+            given=item.given, path=item.path, format=item.format, size=item.size, sha256=item.sha256, fitted=data, fitted_format=kind,
+        ))
+    return fitted
 
 
 def reload(record: Mapping[str, Any], *, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES, fit: bool = False) -> ImageInput | None:
@@ -384,7 +432,7 @@ class JsonBody:
         if self._length > max_bytes:
             raise UsageError(
                 f"the request would be {_mib(self._length)}; at most {_mib(max_bytes)} can be sent",
-                hint="send fewer or smaller images (--fit shrinks each to the per-image limit), or pass https URLs",
+                hint=_too_large_hint(any(item.fitted is not None for item in images), can_fit=bool(images)),
             )
         self.seek(0)
 
