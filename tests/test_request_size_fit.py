@@ -73,3 +73,12 @@ def test_fit_shrinks_images_under_the_per_image_limit_until_the_request_fits(cli
             assert picture.format == "PNG" and picture.width == picture.height < SIDE
     # an image under its share of the request is sent as it is
     assert hashlib.sha256(sent[10]).hexdigest() == hashlib.sha256(small.read_bytes()).hexdigest()
+    # regen re-sends the recorded inputs: with --fit they are shrunk to fit again, without it the error says how
+    (made,) = (tmp_path / "out").glob("*.png")
+    run = cli("regen", made, "-o", tmp_path / "again")
+    assert run.exit_code == 2 and "pass --fit to shrink them to fit" in error_line(run.stderr)
+    run = cli("regen", made, "--fit", "-o", tmp_path / "again")
+    assert run.exit_code == 0, run.stderr
+    posts = [r for r in sandbox.stats.requests if r.method == "POST"]
+    assert len(posts) == 2 and int(posts[1].headers["Content-Length"]) <= 64 * MIB
+    assert len(sandbox.jobs()[-1].input["image_urls"]) == 11

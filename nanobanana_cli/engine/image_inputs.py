@@ -33,7 +33,7 @@ import re
 import secrets
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -79,6 +79,7 @@ class ImageInput:
     sha256: str | None = None  # of the file
     fitted: bytes | None = None  # what --fit made of it, sent instead of the file
     fitted_format: str | None = None
+    may_fit: bool = False  # --fit was given: it may be shrunk to fit the request too
 
     @property
     def is_file(self) -> bool:
@@ -215,7 +216,7 @@ def _file_input(text: str, *, max_image_bytes: int, fit: bool) -> ImageInput:
     path = Path(text).expanduser().absolute()
     with _open_image(path) as handle:
         kind, size, sha256 = _hash_and_check(handle, path)
-    found = ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256)
+    found = ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256, may_fit=fit)
     if size <= max_image_bytes:
         return found
     name = _shown(path.name)
@@ -228,7 +229,7 @@ def _file_input(text: str, *, max_image_bytes: int, fit: bool) -> ImageInput:
             hint=f"{PILLOW_HINT}, or shrink the image yourself",
         )
     fitted, fitted_format = _fit(path, kind, size, max_image_bytes)
-    return ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256, fitted=fitted, fitted_format=fitted_format)
+    return replace(found, fitted=fitted, fitted_format=fitted_format)
 
 
 def read_image_inputs(
@@ -281,21 +282,20 @@ def _image_budget(sizes: Sequence[int], room: int) -> int:
 
 
 def _fit_request(inputs: list[ImageInput], room: int) -> list[ImageInput]:
-    """The local files shrunk (from their original bytes) to one budget each, so that the request
-    fits `room` bytes: what remains after the URLs and each data URI's quotes and prefix."""
-    files = [item for item in inputs if item.path is not None]
-    room -= sum(item.json_length for item in inputs if item.url is not None)
-    room -= sum(3 + LONGEST_PREFIX for _ in files)  # quotes, comma and prefix of each
-    budget = _image_budget([item.sent_size for item in files], max(0, room))
+    """The local files that --fit may shrink, shrunk (from their original bytes) to one budget each so
+    that the images' JSON strings fit `room` bytes; URLs and the other files are kept as they are."""
+    shrinkable = [item for item in inputs if item.path is not None and item.may_fit]
+    room -= sum(item.json_length for item in inputs if item not in shrinkable)
+    room -= sum(2 + LONGEST_PREFIX for _ in shrinkable)  # each data URI's quotes and prefix
+    budget = _image_budget([item.sent_size for item in shrinkable], max(0, room))
     fitted = []
     for item in inputs:
-        if item.path is None or item.format is None or item.sent_size <= budget:
+        if item not in shrinkable or item.format is None or item.sent_size <= budget:
             fitted.append(item)
             continue
+        assert item.path is not None
         data, kind = _fit(item.path, item.format, item.size, budget)
-        fitted.append(ImageInput(
-            given=item.given, path=item.path, format=item.format, size=item.size, sha256=item.sha256, fitted=data, fitted_format=kind,
-        ))
+        fitted.append(replace(item, fitted=data, fitted_format=kind))
     return fitted
 
 
@@ -324,6 +324,11 @@ def request_body(
     payload: dict[str, Any] = validate(fields, schema)
     if inputs:
         payload[field] = list(inputs)
+    body = JsonBody(payload, max_bytes=None)
+    if len(body) > max_request_bytes and any(item.may_fit for item in inputs) and _pillow():
+        # images read back for a regen, or a long prompt beside them: shrunk here, where the rest of the body is known
+        rest = len(body) - sum(item.json_length for item in inputs)
+        payload[field] = _fit_request(list(inputs), max_request_bytes - rest)
     return JsonBody(payload, max_bytes=max_request_bytes)
 
 
@@ -401,7 +406,7 @@ class JsonBody:
 
     headers: ClassVar[dict[str, str]] = {"Content-Type": "application/json"}
 
-    def __init__(self, payload: Mapping[str, Any], *, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(self, payload: Mapping[str, Any], *, max_bytes: int | None = MAX_REQUEST_BYTES) -> None:
         self.payload = dict(payload)
         marker = f"nanobanana-image-{secrets.token_hex(8)}-"
         images: list[ImageInput] = []
@@ -429,10 +434,10 @@ class JsonBody:
         self._length = sum(len(part) if isinstance(part, bytes) else part.item.json_length for part in self._parts)
         self._current: _ImageStream | None = None
         self._index, self._position, self._pending, self._offset = 0, 0, b"", 0
-        if self._length > max_bytes:
+        if max_bytes is not None and self._length > max_bytes:
             raise UsageError(
                 f"the request would be {_mib(self._length)}; at most {_mib(max_bytes)} can be sent",
-                hint=_too_large_hint(any(item.fitted is not None for item in images), can_fit=bool(images)),
+                hint=_too_large_hint(any(item.may_fit for item in images), can_fit=bool(images)),
             )
         self.seek(0)
 
