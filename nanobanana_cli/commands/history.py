@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ..errors import NanobananaError, NotFoundError, UsageError
+from ..runs.context import check_readable, read_history
 from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, resolve_request_id
 
@@ -78,37 +77,14 @@ def history_list(
     wanted = _checked_status(status)
     only_api = _api_url(api)
     models = _model_ids(model)
-    with _history() as history:
+    with read_history() as history:
         if refresh:
             _refresh(output, command_settings(token, base_url=base_url, retries=retries), history)
         entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api, models=models)
-        _readable(history)
+        check_readable(history)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
     output.emit([entry.to_dict() for entry in entries], _table(entries))
-
-
-@contextmanager
-def _history() -> Iterator[History]:
-    """The history, for the commands about it: a database that cannot be read is their error, not
-    the warning other commands carry on after."""
-    from ..stores.history import History
-
-    with History() as history:
-        history.count()  # opens the database: a failure shows now, before anything is said about jobs
-        _readable(history)
-        yield history
-
-
-def _readable(history: History) -> None:
-    if history.failure is not None:
-        import shlex
-
-        where = shlex.quote(str(history.path))
-        raise NanobananaError(
-            f"the job history cannot be read ({history.failure}): {history.path}",
-            hint=f"move it aside and a new one is started: mv {where} {where}.broken",
-        )
 
 
 def _checked_status(status: str | None) -> str | None:
@@ -250,7 +226,7 @@ def history_rm(
     Example: nanobanana history rm 3f2a9c1e-... local:9b1c2d3e4f50
     """
     output = make_output(False, False)
-    with _history() as history:
+    with read_history() as history:
         resolved = list(dict.fromkeys(resolve_request_id(history, request_id) for request_id in request_ids))
         removed = history.remove(resolved)
     missing = [request_id for request_id in resolved if request_id not in removed]
@@ -286,7 +262,7 @@ def history_clear(
     moment = _parse_moment(before, "--before")
     when = moment.isoformat(timespec="seconds")
     output = make_output(False, False)
-    with _history() as history:
+    with read_history() as history:
         cutoff = utc_text(moment)
         going = [entry for entry in history.entries(limit=None) if entry.submitted_at < cutoff]
         if dry_run or not going:
@@ -339,9 +315,9 @@ def history_stats(
     """
     output = make_output(json_, False)
     moment = _parse_moment(since, "--since") if since else None
-    with _history() as history:
+    with read_history() as history:
         recorded = history.base_urls()
-        _readable(history)
+        check_readable(history)
         if api is not None:
             chosen: list[str] | None = [_api_url(api) or ""]
         elif all_:

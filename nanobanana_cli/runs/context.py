@@ -74,9 +74,35 @@ def base_url_flag(settings: Settings) -> str | None:
 
 
 def open_history(output: Output) -> History:
+    """The history for a command that can do its work without it: a database that cannot be read is
+    one warning, then the command carries on."""
     from ..stores.history import History
 
     return History(warn=output.warn)
+
+
+@contextmanager
+def read_history() -> Iterator[History]:
+    """The history for a command that reads nothing else (`history`, `explain`): a database that
+    cannot be read is its error, with the fix, not a warning followed by "no jobs"."""
+    from ..stores.history import History
+
+    with History() as history:
+        history.count()  # opens the database: a failure shows now, before anything is said about jobs
+        check_readable(history)
+        yield history
+
+
+def check_readable(history: History) -> None:
+    """Raise if the history has failed (a statement can fail after it opened)."""
+    if history.failure is not None:
+        import shlex
+
+        where = shlex.quote(str(history.path))
+        raise NanobananaError(
+            f"the job history cannot be read ({history.failure}): {history.path}",
+            hint=f"move it aside and a new one is started: mv {where} {where}.broken",
+        )
 
 
 def token_reference(settings: Settings) -> str:
