@@ -23,7 +23,7 @@ def closed_port() -> int:
 def test_a_dry_run_without_a_token_never_shows_the_snapshots_price(cli):
     run = cli("generate", "a fox", "--dry-run")
     assert run.exit_code == 0, run.stderr
-    assert f"price unknown for 1 image(s) on {T2I} (not cached from the catalog; `nanobanana model {T2I}` asks it)" in run.stderr
+    assert f"price unknown for 1 image(s) on {T2I}: not cached from the catalog, `nanobanana model {T2I}` asks it" in run.stderr
     assert "$0.0390" not in run.stderr
     run = cli("generate", "a fox", "--model", "nano-banana,nano-banana-2", "--dry-run")
     assert run.exit_code == 0, run.stderr

@@ -163,5 +163,5 @@ def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
     if price is None:
         # the bundled snapshot carries no RunComfy price: only a cached catalog answer can give one
         why = "the catalog gives no price per image" if entry is not None and entry.source.kind == "cache" else "not cached from the catalog"
-        return f"price unknown for {images} image(s) on {model_id} ({why}; `nanobanana model {model_id}` asks it)"
+        return f"price unknown for {images} image(s) on {model_id}: {why}, `nanobanana model {model_id}` asks it"
     return f"estimated cost ${images * price:.4f} for {images} image(s) at ${price:.4f} each"
