@@ -33,7 +33,7 @@ def test_the_table_has_a_header_and_an_api_column_and_api_filters(cli, tmp_path)
     record(tmp_path, "job-real", REAL_API)
     record(tmp_path, "job-local", LOCAL_API)
     lines = cli("history").stdout.splitlines()
-    assert lines[0].split() == ["SUBMITTED", "(UTC)", "ID", "STATUS", "IMAGES", "API", "PROMPT"]
+    assert lines[0].split() == ["SUBMITTED", "(UTC)", "ID", "STATUS", "MODEL", "IMAGES", "API", "PROMPT"]
     rows = {line.split()[2]: line for line in lines[1:]}
     assert REAL_API in rows["job-real"] and LOCAL_API in rows["job-local"]
     assert lines[0].index("API") == rows["job-real"].index(REAL_API)  # the column lines up

@@ -103,7 +103,7 @@ def test_a_relative_path_is_recorded_absolute(tmp_path, monkeypatch):
         ("fifo", "is not a regular file"),
         ("http://example.com/a.png", "plain http is allowed only to this machine"),
         ("ftp://example.com/a.png", "invalid image URL"),
-        ("https://user:pw@example.com/a.png", "invalid image URL"),
+        ("https://user:pw@example.com/a.png", "it carries credentials (user:password@)"),
         ("https://example.com/a\\b.png", "invalid image URL"),
         ("data:image/png;base64,AAAA", "not a data URI"),
     ],

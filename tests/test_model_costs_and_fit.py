@@ -36,6 +36,7 @@ def test_dry_run_prices_each_model_from_the_catalog_and_reads_a_numeric_string(c
     run = cli("generate", "a fox", "--model", "nano-banana-pro", "-n", "3", "--dry-run")
     assert run.exit_code == 0, run.stderr
     assert "estimated cost $0.3000 for 3 image(s) at $0.1000 each" in run.stderr
+    assert cli("model", "nano-banana").exit_code == 0  # a dry run of the default model reads the cached catalog only
     run = cli("generate", "a fox", "-n", "3", "--dry-run")  # the default model keeps its own price
     assert run.exit_code == 0, run.stderr
     assert "estimated cost $0.1170 for 3 image(s) at $0.0390 each" in run.stderr

@@ -132,7 +132,7 @@ def test_ctrl_c_during_the_submit_warns_that_a_job_may_exist(start_sandbox, tmp_
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=WAIT_LIMIT)
     assert process.returncode == 130
-    assert "interrupted while submitting; a job may have been created" in err and "nanobanana history" in err
+    assert "interrupted while submitting \"a fox\" on google/nano-banana/text-to-image; a job may have been created" in err and "nanobanana history" in err
 
 
 def test_help_and_version_do_not_import_heavy_modules():

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..errors import NotFoundError, UsageError
-from ..runs.context import open_history
+from ..runs.context import check_readable, read_history
 from ..sanitise import shown
 from .options import (
     JsonOpt,
@@ -39,13 +39,15 @@ def job_explain(
     output = make_output(json_, False)
     if request_id is not None and last:
         raise UsageError("pass a request id or --last, not both")
-    with open_history(output) as history:
+    # explain reads nothing but the history: one that cannot be read is the error, not "no job recorded"
+    with read_history() as history:
         # the history is this machine's, whatever API each job went to: the latest is the latest recorded
         if request_id is not None:
             request_id = resolve_request_id(history, request_id)
             entry = history.get(request_id)
         else:
             entry = next(iter(history.entries(limit=1)), None)
+        check_readable(history)
     if entry is None:
         raise NotFoundError(
             f"job {request_id} is not in this machine's history" if request_id else "no job recorded yet",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from ..errors import NanobananaError, NotFoundError, UsageError
+from ..runs.context import check_readable, read_history
 from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, RetriesOpt, TokenOpt, command_settings, make_output, resolve_request_id
 
@@ -36,6 +35,10 @@ def history_list(
     )] = None,
     search: Annotated[Optional[str], typer.Option("--search", help="Only jobs whose prompt contains this text.", show_default=False)] = None,
     api: ApiFilterOpt = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", metavar="MODEL", show_default=False,
+        help="Only the jobs of this model: an alias (its text-to-image and edit jobs, as the MODEL column shows it) or a full model id.",
+    )] = None,
     refresh: Annotated[bool, typer.Option(
         "--refresh", help="First ask the API (--base-url) for the state of every unfinished job sent to it, and say what changed.",
     )] = False,
@@ -46,8 +49,8 @@ def history_list(
 ) -> None:
     """List recorded jobs, newest first; `history rm` and `history clear` forget some.
 
-    Every submit is recorded before it is sent, with the API it went to (the API column; --api
-    to list one API's jobs only).
+    Every submit is recorded before it is sent, with the model (the MODEL column; --model to list
+    one model's jobs only) and the API it went to (the API column; --api to list one API's jobs only).
     A job whose submit was sent but never answered (lost connection, 5xx, a crash) is listed as
     uncertain, under a local key instead of a request id: it may exist and be billed, and only
     your RunComfy dashboard can tell.
@@ -62,6 +65,8 @@ def history_list(
 
       nanobanana history --api https://model-api.runcomfy.net
 
+      nanobanana history --model nano-banana-2
+
       nanobanana history rm 3f2a9c1e-...
 
       nanobanana history clear --before 2026-01-01
@@ -71,38 +76,15 @@ def history_list(
     output = make_output(json_, False)
     wanted = _checked_status(status)
     only_api = _api_url(api)
-    with _history() as history:
+    models = _model_ids(model)
+    with read_history() as history:
         if refresh:
             _refresh(output, command_settings(token, base_url=base_url, retries=retries), history)
-        entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api)
-        _readable(history)
+        entries = history.entries(limit=limit, status=wanted, search=search, base_url=only_api, models=models)
+        check_readable(history)
         if not entries:
             output.info("no jobs match" if history.count() else "no jobs recorded yet")
-    rows = [_row(entry) for entry in entries]
-    output.emit([entry.to_dict() for entry in entries], [HEADER, *rows] if rows else [])
-
-
-@contextmanager
-def _history() -> Iterator[History]:
-    """The history, for the commands about it: a database that cannot be read is their error, not
-    the warning other commands carry on after."""
-    from ..stores.history import History
-
-    with History() as history:
-        history.count()  # opens the database: a failure shows now, before anything is said about jobs
-        _readable(history)
-        yield history
-
-
-def _readable(history: History) -> None:
-    if history.failure is not None:
-        import shlex
-
-        where = shlex.quote(str(history.path))
-        raise NanobananaError(
-            f"the job history cannot be read ({history.failure}): {history.path}",
-            hint=f"move it aside and a new one is started: mv {where} {where}.broken",
-        )
+    output.emit([entry.to_dict() for entry in entries], _table(entries))
 
 
 def _checked_status(status: str | None) -> str | None:
@@ -161,6 +143,21 @@ def _api_url(api: str | None) -> str | None:
     return url
 
 
+def _model_ids(model: str | None) -> tuple[str, ...]:
+    """--model as the history records models: an alias is its text-to-image and edit ids; a model id as given."""
+    from ..api.family import ALIASES, resolve
+
+    if model is None:
+        return ()
+    name = model.strip()
+    if name.lower() in ALIASES:
+        return (resolve(name, "generate"), resolve(name, "edit"))
+    if "/" not in name:
+        raise UsageError(f"unknown model {name[:80]!r} for --model: choose one of {', '.join(ALIASES)}, or a full model id",
+                         hint="the MODEL column of `nanobanana history` shows each job's")
+    return (name,)
+
+
 def _local_url(base_url: str) -> bool:
     """An API on this machine (the sandbox, a local stub): no money was spent on its jobs."""
     from urllib.parse import urlsplit
@@ -175,22 +172,46 @@ def _local_url(base_url: str) -> bool:
 
 ID_WIDTH = 36  # a RunComfy request id is a UUID
 API_WIDTH = 30
-HEADER = f"{'SUBMITTED (UTC)':<19}  {'ID':<{ID_WIDTH}}  {'STATUS':<11}  {'IMAGES':<13}  {'API':<{API_WIDTH}}  PROMPT"
+COLUMNS = ("SUBMITTED (UTC)", "ID", "STATUS", "MODEL", "IMAGES", "API", "PROMPT")
 
 
-def _row(entry: HistoryEntry) -> str:
-    """One job, one row: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
+def _table(entries: list[HistoryEntry]) -> list[str]:
+    """The header and one row per job; MODEL and IMAGES are as wide as their widest cell."""
+    if not entries:
+        return []
+    cells = [_cells(entry) for entry in entries]
+    widths = [19, ID_WIDTH, 11, *(max(len(COLUMNS[column]), *(len(row[column]) for row in cells)) for column in (3, 4)), API_WIDTH]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + f"  {row[-1]}"
+        for row in [COLUMNS, *cells]
+    ]
+
+
+def _cells(entry: HistoryEntry) -> tuple[str, ...]:
+    """One job's cells: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
+    from ..api.family import member_of
+
     when = shown(entry.submitted_at.replace("T", " ")[:19])
-    # a request checked against a model's schema records only the fields it sent: show those, and the
-    # count of images it saved when it sent none
-    count = entry.input.get("num_images")
-    number = count if isinstance(count, int) and not isinstance(count, bool) else (len(entry.paths) or "?")
-    sent = [entry.input[key] for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
-    shape = shown(" ".join([f"{number}×", *map(str, sent)]))
+    member = member_of(entry.model)
+    model = member.alias if member is not None else shown(entry.model)
     prompt = str(entry.input.get("prompt", ""))
     prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
-    return (f"{when}  {shown(entry.request_id):<{ID_WIDTH}}  {shown(entry.status):<11}  {shape:<13}  "
-            f"{shown(entry.base_url):<{API_WIDTH}}  {prompt}")
+    return (when, shown(entry.request_id), shown(entry.status), model, _images(entry), shown(entry.base_url), prompt)
+
+
+def _images(entry: HistoryEntry) -> str:
+    """`4× 16:9 png`, `1× 2K edit of 3`: what the job asked for and made, nothing it does not know.
+
+    A request checked against a model's schema records only the fields it sent: the count is its
+    num_images, else the images it saved; an edit adds how many input images it sent."""
+    count = entry.input.get("num_images")
+    number = count if isinstance(count, int) and not isinstance(count, bool) else len(entry.paths)
+    parts = [f"{number}×"] if number else []
+    parts += [str(entry.input[key]) for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
+    inputs = entry.input.get("image_urls")
+    if isinstance(inputs, list) and inputs:
+        parts.append(f"edit of {len(inputs)}")
+    return shown(" ".join(parts))
 
 
 @history_app.command("rm")
@@ -205,7 +226,7 @@ def history_rm(
     Example: nanobanana history rm 3f2a9c1e-... local:9b1c2d3e4f50
     """
     output = make_output(False, False)
-    with _history() as history:
+    with read_history() as history:
         resolved = list(dict.fromkeys(resolve_request_id(history, request_id) for request_id in request_ids))
         removed = history.remove(resolved)
     missing = [request_id for request_id in resolved if request_id not in removed]
@@ -241,11 +262,11 @@ def history_clear(
     moment = _parse_moment(before, "--before")
     when = moment.isoformat(timespec="seconds")
     output = make_output(False, False)
-    with _history() as history:
+    with read_history() as history:
         cutoff = utc_text(moment)
         going = [entry for entry in history.entries(limit=None) if entry.submitted_at < cutoff]
         if dry_run or not going:
-            output.emit([entry.to_dict() for entry in going], [HEADER, *map(_row, going)] if going else [])
+            output.emit([entry.to_dict() for entry in going], _table(going))
             output.info(f"{'would remove' if dry_run else 'removed'} {len(going)} job(s) submitted before {when}")
             return
         if not yes:
@@ -294,9 +315,9 @@ def history_stats(
     """
     output = make_output(json_, False)
     moment = _parse_moment(since, "--since") if since else None
-    with _history() as history:
+    with read_history() as history:
         recorded = history.base_urls()
-        _readable(history)
+        check_readable(history)
         if api is not None:
             chosen: list[str] | None = [_api_url(api) or ""]
         elif all_:

@@ -184,7 +184,7 @@ SetOpt = Annotated[
 ]
 FitOpt = Annotated[
     bool,
-    typer.Option("--fit", help="Shrink and re-encode an input image over the model's per-image limit (needs Pillow)."),
+    typer.Option("--fit", help="Shrink and re-encode input images over the per-image limit, or together over the request limit (needs Pillow)."),
 ]
 FormatOpt = Annotated[
     Optional[ImageFormat],

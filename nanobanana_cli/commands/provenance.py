@@ -74,19 +74,20 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     def field(name: str) -> str:
         """A field the file says anything in: escaped whole, so it cannot forge a line (`intact: yes`)."""
         value = made.get(name)
-        return "?" if value is None or value == "" else shown(value)
+        return "" if value is None or value == "" else shown(value)
 
     intact = {True: "yes", False: "NO: the picture changed since it was saved", None: "unknown (no hash recorded)"}
     lines = [shown(report["path"]), f"  format:     {report['format'] or 'not an image'}, {report['bytes']} bytes, sha256 {report['sha256'][:16]}…"]
     if made:
         lines += [
             f"  prompt:     {field('prompt')}",
-            f"  input:      {field('num_images')}× {field('aspect_ratio')} {field('output_format')}, "
-            f"image {field('index')} of {field('count')}",
-            f"  job:        {field('request_id')} on {field('api_host')} ({field('model')})",
-            f"  made:       submitted {field('submitted_at')}, finished {field('finished_at')}",
-            f"  by:         {field('tool')}; provenance {report['provenance_source']}",
+            *[f"  {label:<11} {text}" for label, text in (("model:", _model_text(made.get("model"))), ("input:", _input_text(made))) if text],
+            *_images_in(made.get("image_urls")),
+            f"  job:        {field('request_id')}" + (f" on {field('api_host')}" if field("api_host") else ""),
         ]
+        when = ", ".join(f"{word} {field(name)}" for word, name in (("submitted", "submitted_at"), ("finished", "finished_at")) if field(name))
+        lines += [f"  made:       {when}"] if when else []
+        lines.append(f"  by:         {field('tool') + '; ' if field('tool') else ''}provenance {report['provenance_source']}")
     else:
         lines.append("  provenance: none found (not embedded, no sidecar beside it: the image's name plus .json)")
     lines.append(f"  intact:     {intact[report['intact']]}")
@@ -95,6 +96,68 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     if job:
         cost = f", cost ${job['cost']:.4f}" if job.get("cost") is not None else ""
         lines.append(f"  history:    {shown(job['status'])}, submitted {shown(job['submitted_at'])}{cost}")
+    return lines
+
+
+# The request's own fields `_input_text` names in this order; any other one the file records (a
+# --set field such as safety_tolerance) follows as key=value.
+_SHAPE_FIELDS = ("num_images", "aspect_ratio", "output_format", "resolution", "seed")
+
+
+def _model_text(model: object) -> str:
+    """The alias and the id for a model of the family, the id alone otherwise (escaped: it is the file's word)."""
+    from ..api.family import member_of
+
+    if not isinstance(model, str) or not model:
+        return "" if model is None else shown(model)
+    member = member_of(model)
+    return f"{member.alias} ({model})" if member is not None else shown(model)
+
+
+def _input_text(made: dict[str, Any]) -> str:
+    """`4× 16:9 png 2K, seed 5, safety_tolerance=5; image 1 of 4`: only what the file says, each escaped."""
+    from ..runs.models import PROVENANCE_KEYS
+
+    def value(name: str) -> str:
+        found = made.get(name)
+        return "" if found is None or found == "" else shown(found)
+
+    shape = [f"{value('num_images')}×"] if value("num_images") else []
+    shape += [text for text in map(value, ("aspect_ratio", "output_format", "resolution")) if text]
+    parts = [" ".join(shape)] if shape else []
+    if value("seed"):
+        parts.append(f"seed {value('seed')}")
+    skipped = {*_SHAPE_FIELDS, *PROVENANCE_KEYS, "prompt", "image_urls"}
+    parts += [f"{shown(key)}={shown(found)}" for key, found in made.items() if key not in skipped and found is not None]
+    where = f"image {value('index')} of {value('count')}" if value("index") and value("count") else ""
+    return "; ".join(part for part in (", ".join(parts), where) if part)
+
+
+def _images_in(records: object) -> list[str]:
+    """An edit's input images as the file records them: a URL as given (user:password@ masked), a
+    local file as its name, size and sha256; never image data, whatever the file holds."""
+    from ..api.urls import redacted
+
+    if not isinstance(records, list) or not records:
+        return []
+    lines = []
+    for number, record in enumerate(records, 1):
+        if isinstance(record, dict) and isinstance(record.get("url"), str):
+            text = redacted(record["url"])
+        elif isinstance(record, dict) and record.get("file") is not None:
+            digest = record.get("sha256")
+            details = [
+                *([f"{shown(record['bytes'])} bytes"] if record.get("bytes") is not None else []),
+                *([f"sha256 {shown(digest)[:16]}…"] if isinstance(digest, str) and digest else []),
+            ]
+            text = shown(record["file"]) + (f" ({', '.join(details)})" if details else "")
+        elif isinstance(record, str):  # a URL recorded as a bare string
+            text = redacted(record)
+        else:
+            text = "(not recorded)"
+        if text.startswith("data:"):
+            text = text.split(",", 1)[0] + ",… (image data, not shown)"
+        lines.append(f"  {'images in:' if number == 1 else '':<11} {number}. {text}")
     return lines
 
 

@@ -19,7 +19,7 @@ from ..api.described import UNCERTAIN_SUBMIT_HINT
 from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, SubmitUncertainError
 from ..states import JobState
 from .batch_file import BatchLine
-from .lifecycle import Jobs, Reporter
+from .lifecycle import Jobs, Reporter, job_label
 from .manifest import MANIFEST_NAME, Manifest, read_manifests, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
@@ -115,7 +115,7 @@ class _LineRunner:
         if action == "attach" and request_id:
             self.reporter.line_started(line, "re-attached", request_id)
         elif action == "uncertain":
-            return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error()))
+            return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
         else:
             request_id = self._submit(line)
             just_submitted = True
@@ -172,9 +172,9 @@ def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:
     return line.namer or jobs.downloads.namer(line.generation, label=line.name)
 
 
-def _uncertain_error() -> SubmitUncertainError:
+def _uncertain_error(line: BatchLine) -> SubmitUncertainError:
     return SubmitUncertainError(
-        "an earlier submit of this line has an unknown outcome (a job may exist and be billed); not sent again",
+        f"an earlier submit of {job_label(line.generation)} has an unknown outcome (a job may exist and be billed); not sent again",
         hint=UNCERTAIN_SUBMIT_HINT,
     )
 

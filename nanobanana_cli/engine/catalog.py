@@ -8,7 +8,8 @@ API for the commands (generate/batch/regen/edit --model, model, models):
     entry = catalog.entry(model_id, refresh=False)
     entry.schema         # InputSchema: validate / coerce / field_values (api/input_schema.py)
     entry.source         # SchemaSource: "api", "cache" (age_seconds) or "bundled"; .note says why
-    entry.price_per_image -> float | None   # base_price_usd per output image; None when unknown
+    entry.price_per_image -> float | None   # base_price_usd per output image; None when unknown, as it
+                                            # always is from the bundled snapshot (no RunComfy price)
     entry.to_dict()      # the catalog part of `model --json`
     catalog.family(refresh=False) -> list[ModelEntry]     # every family id, in order
     raise catalog.refused(model_id, error)   # the API answered 422 / 400001 to a submit:
@@ -121,6 +122,9 @@ class Catalog:
                 f"no schema for {model_id}: {reason}, and the bundled snapshot does not know this model",
                 hint="try again when the catalog can be reached; `nanobanana models` lists the family",
             )
+        # The snapshot's price is no published RunComfy price (its notes say so), and prices are
+        # never guessed: offline, a model's price is unknown, however the estimate is asked for.
+        bundled["base_price_usd"] = None
         return _entry(parse_model_info(bundled, model_id), SchemaSource("bundled", note=reason))
 
     def family(self, *, refresh: bool = False) -> list[ModelEntry]:

@@ -168,7 +168,7 @@ def _model(made: dict[str, Any]) -> str | None:
     return member.alias if member is not None else model
 
 
-def _history_facts(found: Collection[Known], check: Check) -> dict[str, Facts]:
+def _history_facts(found: Collection[Known], check: Check, warn: Warn) -> dict[str, Facts]:
     """What the history knows about these files, by their real paths.
 
     Their jobs are looked up by key (the ids their metadata and names carry), since reading a long
@@ -177,7 +177,7 @@ def _history_facts(found: Collection[Known], check: Check) -> dict[str, Facts]:
     """
     from ..stores.history import History
 
-    with History() as history:
+    with History(warn=warn) as history:  # one that cannot be read: a warning, and the page without it
         known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)), check)
         unplaced = {os.path.dirname(real) for real, *_ in found if real not in known}
         for real, facts in _facts_by_path(history.jobs_with_paths_in(unplaced), check).items():
@@ -305,7 +305,7 @@ def collect_jobs(directory: Path, warn: Warn = no_warnings) -> list[Job]:
     for path, head in _images(directory, warn):
         real = os.path.realpath(path)
         found[path] = (real, *_from_file(path, head), _provenance_facts(path, warn, check), manifests.get(real))
-    history = _history_facts(found.values(), check)
+    history = _history_facts(found.values(), check, warn)
     jobs: dict[str, Job] = {}
     for path, (real, key, from_file, made, listed) in found.items():  # in file-name order: the jobs follow it
         sources = (history.get(real), made, listed)

@@ -33,18 +33,19 @@ import re
 import secrets
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from ..api.input_schema import InputSchema, validate
-from ..api.urls import EXCERPT_LENGTH, is_loopback_host, parse_origin
+from ..api.urls import EXCERPT_LENGTH, has_userinfo, is_loopback_host, parse_origin, redacted
 from ..errors import UsageError
 from .image_format import sniff_image_format
 
 MIB = 1024 * 1024
 DEFAULT_MAX_IMAGE_BYTES = 6 * MIB  # RunComfy's ComfyUI nodes keep each inline image under this
 MAX_REQUEST_BYTES = 64 * MIB  # …and the whole request body under this
+REQUEST_RESERVE = 256 * 1024  # what --fit leaves of the request for the prompt and the other fields
 MAX_MEGAPIXELS = 32  # …and each image under this many pixels, which --fit keeps to as well
 IMAGES_FIELD = "image_urls"
 MAX_URL_LENGTH = 2048
@@ -78,6 +79,7 @@ class ImageInput:
     sha256: str | None = None  # of the file
     fitted: bytes | None = None  # what --fit made of it, sent instead of the file
     fitted_format: str | None = None
+    may_fit: bool = False  # --fit was given: it may be shrunk to fit the request too
 
     @property
     def is_file(self) -> bool:
@@ -139,15 +141,19 @@ def _pillow() -> bool:
 
 
 def _url_input(text: str) -> ImageInput:
+    """A URL sent as given. One with user:password@ is refused outright, as output URLs with
+    credentials are: it would hand them to that host, and a refused URL is never recorded."""
+    if has_userinfo(text):
+        raise UsageError(
+            f"refusing the image URL '{redacted(text)}': it carries credentials (user:password@), which nanobanana never sends or records",
+            hint="give a URL without user:password@ (a signed URL, say), or download the image and pass the file",
+        )
     origin = parse_origin(text)
     if origin is None or len(text) > MAX_URL_LENGTH:
-        raise UsageError(
-            f"invalid image URL {_shown(text)!r}",
-            hint="give an https URL (without user:password@), or a local file",
-        )
+        raise UsageError(f"invalid image URL '{redacted(text)}'", hint="give an https URL, or a local file")
     if origin.scheme == "http" and not is_loopback_host(origin.host):
         raise UsageError(
-            f"refusing the image URL {_shown(text)!r}: plain http is allowed only to this machine",
+            f"refusing the image URL '{redacted(text)}': plain http is allowed only to this machine",
             hint="use its https URL, or download it and pass the file",
         )
     return ImageInput(given=text, url=text)
@@ -210,7 +216,7 @@ def _file_input(text: str, *, max_image_bytes: int, fit: bool) -> ImageInput:
     path = Path(text).expanduser().absolute()
     with _open_image(path) as handle:
         kind, size, sha256 = _hash_and_check(handle, path)
-    found = ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256)
+    found = ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256, may_fit=fit)
     if size <= max_image_bytes:
         return found
     name = _shown(path.name)
@@ -223,13 +229,14 @@ def _file_input(text: str, *, max_image_bytes: int, fit: bool) -> ImageInput:
             hint=f"{PILLOW_HINT}, or shrink the image yourself",
         )
     fitted, fitted_format = _fit(path, kind, size, max_image_bytes)
-    return ImageInput(given=text, path=path, format=kind, size=size, sha256=sha256, fitted=fitted, fitted_format=fitted_format)
+    return replace(found, fitted=fitted, fitted_format=fitted_format)
 
 
 def read_image_inputs(
     given: Sequence[str], *, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES, max_request_bytes: int = MAX_REQUEST_BYTES, fit: bool = False
 ) -> list[ImageInput]:
-    """Each IMAGE argument checked (and fitted with `fit`), before anything is sent."""
+    """Each IMAGE argument checked (and fitted with `fit`), before anything is sent. With `fit`, images
+    that are each under the per-image limit but together over the request limit are shrunk too."""
     inputs = []
     for text in given:
         if text.startswith("data:"):
@@ -239,12 +246,57 @@ def read_image_inputs(
         else:
             inputs.append(_file_input(text, max_image_bytes=max_image_bytes, fit=fit))
     total = sum(item.json_length for item in inputs)
+    room = max_request_bytes - min(REQUEST_RESERVE, max_request_bytes // 8)
+    if total > room and fit and _pillow() and any(item.is_file for item in inputs):
+        inputs = _fit_request(inputs, room)
+        total = sum(item.json_length for item in inputs)
     if total > max_request_bytes:
         raise UsageError(
             f"the {len(inputs)} input images make a {_mib(total)} request; at most {_mib(max_request_bytes)} can be sent",
-            hint="send fewer or smaller images (--fit shrinks each to the per-image limit), or pass https URLs",
+            hint=_too_large_hint(fit, can_fit=any(item.is_file for item in inputs)),
         )
     return inputs
+
+
+def _too_large_hint(fit: bool, *, can_fit: bool) -> str:
+    """What makes a request small enough: --fit only where it can (local files, with Pillow)."""
+    instead = "send fewer or smaller images, or pass https URLs"
+    if not can_fit or fit and _pillow():
+        return instead
+    if not _pillow():
+        return f"{instead} (--fit, which shrinks them to fit, needs Pillow: {PILLOW_HINT})"
+    return f"pass --fit to shrink them to fit, or {instead}"
+
+
+def _image_budget(sizes: Sequence[int], room: int) -> int:
+    """The largest size each image may keep so that their base64 fits `room`: images under an equal
+    share keep their size and leave the rest to the others (water-filling)."""
+    left, count = room, len(sizes)
+    for size in sorted(sizes):
+        share = left // count
+        if 4 * math.ceil(size / 3) > share:
+            return share // 4 * 3
+        left -= 4 * math.ceil(size / 3)
+        count -= 1
+    return max(sizes, default=0)
+
+
+def _fit_request(inputs: list[ImageInput], room: int) -> list[ImageInput]:
+    """The local files that --fit may shrink, shrunk (from their original bytes) to one budget each so
+    that the images' JSON strings fit `room` bytes; URLs and the other files are kept as they are."""
+    shrinkable = [item for item in inputs if item.path is not None and item.may_fit]
+    room -= sum(item.json_length for item in inputs if item not in shrinkable)
+    room -= sum(2 + LONGEST_PREFIX for _ in shrinkable)  # each data URI's quotes and prefix
+    budget = _image_budget([item.sent_size for item in shrinkable], max(0, room))
+    fitted = []
+    for item in inputs:
+        if item not in shrinkable or item.format is None or item.sent_size <= budget:
+            fitted.append(item)
+            continue
+        assert item.path is not None
+        data, kind = _fit(item.path, item.format, item.size, budget)
+        fitted.append(replace(item, fitted=data, fitted_format=kind))
+    return fitted
 
 
 def reload(record: Mapping[str, Any], *, max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES, fit: bool = False) -> ImageInput | None:
@@ -272,6 +324,11 @@ def request_body(
     payload: dict[str, Any] = validate(fields, schema)
     if inputs:
         payload[field] = list(inputs)
+    body = JsonBody(payload, max_bytes=None)
+    if len(body) > max_request_bytes and any(item.may_fit for item in inputs) and _pillow():
+        # images read back for a regen, or a long prompt beside them: shrunk here, where the rest of the body is known
+        rest = len(body) - sum(item.json_length for item in inputs)
+        payload[field] = _fit_request(list(inputs), max_request_bytes - rest)
     return JsonBody(payload, max_bytes=max_request_bytes)
 
 
@@ -349,7 +406,7 @@ class JsonBody:
 
     headers: ClassVar[dict[str, str]] = {"Content-Type": "application/json"}
 
-    def __init__(self, payload: Mapping[str, Any], *, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+    def __init__(self, payload: Mapping[str, Any], *, max_bytes: int | None = MAX_REQUEST_BYTES) -> None:
         self.payload = dict(payload)
         marker = f"nanobanana-image-{secrets.token_hex(8)}-"
         images: list[ImageInput] = []
@@ -377,10 +434,10 @@ class JsonBody:
         self._length = sum(len(part) if isinstance(part, bytes) else part.item.json_length for part in self._parts)
         self._current: _ImageStream | None = None
         self._index, self._position, self._pending, self._offset = 0, 0, b"", 0
-        if self._length > max_bytes:
+        if max_bytes is not None and self._length > max_bytes:
             raise UsageError(
                 f"the request would be {_mib(self._length)}; at most {_mib(max_bytes)} can be sent",
-                hint="send fewer or smaller images (--fit shrinks each to the per-image limit), or pass https URLs",
+                hint=_too_large_hint(any(item.may_fit for item in images), can_fit=bool(images)),
             )
         self.seek(0)
 

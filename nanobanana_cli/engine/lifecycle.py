@@ -31,9 +31,11 @@ from ..errors import (
     NanobananaError,
     NotFinishedError,
     SaveFailedError,
+    SubmitUncertainError,
     UsageError,
     WaitTimeoutError,
 )
+from ..sanitise import escape
 from ..states import JobState
 from ..times import parse_utc, utc_now
 from .intent import JobIntent
@@ -150,14 +152,28 @@ def failure_for(result: JobResult) -> JobFailedError | None:
     )
 
 
+SHOWN_PROMPT = 60  # characters of a prompt that name its job in a message
+
+
+def job_label(generation: GenerationInput) -> str:
+    """The job in a message where it has no id to go by: its prompt (escaped, cut short) and its model."""
+    prompt = generation.prompt
+    cut = prompt[:SHOWN_PROMPT] + ("…" if len(prompt) > SHOWN_PROMPT else "")
+    return f'"{escape(cut)}" on {escape(generation.model)}'
+
+
 @contextmanager
-def submitting() -> Iterator[None]:
-    """Ctrl-C while a submit is in flight: the job may exist, so say so rather than exit silently."""
+def submitting(generation: GenerationInput) -> Iterator[None]:
+    """A submit whose outcome is unknown (its answer lost, or Ctrl-C while it was in flight): the
+    job may exist and be billed with no id to find it by, so the error names its prompt and model,
+    what the user can recognise it by in the RunComfy dashboard."""
     try:
         yield
+    except SubmitUncertainError as exc:
+        raise SubmitUncertainError(f"submit of {job_label(generation)}: {exc}", hint=exc.hint) from None
     except KeyboardInterrupt:
         raise InterruptedWaitError(
-            "interrupted while submitting; a job may have been created and billed",
+            f"interrupted while submitting {job_label(generation)}; a job may have been created and billed",
             hint="check `nanobanana history` or your RunComfy dashboard before submitting again",
         ) from None
 
@@ -236,7 +252,7 @@ class Jobs:
         if intent is None and self.downloads is not None:
             intent = self.downloads.intent(self.downloads.namer(generation))
         record = intent.to_record() if intent is not None else None
-        with submitting():
+        with submitting(generation):
             submission = self.client.submit(generation, record)
         self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):

@@ -10,26 +10,30 @@ if TYPE_CHECKING:
     from ..api.client import Client
     from ..api.models import ModelInfo
     from ..stores.catalog import CatalogCache
+    from .catalog import ModelEntry
 
 
 def model_info(client: Client, cache: CatalogCache, *, refresh: bool = False) -> tuple[ModelInfo, str]:
-    """The catalog entry and where it came from ("cache" or "api"); API errors propagate."""
-    from ..stores.catalog import checked_info
-
-    cached = None if refresh else cache.get(client.base_url, client.model_id)
-    if cached is not None:
-        return cached[0], "cache"
-    info = checked_info(client.model_info())  # before it is shown or cached
-    cache.put(client.base_url, info)
-    return info, "api"
+    """The catalog entry of the client's model and where it came from ("api", "cache" or "bundled")."""
+    entry = _entry(client, cache, refresh=refresh)
+    return entry.info, entry.source.kind
 
 
 def price_per_image(client: Client, cache: CatalogCache) -> float | None:
-    """The price, or None when the catalog cannot say (it is undocumented, so it may be missing)."""
+    """The price of one image of the client's model, or None when the catalog cannot say (it is
+    undocumented, so it may be missing; a price per another unit is no price per image)."""
     try:
-        return model_info(client, cache)[0].base_price_usd
+        return _entry(client, cache).price_per_image
     except NanobananaError:
         return None
+
+
+def _entry(client: Client, cache: CatalogCache, *, refresh: bool = False) -> ModelEntry:
+    """Read as every other command reads the catalog (engine/catalog.py `Catalog.entry`): one reader,
+    one order (fresh cache, the API, then the newest cache or the bundled snapshot)."""
+    from .catalog import Catalog
+
+    return Catalog(cache, client.base_url, client).entry(client.model_id, refresh=refresh)
 
 
 def check_budget(images: int, price: float | None, max_cost: float | None, model: str) -> float | None:

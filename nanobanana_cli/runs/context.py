@@ -74,9 +74,35 @@ def base_url_flag(settings: Settings) -> str | None:
 
 
 def open_history(output: Output) -> History:
+    """The history for a command that can do its work without it: a database that cannot be read is
+    one warning, then the command carries on."""
     from ..stores.history import History
 
     return History(warn=output.warn)
+
+
+@contextmanager
+def read_history() -> Iterator[History]:
+    """The history for a command that reads nothing else (`history`, `explain`): a database that
+    cannot be read is its error, with the fix, not a warning followed by "no jobs"."""
+    from ..stores.history import History
+
+    with History() as history:
+        history.count()  # opens the database: a failure shows now, before anything is said about jobs
+        check_readable(history)
+        yield history
+
+
+def check_readable(history: History) -> None:
+    """Raise if the history has failed (a statement can fail after it opened)."""
+    if history.failure is not None:
+        import shlex
+
+        where = shlex.quote(str(history.path))
+        raise NanobananaError(
+            f"the job history cannot be read ({history.failure}): {history.path}",
+            hint=f"move it aside and a new one is started: mv {where} {where}.broken",
+        )
 
 
 def token_reference(settings: Settings) -> str:
@@ -130,9 +156,12 @@ def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
     from ..stores.catalog import CatalogCache
 
     try:
-        price = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked").price_per_image
+        entry = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked")
     except NanobananaError:
-        price = None
+        entry = None
+    price = entry.price_per_image if entry is not None else None
     if price is None:
-        return f"price unknown for {images} image(s) on {model_id}"
+        # the bundled snapshot carries no RunComfy price: only a cached catalog answer can give one
+        why = "the catalog gives no price per image" if entry is not None and entry.source.kind == "cache" else "not cached from the catalog"
+        return f"price unknown for {images} image(s) on {model_id}: {why}, `nanobanana model {model_id}` asks it"
     return f"estimated cost ${images * price:.4f} for {images} image(s) at ${price:.4f} each"

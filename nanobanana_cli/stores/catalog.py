@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ CATALOG_TTL_SECONDS = 24 * 3600
 CACHE_MAX_BYTES = 4 * 1024 * 1024
 SCHEMA_MAX_BYTES = 256 * 1024  # nano-banana's is under 2 KB
 SCHEMA_MAX_DEPTH = 16
-
-
-def checked_info(info: ModelInfo) -> ModelInfo:
-    """`info`, without its input schema unless that has the shape `model` shows: an object whose
-    `properties` (if any) are objects, each `enum` a list, small and shallow enough to cache."""
-    return info if _schema_shape_ok(info.input_schema) else replace(info, input_schema=None)
 
 
 def _schema_shape_ok(schema: Any) -> bool:

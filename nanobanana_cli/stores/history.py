@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,6 +136,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX jobs_by_run ON jobs (stat_plain, stat_run, base_url, submitted_at)",
         "DROP INDEX IF EXISTS jobs_stats",  # what it served, jobs_by_day serves with the window covered
     ),
+    # `history --model`: a model's jobs, newest first, from an index rather than a walk of every job
+    8: ("CREATE INDEX IF NOT EXISTS jobs_by_model_time ON jobs (model, submitted_at)",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
@@ -433,9 +435,13 @@ class History:
         search: str | None = None,
         base_url: str | None = None,
         since: datetime | None = None,
+        models: Sequence[str] = (),
     ) -> list[HistoryEntry]:
         clauses: list[str] = []
         params: list[Any] = []
+        if models:
+            clauses.append(f"model IN ({', '.join('?' * len(models))})")
+            params.extend(models)
         if since is not None:
             clauses.append("submitted_at >= ?")
             params.append(utc_text(since))
