@@ -9,6 +9,7 @@ CI installs zsh and fish (.ci/run); elsewhere a missing shell is skipped, with t
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -66,9 +67,20 @@ def complete(terminal: Terminal, typed: str, expected: str) -> str:
     try:
         return terminal.wait_for(lambda text: expected in text)
     finally:
-        terminal.send("\x03")  # Ctrl-C: a fresh prompt
-        terminal.send("echo CLEARED\n")
-        terminal.wait_for(lambda text: text.count("CLEARED") >= 1)
+        clear_line(terminal)
+
+
+_clearings = itertools.count()
+
+
+def clear_line(terminal: Terminal) -> None:
+    """Empty the command line and wait until the shell is back at its prompt. Ctrl-U clears the line
+    in all three shells and, unlike Ctrl-C (a signal), is read in order with the keys before it, so it
+    cannot overtake a completion still being inserted. The marker is numbered and quoted so that
+    only the echo's output, never the typed command or an earlier clearing, matches."""
+    marker = f"<CLEARED{next(_clearings)}>"
+    terminal.send(f"\x15echo '{marker}'\n")
+    terminal.wait_for(lambda text: f"\n{marker}" in text)
 
 
 @pytest.fixture(params=["bash", "zsh", "fish"])

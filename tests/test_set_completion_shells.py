@@ -4,21 +4,19 @@ to `KEY=` with the cursor right after the `=` (no space), and a value after `KEY
 
 from __future__ import annotations
 
-from .test_completion import shell  # noqa: F401  (the fixture: one interactive shell per parameter)
+from .test_completion import clear_line, shell  # noqa: F401  (shell: the fixture, one interactive shell per parameter)
 
 LINE = "nanobanana generate x -m nano-banana-2 --set "
 
 
 def typed(terminal, keys: str, expected: str) -> str:
     """Type `keys` (Tab included), wait until the screen shows `expected`, then clear the line.
-    Ctrl-U clears it in all three shells and, unlike Ctrl-C (a signal), is read in order with the
-    keys before it, so it cannot overtake a completion that is still being inserted."""
+    (`clear_line` says why it is Ctrl-U.)"""
     terminal.send(keys)
     try:
         return terminal.wait_for(lambda text: expected in text)
     finally:
-        terminal.send("\x15echo CLEARED\n")
-        terminal.wait_for(lambda text: "\nCLEARED" in text)
+        clear_line(terminal)
 
 
 def test_a_set_key_completes_to_key_equals_without_a_space(shell):  # noqa: F811
