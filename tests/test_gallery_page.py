@@ -143,7 +143,7 @@ def test_crafted_inputs_are_escaped_never_loaded_and_never_read_through_links(cl
         {"file": "link.png", "path": str(out / "link.png"), "bytes": len(data), "sha256": digest},  # a link: not followed
         {"file": "fifo.png", "path": str(fifo), "bytes": 10, "sha256": "0" * 64},  # a pipe: not opened to wait on
         {"file": "bigger.png", "path": str(secret), "bytes": len(data) - 1, "sha256": digest},  # not as recorded
-        "not a record", {"bytes": 3},
+        ["not a record"], {"bytes": 3},  # neither a URL nor a record: not shown
     ]
     made = picture(out / "made.png")
     provenance.record(made, {"prompt": "<b>bold</b> fox", "model": "<i>x</i>", "image_urls": records})

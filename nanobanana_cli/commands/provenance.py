@@ -137,22 +137,19 @@ def _images_in(records: object) -> list[str]:
     """An edit's input images as the file records them: a URL as given (user:password@ masked), a
     local file as its name, size and sha256; never image data, whatever the file holds."""
     from ..api.urls import redacted
+    from ..engine.image_inputs import recorded_inputs
 
-    if not isinstance(records, list) or not records:
-        return []
     lines = []
-    for number, record in enumerate(records, 1):
-        if isinstance(record, dict) and isinstance(record.get("url"), str):
+    for number, record in enumerate(recorded_inputs(records), 1):
+        if isinstance(record.get("url"), str):
             text = redacted(record["url"])
-        elif isinstance(record, dict) and record.get("file") is not None:
+        elif record.get("file") is not None:
             digest = record.get("sha256")
             details = [
                 *([f"{shown(record['bytes'])} bytes"] if record.get("bytes") is not None else []),
                 *([f"sha256 {shown(digest)[:16]}…"] if isinstance(digest, str) and digest else []),
             ]
             text = shown(record["file"]) + (f" ({', '.join(details)})" if details else "")
-        elif isinstance(record, str):  # a URL recorded as a bare string
-            text = redacted(record)
         else:
             text = "(not recorded)"
         if text.startswith("data:"):

@@ -113,9 +113,11 @@ Check = Callable[[dict[str, Any]], "InputImage | None"]
 
 def _inputs(value: Any, check: Check) -> tuple[InputImage, ...] | None:
     """An edit's recorded inputs (history or provenance, both untrusted): records of the wrong shape are left out."""
+    from .image_inputs import recorded_inputs
+
     if not isinstance(value, list):
         return None
-    found = [image for record in value[:MAX_INPUTS] if isinstance(record, dict) and (image := check(record))]
+    found = [image for record in recorded_inputs(value[:MAX_INPUTS]) if (image := check(record))]
     return tuple(found) or None
 
 

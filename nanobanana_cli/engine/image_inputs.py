@@ -11,7 +11,8 @@ API for the commands (`edit -i IMAGE`, `generate --image`, regen of an edit):
         # validates every field (image count included) with input_schema.validate, then returns a
         # JsonBody: requests.post(url, data=body, headers=body.headers) sends it with a Content-Length
     body.preview() -> dict        # the payload with each local image as its record: for --dry-run and logs
-    [item.record() for item in inputs]   # history/provenance: {"url": …} or {"file", "path", "bytes", "sha256", …}
+    [item.record() for item in inputs]   # {"url": …} or {"file", "path", "bytes", "sha256", …}; history and
+        # provenance keep a URL as the bare string (api/models.py _image_record): read them with recorded_inputs
     reload(record, fit=…, max_image_bytes=…) -> ImageInput | None   # regen: the recorded file, if still the same
 
 A local file is sent inline as a data URI (`data:image/png;base64,…`), as RunComfy's own ComfyUI
@@ -509,3 +510,14 @@ class JsonBody:
             return value
 
         return {key: shown(value) for key, value in self.payload.items()}
+
+
+def recorded_inputs(value: Any) -> list[dict[str, Any]]:
+    """An edit's recorded inputs (history or provenance, both untrusted) as records, each in its place.
+
+    History and provenance keep a URL as the bare string (api/models.py `_image_record`) and a
+    local file as its record; a URL comes back as `{"url": …}`, and anything else as an empty
+    record, which names no image. Not a list: no inputs."""
+    if not isinstance(value, list):
+        return []
+    return [{"url": record} if isinstance(record, str) else record if isinstance(record, dict) else {} for record in value]

@@ -314,14 +314,13 @@ def regenerated(
 
 
 def _reload_all(records: list[Any], fit: bool) -> tuple[Any, ...]:
-    from ..engine.image_inputs import reload
+    from ..engine.image_inputs import recorded_inputs, reload
 
     found = []
-    for record in records:
-        record = {"url": record} if isinstance(record, str) else record
-        item = reload(record, fit=fit) if isinstance(record, dict) else None
+    for record in recorded_inputs(records):
+        item = reload(record, fit=fit)
         if item is None:
-            name = record.get("path") or record.get("file") if isinstance(record, dict) else None
+            name = record.get("path") or record.get("file")
             raise UsageError(
                 f"the input image {str(name)[:200]!r} of this edit is gone or changed since (its sha256 no longer matches)",
                 hint="pass the input images again with -i IMAGE (every one, in order)",
