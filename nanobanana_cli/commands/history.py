@@ -204,11 +204,13 @@ def _images(entry: HistoryEntry) -> str:
 
     A request checked against a model's schema records only the fields it sent: the count is its
     num_images, else the images it saved; an edit adds how many input images it sent."""
+    from ..engine.image_inputs import IMAGES_FIELD
+
     count = entry.input.get("num_images")
     number = count if isinstance(count, int) and not isinstance(count, bool) else len(entry.paths)
     parts = [f"{number}×"] if number else []
     parts += [str(entry.input[key]) for key in ("aspect_ratio", "output_format", "resolution") if key in entry.input]
-    inputs = entry.input.get("image_urls")
+    inputs = entry.input.get(IMAGES_FIELD)
     if isinstance(inputs, list) and inputs:
         parts.append(f"edit of {len(inputs)}")
     return shown(" ".join(parts))

@@ -69,6 +69,8 @@ def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
 
 
 def _report_lines(report: dict[str, Any]) -> list[str]:
+    from ..engine.image_inputs import IMAGES_FIELD
+
     made = report["provenance"] or {}
 
     def field(name: str) -> str:
@@ -82,7 +84,7 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
         lines += [
             f"  prompt:     {field('prompt')}",
             *[f"  {label:<11} {text}" for label, text in (("model:", _model_text(made.get("model"))), ("input:", _input_text(made))) if text],
-            *_images_in(made.get("image_urls")),
+            *_images_in(made.get(IMAGES_FIELD)),
             f"  job:        {field('request_id')}" + (f" on {field('api_host')}" if field("api_host") else ""),
         ]
         when = ", ".join(f"{word} {field(name)}" for word, name in (("submitted", "submitted_at"), ("finished", "finished_at")) if field(name))
@@ -116,6 +118,7 @@ def _model_text(model: object) -> str:
 
 def _input_text(made: dict[str, Any]) -> str:
     """`4× 16:9 png 2K, seed 5, safety_tolerance=5; image 1 of 4`: only what the file says, each escaped."""
+    from ..engine.image_inputs import IMAGES_FIELD
     from ..runs.models import PROVENANCE_KEYS
 
     def value(name: str) -> str:
@@ -127,7 +130,7 @@ def _input_text(made: dict[str, Any]) -> str:
     parts = [" ".join(shape)] if shape else []
     if value("seed"):
         parts.append(f"seed {value('seed')}")
-    skipped = {*_SHAPE_FIELDS, *PROVENANCE_KEYS, "prompt", "image_urls"}
+    skipped = {*_SHAPE_FIELDS, *PROVENANCE_KEYS, "prompt", IMAGES_FIELD}
     parts += [f"{shown(key)}={shown(found)}" for key, found in made.items() if key not in skipped and found is not None]
     where = f"image {value('index')} of {value('count')}" if value("index") and value("count") else ""
     return "; ".join(part for part in (", ".join(parts), where) if part)

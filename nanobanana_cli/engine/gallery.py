@@ -27,17 +27,14 @@ from ..errors import UsageError
 from ..stores.safe_files import read_regular_file
 from ..stores.safe_json import text_mapping, typed
 from .image_format import image_size, sniff_image_format
+from .image_inputs import IMAGES_FIELD, MAX_REQUEST_BYTES, recorded_inputs
+from .manifest import SHA256_PATTERN, read_manifests
 
 if TYPE_CHECKING:
     from ..stores.history import HistoryEntry
 
 Warn = Callable[[str], None]  # told of each file left out, or shown without what it failed to say
 DEFAULT_NAME_PATTERN = re.compile(r"^(?P<slug>.+)-(?P<id>[A-Za-z0-9]{8}|job)-(?P<index>\d+)(?:-\d+)?$")
-INPUTS_FIELD = "image_urls"  # where an edit's inputs are recorded (engine/image_inputs.py IMAGES_FIELD)
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# An input is shown as a thumbnail only if its file is still the one recorded: read whole to hash
-# it, so only up to the API's own limit on a whole request.
-MAX_INPUT_BYTES = 64 * 1024 * 1024
 MAX_INPUTS = 32  # more than any model takes: the rest of a crafted record is not shown
 
 
@@ -113,8 +110,6 @@ Check = Callable[[dict[str, Any]], "InputImage | None"]
 
 def _inputs(value: Any, check: Check) -> tuple[InputImage, ...] | None:
     """An edit's recorded inputs (history or provenance, both untrusted): records of the wrong shape are left out."""
-    from .image_inputs import recorded_inputs
-
     if not isinstance(value, list):
         return None
     found = [image for record in recorded_inputs(value[:MAX_INPUTS]) if (image := check(record))]
@@ -133,9 +128,11 @@ def input_checker() -> Check:
                                     typed(record, "sha256", str))
         if name is None and path is None:
             return None
-        sha256 = sha256 if sha256 and SHA256.match(sha256) else None
+        sha256 = sha256 if sha256 and SHA256_PATTERN.match(sha256) else None
         local = None
-        if path is not None and size is not None and sha256 is not None and 0 < size <= MAX_INPUT_BYTES:
+        # shown as a thumbnail only if its file is still the one recorded: read whole to hash it, so
+        # only up to the API's own limit on a whole request
+        if path is not None and size is not None and sha256 is not None and 0 < size <= MAX_REQUEST_BYTES:
             if (path, sha256) not in seen:
                 seen[path, sha256] = _still_there(Path(path), size, sha256)
             local = seen[path, sha256]
@@ -196,7 +193,7 @@ def _facts_by_path(entries: list[HistoryEntry], check: Check) -> dict[str, Facts
         model, inputs = _model({"model": entry.model}), None
         for index, path in enumerate(entry.paths, start=1):
             if inputs is None:
-                inputs = _inputs(entry.input.get(INPUTS_FIELD), check) or ()
+                inputs = _inputs(entry.input.get(IMAGES_FIELD), check) or ()
             known[os.path.realpath(path)] = Facts(
                 entry.request_id, index, typed(entry.input, "prompt", str), _parameters(entry.input), entry.submitted_at,
                 entry.cost, timeline, model=model, inputs=inputs or None,
@@ -206,8 +203,6 @@ def _facts_by_path(entries: list[HistoryEntry], check: Check) -> dict[str, Facts
 
 def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     """Request ids and matrix values by file, where the manifests say or beside them (a moved directory)."""
-    from ..engine.manifest import read_manifests
-
     known: dict[str, Facts] = {}
     for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read
         for index, item in enumerate(state.get("outputs") or [], start=1):
@@ -232,7 +227,7 @@ def _provenance_facts(path: Path, warn: Warn, check: Check) -> Facts | None:
     # Provenance travels with files from anywhere: a field of the wrong type is taken as unknown.
     return Facts(typed(made, "request_id", str), typed(made, "index", int), typed(made, "prompt", str),
                  _parameters(made), submitted, timings=timings(submitted, None, typed(made, "finished_at", str)),
-                 model=_model(made), inputs=_inputs(made.get(INPUTS_FIELD), check))
+                 model=_model(made), inputs=_inputs(made.get(IMAGES_FIELD), check))
 
 
 def _from_file(path: Path, head: bytes) -> tuple[str, Facts]:
