@@ -58,10 +58,8 @@ class Facts:
     """What one source knows about an image; sources are merged field by field, the first one known wins."""
 
     request_id: str | None = None
-    index: int | None = None
     prompt: str | None = None
     parameters: str | None = None
-    submitted_at: str | None = None
     cost: float | None = None
     timings: str | None = None
     values: dict[str, str] | None = None
@@ -79,10 +77,8 @@ class Facts:
 class Job:
     """One job's images in the directory, with what is known about the job."""
 
-    key: str
-    directory: Path
     facts: Facts = field(default_factory=Facts)
-    images: list[tuple[int, Path, Facts]] = field(default_factory=list)  # (index in the job, file, its facts)
+    images: list[tuple[Path, Facts]] = field(default_factory=list)  # (file, its facts)
 
 
 def timings(
@@ -191,12 +187,12 @@ def _facts_by_path(entries: list[HistoryEntry], check: Check) -> dict[str, Facts
         timeline = timings(entry.submitted_at, entry.started_at, entry.finished_at, entry.duration_seconds,
                            entry.created_at)
         model, inputs = _model({"model": entry.model}), None
-        for index, path in enumerate(entry.paths, start=1):
+        for path in entry.paths:
             if inputs is None:
                 inputs = _inputs(entry.input.get(IMAGES_FIELD), check) or ()
             known[os.path.realpath(path)] = Facts(
-                entry.request_id, index, typed(entry.input, "prompt", str), _parameters(entry.input), entry.submitted_at,
-                entry.cost, timeline, model=model, inputs=inputs or None,
+                entry.request_id, typed(entry.input, "prompt", str), _parameters(entry.input), entry.cost, timeline,
+                model=model, inputs=inputs or None,
             )
     return known
 
@@ -205,8 +201,8 @@ def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     """Request ids and matrix values by file, where the manifests say or beside them (a moved directory)."""
     known: dict[str, Facts] = {}
     for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read
-        for index, item in enumerate(state.get("outputs") or [], start=1):
-            facts = Facts(state.get("request_id"), index, values=text_mapping(state.get("vars")) or None,
+        for item in state.get("outputs") or []:
+            facts = Facts(state.get("request_id"), values=text_mapping(state.get("vars")) or None,
                           line=typed(state, "line", int))
             known[os.path.realpath(directory / Path(item["path"]).name)] = facts
             known[os.path.realpath(item["path"])] = facts
@@ -225,8 +221,8 @@ def _provenance_facts(path: Path, warn: Warn, check: Check) -> Facts | None:
         return None
     submitted = typed(made, "submitted_at", str)
     # Provenance travels with files from anywhere: a field of the wrong type is taken as unknown.
-    return Facts(typed(made, "request_id", str), typed(made, "index", int), typed(made, "prompt", str),
-                 _parameters(made), submitted, timings=timings(submitted, None, typed(made, "finished_at", str)),
+    return Facts(typed(made, "request_id", str), typed(made, "prompt", str), _parameters(made),
+                 timings=timings(submitted, None, typed(made, "finished_at", str)),
                  model=_model(made), inputs=_inputs(made.get(IMAGES_FIELD), check))
 
 
@@ -239,9 +235,9 @@ def _from_file(path: Path, head: bytes) -> tuple[str, Facts]:
         parts = [ratio, *parts, f"{size[0]}×{size[1]}"]
     match = DEFAULT_NAME_PATTERN.match(path.stem)
     if match is None:
-        return f"file:{path.name}", Facts(None, 1, None, " · ".join(parts))
+        return f"file:{path.name}", Facts(None, None, " · ".join(parts))
     prompt = match["slug"].replace("-", " ")
-    return f"id:{match['id']}", Facts(match["id"], int(match["index"]), prompt, " · ".join(parts))
+    return f"id:{match['id']}", Facts(match["id"], prompt, " · ".join(parts))
 
 
 def name_order(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -311,7 +307,7 @@ def collect_jobs(directory: Path, warn: Warn = no_warnings) -> list[Job]:
             facts.fill(source)
         if any(source is not None and source.request_id for source in sources):
             key = f"job:{facts.request_id}"  # a whole id: the name's 8 characters only when nothing better is known
-        job = jobs.setdefault(key, Job(key, directory))
+        job = jobs.setdefault(key, Job())
         job.facts.fill(facts)
-        job.images.append((facts.index or 1, path, facts))
+        job.images.append((path, facts))
     return list(jobs.values())

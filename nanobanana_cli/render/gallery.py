@@ -241,11 +241,11 @@ def _card(page_dir: Path, job: Job, path: Path, facts: Facts) -> str:
 
 def _job(page_dir: Path, job: Job) -> str:
     """A job of one image is its card; a job of several, a section: its facts once, then its images."""
-    cards = "\n".join(_card(page_dir, job, path, facts) for _, path, facts in job.images)
+    cards = "\n".join(_card(page_dir, job, path, facts) for path, facts in job.images)
     if len(job.images) == 1:
         return cards
     facts = job.facts
-    title = html.escape(facts.prompt) if facts.prompt else html.escape(job.images[0][1].name)
+    title = html.escape(facts.prompt) if facts.prompt else html.escape(job.images[0][0].name)
     details = html.escape(" · ".join(_details(facts, len(job.images))))
     return f'<section><h2>{title}</h2><p>{details}</p>{_inputs(page_dir, facts)}<div class="grid j">\n{cards}\n</div></section>'
 
@@ -262,7 +262,7 @@ def variable_labels(jobs: list[Job]) -> dict[str, str]:
     (recorded as 1, 2, … by position) by their values in the prompt's order, `{red,blue}`."""
     seen: dict[str, dict[str, int]] = {}
     for job in jobs:
-        for _, _, facts in job.images:
+        for _, facts in job.images:
             for name, value in (facts.values or {}).items():
                 first = seen.setdefault(name, {})
                 first[value] = min(first.get(value, sys.maxsize), facts.line or sys.maxsize)
@@ -279,7 +279,7 @@ def variable_labels(jobs: list[Job]) -> dict[str, str]:
 def _toolbar(jobs: list[Job]) -> str:
     """The search box, and a choice of grouping: by model when the images come from several, by each
     variable of a prompt matrix. Several models open grouped by model: comparing them is why they were made."""
-    models = {facts.model or "" for job in jobs for _, _, facts in job.images}
+    models = {facts.model or "" for job in jobs for _, facts in job.images}
     options = []
     if len(models) > 1:
         options.append('<option value="model" selected>model</option>')
