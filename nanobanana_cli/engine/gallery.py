@@ -173,27 +173,29 @@ def _history_facts(found: Collection[Known], check: Check, warn: Warn) -> dict[s
     from ..stores.history import History
 
     with History(warn=warn) as history:  # one that cannot be read: a warning, and the page without it
-        known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)), check)
-        unplaced = {os.path.dirname(real) for real, *_ in found if real not in known}
-        for real, facts in _facts_by_path(history.jobs_with_paths_in(unplaced), check).items():
+        known = _facts_by_path(history.jobs_with_ids(*_job_ids(found)), {real for real, *_ in found}, check)
+        unplaced = {real for real, *_ in found if real not in known}
+        in_folders = history.jobs_with_paths_in({os.path.dirname(real) for real in unplaced})
+        for real, facts in _facts_by_path(in_folders, unplaced, check).items():
             known.setdefault(real, facts)
     return known
 
 
-def _facts_by_path(entries: list[HistoryEntry], check: Check) -> dict[str, Facts]:
-    """Each saved file's facts from its job, newest job first (so a path two jobs saved keeps the older's)."""
+def _facts_by_path(entries: list[HistoryEntry], wanted: Collection[str], check: Check) -> dict[str, Facts]:
+    """The facts of each `wanted` file (by real path) that these jobs saved, newest job first (so a path two
+    jobs saved keeps the older's). A job none of whose files is wanted is passed over: its inputs are not read."""
     known: dict[str, Facts] = {}
     for entry in entries:
-        timeline = timings(entry.submitted_at, entry.started_at, entry.finished_at, entry.duration_seconds,
-                           entry.created_at)
-        model, inputs = _model({"model": entry.model}), None
-        for path in entry.paths:
-            if inputs is None:
-                inputs = _inputs(entry.input.get(IMAGES_FIELD), check) or ()
-            known[os.path.realpath(path)] = Facts(
-                entry.request_id, typed(entry.input, "prompt", str), _parameters(entry.input), entry.cost, timeline,
-                model=model, inputs=inputs or None,
-            )
+        saved = [real for real in map(os.path.realpath, entry.paths) if real in wanted]
+        if not saved:
+            continue
+        facts = Facts(
+            entry.request_id, typed(entry.input, "prompt", str), _parameters(entry.input), entry.cost,
+            timings(entry.submitted_at, entry.started_at, entry.finished_at, entry.duration_seconds, entry.created_at),
+            model=_model({"model": entry.model}), inputs=_inputs(entry.input.get(IMAGES_FIELD), check),
+        )
+        for real in saved:
+            known[real] = facts
     return known
 
 
