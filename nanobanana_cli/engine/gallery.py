@@ -285,17 +285,19 @@ def no_warnings(message: str) -> None:
     pass
 
 
-def collect_jobs(directory: Path, warn: Warn = no_warnings) -> list[Job]:
+def collect_jobs(directory: Path, warn: Warn = no_warnings, check: Check | None = None) -> list[Job]:
     """Every image in DIR, grouped by job; jobs in the order of their files' names (see the module's docstring).
 
     A file that cannot be read is left out, with a warning naming it; the rest still make the page.
+    `check` reads the recorded inputs: a page of several directories passes one `input_checker()` to
+    each, so that an input they share is read once.
     """
     try:
         manifests = _manifest_facts(directory, warn)
     except UsageError as exc:  # an unreadable manifest: the images still have their names and provenance
         warn(f"gallery: {exc}; the page is made without the batch manifests")
         manifests = {}
-    check = input_checker()
+    check = check or input_checker()
     found: dict[Path, Known] = {}
     for path, head in _images(directory, warn):
         real = os.path.realpath(path)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..engine.gallery import Warn, collect_jobs, no_warnings
+from ..engine.gallery import Warn, collect_jobs, input_checker, no_warnings
 from ..errors import UsageError
 from ..render.gallery import GALLERY_NAME, Folder, render_gallery
 from ..stores.safe_files import write_atomically
@@ -44,9 +44,9 @@ def write_galleries(directories: Sequence[Path], output: Path | None = None, war
         named.setdefault(os.path.realpath(directory), directory)
     unique = list(named.values())
     target = page_path(unique, output)
-    folders = []
+    folders, check = [], input_checker()  # an input several directories' edits share is read once for the page
     for directory in unique:
-        jobs = collect_jobs(directory, warn)
+        jobs = collect_jobs(directory, warn, check)
         if not jobs:
             raise UsageError(
                 f"no PNG, JPEG or WebP images in {str(directory)!r}",
