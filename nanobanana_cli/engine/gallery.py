@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..api.models import ASPECT_RATIOS
 from ..errors import UsageError
 from ..stores.safe_files import read_regular_file
-from ..stores.safe_json import text_mapping, typed
+from ..stores.safe_json import typed
 from .image_format import image_size, sniff_image_format
 from .image_inputs import IMAGES_FIELD, MAX_REQUEST_BYTES, recorded_inputs
 from .manifest import SHA256_PATTERN, read_manifests
@@ -202,10 +202,11 @@ def _facts_by_path(entries: list[HistoryEntry], wanted: Collection[str], check: 
 def _manifest_facts(directory: Path, warn: Warn) -> dict[str, Facts]:
     """Request ids and matrix values by file, where the manifests say or beside them (a moved directory)."""
     known: dict[str, Facts] = {}
-    for state in read_manifests(directory, warn).values():  # each record's fields were checked as it was read
+    # each record's fields were checked as it was read (manifest._record_problem): a request id is a
+    # string, vars an object of strings, line an int, outputs saved files, where set at all
+    for state in read_manifests(directory, warn).values():
         for item in state.get("outputs") or []:
-            facts = Facts(state.get("request_id"), values=text_mapping(state.get("vars")) or None,
-                          line=typed(state, "line", int))
+            facts = Facts(state.get("request_id"), values=state.get("vars") or None, line=state.get("line"))
             known[os.path.realpath(directory / Path(item["path"]).name)] = facts
             known[os.path.realpath(item["path"])] = facts
     return known
