@@ -6,6 +6,7 @@ API for the commands (`--model`, `edit`, `model`, `models`):
     resolve(None)                              # the default model, `nano-banana` text-to-image
     FAMILY, DEFAULT_ALIAS, ALIASES              # the family, in display order
     member_of(model_id) -> FamilyMember | None  # which alias a known id belongs to
+    alias_or_id(model_id) -> str                # how a model is shown: its alias if known, else the id
     task_of(model_id) -> "generate" | "edit"    # by the id's last segment
     family_ids() -> tuple[str, ...]             # every known id: each member's t2i, then edit
     bundled_entry(model_id) -> dict | None      # the bundled snapshot's catalog entry (family_snapshot.json)
@@ -65,6 +66,13 @@ def family_ids() -> tuple[str, ...]:
 
 def member_of(model_id: str) -> FamilyMember | None:
     return _BY_ID.get(model_id)
+
+
+def alias_or_id(model_id: str) -> str:
+    """The family alias of a known id (its text-to-image and edit ids are one model), else the id as given
+    (not escaped: where it comes from outside, the caller escapes it)."""
+    member = _BY_ID.get(model_id)
+    return member.alias if member is not None else model_id
 
 
 def task_of(model_id: str) -> Task:

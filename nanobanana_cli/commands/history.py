@@ -189,11 +189,10 @@ def _table(entries: list[HistoryEntry]) -> list[str]:
 
 def _cells(entry: HistoryEntry) -> tuple[str, ...]:
     """One job's cells: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
-    from ..api.family import member_of
+    from ..api.family import alias_or_id
 
     when = shown(entry.submitted_at.replace("T", " ")[:19])
-    member = member_of(entry.model)
-    model = member.alias if member is not None else shown(entry.model)
+    model = shown(alias_or_id(entry.model))
     prompt = str(entry.input.get("prompt", ""))
     prompt = shown(prompt if len(prompt) <= 60 else prompt[:59] + "…")
     return (when, shown(entry.request_id), shown(entry.status), model, _images(entry), shown(entry.base_url), prompt)

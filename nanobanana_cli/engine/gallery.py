@@ -153,14 +153,11 @@ def _still_there(path: Path, size: int, sha256: str) -> Path | None:
 
 
 def _model(made: dict[str, Any]) -> str | None:
-    """The family alias for a known model id (its text-to-image and edit ids are one model), else the id."""
-    from ..api.family import member_of
+    """The family alias for a known model id, else the id (escaped by the page)."""
+    from ..api.family import alias_or_id
 
     model = typed(made, "model", str)
-    if model is None:
-        return None
-    member = member_of(model)
-    return member.alias if member is not None else model
+    return None if model is None else alias_or_id(model)
 
 
 def _history_facts(found: Collection[Known], check: Check, warn: Warn) -> dict[str, Facts]:

@@ -53,10 +53,9 @@ def slugify(text: str, max_length: int = SLUG_LENGTH) -> str:
 
 def model_label(model_id: str) -> str:
     """How a model is named in file names: its family alias, or its id slugified (`{model}`)."""
-    from ..api.family import member_of
+    from ..api.family import alias_or_id
 
-    member = member_of(model_id)
-    return member.alias if member is not None else slugify(model_id, MODEL_SLUG_LENGTH)
+    return slugify(alias_or_id(model_id), MODEL_SLUG_LENGTH)  # an alias is a slug already: kept as it is
 
 
 def cut_to_bytes(text: str, limit: int) -> str:

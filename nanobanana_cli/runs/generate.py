@@ -190,13 +190,12 @@ def _interrupted_job(history: History, base_url: str, generation: GenerationInpu
 
 def _described(generation: GenerationInput) -> str:
     """`2× 16:9 png`, and for another model its alias or id and its inputs."""
-    from ..api.family import member_of
+    from ..api.family import alias_or_id
 
     parts = [f"{generation.num_images}×"]
     parts += [str(value) for value in (generation.aspect_ratio, generation.option("resolution"), generation.output_format) if value]
     if not generation.classic:
-        member = member_of(generation.model)
-        parts.append(f"on {member.alias if member else generation.model}")
+        parts.append(f"on {alias_or_id(generation.model)}")
     if generation.images:
         parts.append(f"from {len(generation.images)} image(s)")
     return " ".join(parts)

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..api.family import Task, resolve
+from ..api.family import Task, alias_or_id, resolve
 from ..api.models import CLASSIC_FIELDS, GenerationInput
 from ..api.schema import MODEL_ID
 from ..errors import InvalidInputError, UsageError
@@ -172,7 +172,7 @@ class RunCost:
 
     @property
     def unknown(self) -> list[str]:
-        return [_alias(model_id) for model_id, _, price in self.parts if price is None]
+        return [alias_or_id(model_id) for model_id, _, price in self.parts if price is None]
 
     @property
     def total(self) -> float:
@@ -184,7 +184,7 @@ class RunCost:
         a model without a known price is named, never guessed."""
         known = [(model_id, count, price) for model_id, count, price in self.parts if price is not None]
         unknown = [(model_id, count) for model_id, count, price in self.parts if price is None]
-        each = ", ".join(f"{count} × ${price:.4f} on {_alias(model_id)}" for model_id, count, price in known)
+        each = ", ".join(f"{count} × ${price:.4f} on {alias_or_id(model_id)}" for model_id, count, price in known)
         said = []
         if known:
             images = sum(count for _, count, _ in known)
@@ -192,7 +192,7 @@ class RunCost:
                                                                                      f" at ${known[0][2]:.4f} each"))
         if unknown:
             said.append("price unknown (the catalog does not say) for " + ", ".join(
-                f"{count} image(s) on {_alias(model_id)}" for model_id, count in unknown))
+                f"{count} image(s) on {alias_or_id(model_id)}" for model_id, count in unknown))
         return "; ".join(said)
 
     def check(self, max_cost: float) -> None:
@@ -208,13 +208,6 @@ class RunCost:
                 f"{self.text()}: over --max-cost ${max_cost:.4f}; nothing was submitted",
                 hint="raise --max-cost, or ask for fewer images or models",
             )
-
-
-def _alias(model_id: str) -> str:
-    from ..api.family import member_of
-
-    member = member_of(model_id)
-    return member.alias if member is not None else model_id
 
 
 # The fields a command fills from its prompt argument, its own flags or its images: `--set` is for
