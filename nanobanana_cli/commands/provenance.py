@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -68,16 +69,17 @@ def inspect_files(files: FilesArg, json_: JsonOpt = False) -> None:
         raise AlreadyReported(ExitCode.ERROR)
 
 
+def _field(made: dict[str, Any], name: str) -> str:
+    """A field the file says anything in: escaped whole, so it cannot forge a line (`intact: yes`)."""
+    value = made.get(name)
+    return "" if value is None or value == "" else shown(value)
+
+
 def _report_lines(report: dict[str, Any]) -> list[str]:
     from ..engine.image_inputs import IMAGES_FIELD
 
     made = report["provenance"] or {}
-
-    def field(name: str) -> str:
-        """A field the file says anything in: escaped whole, so it cannot forge a line (`intact: yes`)."""
-        value = made.get(name)
-        return "" if value is None or value == "" else shown(value)
-
+    field = partial(_field, made)
     intact = {True: "yes", False: "NO: the picture changed since it was saved", None: "unknown (no hash recorded)"}
     lines = [shown(report["path"]), f"  format:     {report['format'] or 'not an image'}, {report['bytes']} bytes, sha256 {report['sha256'][:16]}…"]
     if made:
@@ -101,11 +103,6 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-# The request's own fields `_input_text` names in this order; any other one the file records (a
-# --set field such as safety_tolerance) follows as key=value.
-_SHAPE_FIELDS = ("num_images", "aspect_ratio", "output_format", "resolution", "seed")
-
-
 def _model_text(model: object) -> str:
     """The alias and the id for a model of the family, the id alone otherwise (escaped: it is the file's word)."""
     from ..api.family import member_of
@@ -118,19 +115,17 @@ def _model_text(model: object) -> str:
 
 def _input_text(made: dict[str, Any]) -> str:
     """`4× 16:9 png 2K, seed 5, safety_tolerance=5; image 1 of 4`: only what the file says, each escaped."""
-    from ..engine.image_inputs import IMAGES_FIELD
-    from ..runs.models import PROVENANCE_KEYS
+    from ..runs.models import FLAG_FIELDS, PROVENANCE_KEYS
 
-    def value(name: str) -> str:
-        found = made.get(name)
-        return "" if found is None or found == "" else shown(found)
-
+    value = partial(_field, made)
     shape = [f"{value('num_images')}×"] if value("num_images") else []
     shape += [text for text in map(value, ("aspect_ratio", "output_format", "resolution")) if text]
     parts = [" ".join(shape)] if shape else []
     if value("seed"):
         parts.append(f"seed {value('seed')}")
-    skipped = {*_SHAPE_FIELDS, *PROVENANCE_KEYS, "prompt", IMAGES_FIELD}
+    # the request's own fields are named above, or elsewhere (prompt, images); any other one the file
+    # records (a --set field such as safety_tolerance) follows as key=value
+    skipped = {*FLAG_FIELDS, *PROVENANCE_KEYS}
     parts += [f"{shown(key)}={shown(found)}" for key, found in made.items() if key not in skipped and found is not None]
     where = f"image {value('index')} of {value('count')}" if value("index") and value("count") else ""
     return "; ".join(part for part in (", ".join(parts), where) if part)
