@@ -145,7 +145,7 @@ def _images_in(records: object) -> list[str]:
             digest = record.get("sha256")
             details = [
                 *([f"{shown(record['bytes'])} bytes"] if record.get("bytes") is not None else []),
-                *([f"sha256 {shown(digest)[:16]}…"] if isinstance(digest, str) and digest else []),
+                *([f"sha256 {shown(digest[:16])}…"] if isinstance(digest, str) and digest else []),
             ]
             text = shown(record["file"]) + (f" ({', '.join(details)})" if details else "")
         else:
