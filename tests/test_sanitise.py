@@ -106,7 +106,7 @@ def test_the_batch_table_never_reads_a_prompt_as_markup_or_escapes():
     from nanobanana_cli.render.progress import BatchProgress
 
     class Line:
-        number = 1
+        number, job = 1, 0
         label = "[b]x[/] [link=https://e.x]y[/link]\x1b]0;t\x07"
 
     progress = BatchProgress(Output(Mode.HUMAN, stdout=io.StringIO(), stderr=io.StringIO()), total=1)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..api.models import JobStatus
+    from ..engine.batch_file import BatchLine
     from .output import Output
 
 # Rows the batch table leaves for its header, caption and the line the cursor sits on.
@@ -162,7 +163,7 @@ class BatchProgress:
         if self._live is None:
             self.output.info(f"line {_tag(number)}: {text}")
 
-    def line_started(self, line: Any, action: str, request_id: str | None) -> None:
+    def line_started(self, line: BatchLine, action: str, request_id: str | None) -> None:
         row = _row_of(line)
         with self._lock:
             self._rows[row] = [(request_id or "")[:8], line.label, action]
@@ -183,7 +184,7 @@ class BatchProgress:
     def warn(self, text: str) -> None:
         self.output.warn(text)
 
-    def line_finished(self, line: Any, outcome: Any, skipped: bool) -> None:
+    def line_finished(self, line: BatchLine, outcome: Any, skipped: bool) -> None:
         state = "skipped" if skipped else outcome.status
         row = _row_of(line)
         with self._lock:
@@ -198,8 +199,8 @@ class BatchProgress:
             self._event(row, f"{state}, {len(outcome.saved or [])} file(s){waited}")
 
 
-def _row_of(line: Any) -> tuple[int, int]:
-    return (line.number, getattr(line, "job", 0))
+def _row_of(line: BatchLine) -> tuple[int, int]:
+    return (line.number, line.job)
 
 
 def _tag(row: tuple[int, int]) -> str:
