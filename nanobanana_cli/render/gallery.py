@@ -172,7 +172,7 @@ def _cost(cost: float | None) -> str | None:
 def _href(page_dir: Path, path: Path) -> str:
     """A relative link from the page to `path`, percent-encoded: no scheme, host or markup can come of a name."""
     try:
-        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(page_dir))
+        relative = os.path.relpath(path, page_dir)  # made absolute by relpath itself
     except ValueError:  # another drive (Windows): no relative path exists
         return path.absolute().as_uri()
     return quote(relative.replace(os.sep, "/"))
