@@ -174,7 +174,7 @@ def batch_run(
     plan = download_plan(settings, template)
     rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}" + _line_flags(
         model=model, aspect=aspect, format=image_format.value if image_format else None, num_images=num_images,
-        resolution=resolution, seed=seed, sets=tuple(sets or ()), expand=not no_expand,
+        resolution=resolution, seed=seed, name=name, sets=tuple(sets or ()), expand=not no_expand, fit=fit,
     )
     rerun += f" --shard {part}" if part else ""
     followups = Followups.of(output, settings)
@@ -188,11 +188,13 @@ def batch_run(
     _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
 
 
-def _line_flags(*, sets: tuple[str, ...], expand: bool, **given: object) -> str:
-    """The flags that change what each line asks for (and so its key), as given: a resume must repeat them."""
-    spelled = {"model": "--model", "aspect": "-a", "format": "-f", "num_images": "-n", "resolution": "--resolution", "seed": "--seed"}
+def _line_flags(*, sets: tuple[str, ...], expand: bool, fit: bool, **given: object) -> str:
+    """The flags that change what each line asks for (and so its key), how its images are read (--fit: without
+    it a rerun refuses the images this one shrank) and named, as given: a resume must repeat them."""
+    spelled = {"model": "--model", "aspect": "-a", "format": "-f", "num_images": "-n", "resolution": "--resolution", "seed": "--seed",
+               "name": "--name"}
     words = [f"{spelled[name]} {shlex.quote(str(value))}" for name, value in given.items() if value is not None]
-    words += [f"--set {shlex.quote(pair)}" for pair in sets] + ([] if expand else ["--no-expand"])
+    words += [f"--set {shlex.quote(pair)}" for pair in sets] + ([] if expand else ["--no-expand"]) + (["--fit"] if fit else [])
     return "".join(f" {word}" for word in words)
 
 
