@@ -256,7 +256,7 @@ def run_many(
     printer = InOrder(output, followups, planned)
     line_run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
                        rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
-                       priced=cost is not None)
+                       priced=cost is not None, resume_said=True)
     outcomes = run_lines(output, settings, plan, run.lines, line_run, printer.add)
     mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)

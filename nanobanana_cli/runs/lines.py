@@ -92,6 +92,7 @@ class LineRun:
     manifest_name: str | None = None  # None: the directory's main manifest
     rerun_hint: str | None = None  # what an interrupt says to do; None: run the same batch command again
     priced: bool = False  # the caller checked --max-cost and said the cost, model by model (runs/models.RunCost)
+    resume_said: bool = False  # the caller said which jobs an earlier run submitted (generate's this_run)
 
 
 def run_lines(
@@ -111,22 +112,23 @@ def run_lines(
     """
     from ..engine.batch import RERUN_HINT, run_batch, still_to_submit
     from ..engine.lifecycle import Jobs
-    from ..engine.manifest import MANIFEST_NAME
+    from ..engine.manifest import MANIFEST_NAME, Manifest
 
     outcomes = []
-    manifest_name = run.manifest_name or MANIFEST_NAME
     with open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session:
         catalog = catalog_of(session.client)
         if vet is not None:
             lines = vet(catalog)
+        # read once: what the estimate counts is what the run submits
+        manifest = Manifest(plan.directory, run.manifest_name or MANIFEST_NAME)
         if not run.priced:
-            todo = still_to_submit(plan.directory, lines, run.resubmit_uncertain)
-            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost)
+            todo = still_to_submit(manifest, lines, run.resubmit_uncertain)
+            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost, resume_said=run.resume_said)
         with output.batch_progress(len(lines)) as progress:
             jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
             batch = run_batch(
                 jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
-                warn=output.warn, manifest_name=manifest_name, rerun_hint=run.rerun_hint or RERUN_HINT,
+                warn=output.warn, rerun_hint=run.rerun_hint or RERUN_HINT, manifest=manifest,
             )
             for item in batch:
                 outcomes.append(item)
@@ -135,16 +137,18 @@ def run_lines(
 
 
 def _announce_cost(
-    output: Output, client: Client, catalog: Catalog, todo: list[BatchLine], total: int, max_cost: float | None
+    output: Output, client: Client, catalog: Catalog, todo: list[BatchLine], total: int, max_cost: float | None, *,
+    resume_said: bool = False,
 ) -> None:
-    """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model."""
+    """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model;
+    how many an earlier run submitted too, unless the caller said so (`resume_said`)."""
     from ..api.schema import MODEL_ID
     from .models import RunCost
 
     if not todo:
         output.note(f"nothing left to submit: no new cost (all {total} job(s) were submitted by an earlier run into this directory)")
         return
-    if len(todo) < total:
+    if len(todo) < total and not resume_said:
         output.note(f"resuming: {len(todo)} of {total} job(s) still to submit; the others were submitted earlier")
     models = {line.generation.model for line in todo}
     if len(models) == 1:
