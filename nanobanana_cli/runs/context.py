@@ -131,10 +131,6 @@ def within_budget(
     """
     if max_cost is None and not announce:
         return
-    if images == 0:  # every job is done or still running from an earlier run: nothing is paid for again
-        if announce:
-            output.note("nothing left to submit: no new cost")
-        return
     from ..engine.pricing import check_budget, price_per_image
     from ..stores.catalog import CatalogCache
 

@@ -281,10 +281,6 @@ class ThisRun:
     def counts(self) -> Counter[str]:
         return Counter(self.actions)
 
-    @property
-    def images_to_submit(self) -> int:
-        return sum(line.generation.num_images for line, action in zip(self.lines, self.actions) if action == "submit")
-
     def announce(self, output: Output, directory: Path) -> None:
         counts, total = self.counts, len(self.lines)
         where = _named(directory)
