@@ -108,14 +108,14 @@ class _LineRunner:
 
     def _process(self, line: BatchLine) -> LineOutcome:
         state = self.manifest.get(line.key)
-        action = line_action(state, self.manifest.path.parent, self.resubmit_uncertain)
-        if action == "skip":
-            saved = saved_files_present(state, self.manifest.path.parent) or []
+        saved = saved_files_present(state, self.manifest.path.parent)
+        if saved is not None:  # line_action's "skip"
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
+        action = _unsaved_action(state, self.resubmit_uncertain)
         request_id: str = state.get("request_id") or ""
         just_submitted = False
-        if action == "attach" and request_id:
+        if action == "attach":
             self.reporter.line_started(line, "re-attached", request_id)
         elif action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
@@ -155,6 +155,11 @@ def line_action(state: dict[str, Any], directory: Path, resubmit_uncertain: bool
     have been billed: not sent again) or `submit` (new, not sent, failed or cancelled)."""
     if saved_files_present(state, directory) is not None:
         return "skip"
+    return _unsaved_action(state, resubmit_uncertain)
+
+
+def _unsaved_action(state: dict[str, Any], resubmit_uncertain: bool) -> LineAction:
+    """`line_action` of a line whose images are not on disk."""
     if state.get("request_id") and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
         return "attach"
     if state.get("status") == JobState.UNCERTAIN and not resubmit_uncertain:
