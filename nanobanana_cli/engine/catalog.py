@@ -155,11 +155,15 @@ class Catalog:
                 unreachable = entry.source.note
         return entries
 
+    def mark_stale(self, model_id: str) -> None:
+        """The next look-up of `model_id` (this process's or the next's) asks the catalog again."""
+        self.cache.mark_stale(self.base_url, model_id)
+        self._cached.pop(model_id, None)
+
     def refused(self, model_id: str, error: InvalidInputError) -> InvalidInputError:
         """A submit the API refused (422, or 400001 about the model) although the schema in effect
         allowed it: the cached schema is marked stale, and the returned error says so."""
-        self.cache.mark_stale(self.base_url, model_id)
-        self._cached.pop(model_id, None)
+        self.mark_stale(model_id)
         return InvalidInputError(
             f"{error}; the cached schema of {model_id} was marked stale",
             hint=f"`nanobanana model {model_id} --refresh` shows the schema the API has now",

@@ -222,7 +222,7 @@ def run_many(
     job of it is done; either is said on stderr.
     """
     from ..engine.batch_file import planned_lines
-    from .models import mark_refusals, prepared_run
+    from .models import prepared_run
 
     _check_many(choices.single, len(planned))
     # every job checked against its model's schema (all before the first submit), priced model by model
@@ -258,7 +258,6 @@ def run_many(
                        rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
                        priced=cost is not None, resume_said=True)
     outcomes = run_lines(output, settings, plan, run.lines, line_run, printer.add)
-    mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)
     output.info(f"saved {len(printer.paths)} image(s) from {len(outcomes)} job(s) in {followups.elapsed:.1f}s")
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")

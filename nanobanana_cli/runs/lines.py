@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..api.models import CLASSIC_FIELDS
 from ..errors import AlreadyReported, JobFailedError, NanobananaError, UsageError
 from .context import open_session, within_budget
-from .models import ModelRequest, catalog_of
+from .models import ModelRequest, catalog_of, mark_refusals
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -133,6 +133,7 @@ def run_lines(
             for item in batch:
                 outcomes.append(item)
                 on_outcome(item)
+        mark_refusals(output, catalog, [(item.line.generation, item.outcome.error) for item in outcomes])
     return outcomes
 
 

@@ -269,16 +269,14 @@ def refused(catalog: Catalog | None, generation: GenerationInput, error: Invalid
     return catalog.refused(generation.model, error)
 
 
-def mark_refusals(output: Output, settings: Settings, refused: Sequence[tuple[GenerationInput, BaseException | None]]) -> None:
+def mark_refusals(output: Output, catalog: Catalog, refused: Sequence[tuple[GenerationInput, BaseException | None]]) -> None:
     """After a run: each model whose jobs the API refused (422 / 400001) although the schema in effect
     allowed them has its cached schema marked stale, so the next run asks the catalog again."""
-    from ..stores.catalog import CatalogCache
-
     models = dict.fromkeys(
         generation.model for generation, error in refused if isinstance(error, InvalidInputError) and not generation.classic
     )
     for model_id in models:
-        CatalogCache().mark_stale(settings.base_url, model_id)
+        catalog.mark_stale(model_id)
         output.note(f"the API refused what the cached schema of {model_id} allowed: it was marked stale, the next run asks "
                     f"the catalog again (`nanobanana model {model_id} --refresh` shows the schema the API has now)")
 
