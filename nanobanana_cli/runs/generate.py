@@ -176,15 +176,15 @@ def _interrupted_job(history: History, base_url: str, generation: GenerationInpu
     from ..engine.intent import JobIntent
 
     wanted = json.loads(json.dumps(generation.to_payload()))  # as the history stores it
-    for status in (JobState.IN_QUEUE, JobState.IN_PROGRESS):
-        for entry in history.entries(limit=None, status=status, base_url=base_url):
-            intent = JobIntent.from_record(entry.intent)
-            if (
-                entry.input == wanted and entry.model == generation.model and not entry.paths
-                and intent is not None and intent.output_dir == directory.resolve()
-                and _last_word(entry.events) == DETACHED
-            ):
-                return entry.request_id
+    unfinished = (JobState.IN_QUEUE, JobState.IN_PROGRESS)
+    for entry in history.entries(limit=None, status=unfinished, base_url=base_url, models=[generation.model]):
+        intent = JobIntent.from_record(entry.intent)
+        if (
+            entry.input == wanted and entry.model == generation.model and not entry.paths
+            and intent is not None and intent.output_dir == directory.resolve()
+            and _last_word(entry.events) == DETACHED
+        ):
+            return entry.request_id
     return None
 
 
