@@ -205,14 +205,13 @@ def _dry_run(
     """The requests as they would be sent, each line checked against its model's schema (no account
     needed: the cache or the bundled snapshot answer without a token), and what they would cost."""
     from ..runs.context import offline_estimate
-    from ..runs.models import schemas
+    from ..runs.models import images_by_model, schemas
 
     with schemas(output, settings) as catalog:
         lines = _vetted(output, source, settings, catalog, lines, flags, skipped)
     show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
-    models = dict.fromkeys(line.generation.model for line in lines)
-    for model in models:
-        output.note(offline_estimate(settings, model, sum(line.generation.num_images for line in lines if line.generation.model == model)))
+    for model, images in images_by_model([line.generation for line in lines]).items():
+        output.note(offline_estimate(settings, model, images))
 
 
 def _conclude(

@@ -18,7 +18,7 @@ from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
 from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
-from .models import ModelRequest, RunCost, catalog_of, schemas
+from .models import ModelRequest, catalog_of, schemas
 from .models import refused as api_refused
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def run_many(
     run.announce(output, directory)
     sent = [line for line, action in zip(run.lines, run.actions) if action == "submit"]
     if cost is not None:
-        cost = _still_to_pay(cost, [line.generation for line in sent])
+        cost = cost.over([line.generation for line in sent])
     if not sent:
         estimate = "nothing left to submit: no new cost"
     else:
@@ -249,8 +249,7 @@ def run_many(
     _confirm(output, len(sent), settings["matrix_confirm_above"], choices.yes, estimate)
     _mention_manifest(output, settings, directory)
     if cost is not None:
-        within = f", within --max-cost ${choices.single.max_cost:.4f}" if choices.single.max_cost is not None and sent else ""
-        output.note(estimate + within)
+        output.note(cost.said(choices.single.max_cost) if sent else estimate)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
@@ -304,15 +303,6 @@ def _mention_manifest(output: Output, settings: Settings, directory: Path) -> No
     if settings.resolved("output_dir").source == "default" and not (directory / MANIFEST_NAME).exists():
         output.note(f"this run records its jobs in {MANIFEST_NAME} beside its images, in the current directory: the "
                     "same command resumes an interrupted run from it without paying twice (-o DIR keeps runs elsewhere)")
-
-
-def _still_to_pay(cost: RunCost, generations: list[GenerationInput]) -> RunCost:
-    """The run's cost model by model (each model's price as the whole run's), over only the jobs still to submit."""
-    prices = {model_id: price for model_id, _, price in cost.parts}
-    images: dict[str, int] = {}
-    for generation in generations:
-        images[generation.model] = images.get(generation.model, 0) + generation.num_images
-    return RunCost(tuple((model_id, count, prices.get(model_id)) for model_id, count in images.items()))
 
 
 def _named(directory: Path) -> str:

@@ -157,10 +157,7 @@ def _announce_cost(
         images = sum(line.generation.num_images for line in todo)
         within_budget(output, client, images, max_cost, announce=True, entry=None if model == MODEL_ID else catalog.entry(model))
         return
-    cost = RunCost.of(catalog, [line.generation for line in todo])
-    if max_cost is not None:
-        cost.check(max_cost)
-    output.note(cost.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""))
+    RunCost.of(catalog, [line.generation for line in todo]).announce(output, max_cost)
 
 
 @dataclass(frozen=True)

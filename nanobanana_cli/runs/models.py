@@ -161,10 +161,14 @@ class RunCost:
 
     @classmethod
     def of(cls, catalog: Catalog, generations: Sequence[GenerationInput]) -> RunCost:
-        images: dict[str, int] = {}
-        for generation in generations:
-            images[generation.model] = images.get(generation.model, 0) + generation.num_images
-        return cls(tuple((model_id, count, catalog.entry(model_id).price_per_image) for model_id, count in images.items()))
+        return cls(tuple(
+            (model_id, count, catalog.entry(model_id).price_per_image) for model_id, count in images_by_model(generations).items()
+        ))
+
+    def over(self, generations: Sequence[GenerationInput]) -> RunCost:
+        """This run's prices, model by model, over only `generations` (the jobs still to submit, say)."""
+        prices = {model_id: price for model_id, _, price in self.parts}
+        return RunCost(tuple((model_id, count, prices.get(model_id)) for model_id, count in images_by_model(generations).items()))
 
     @property
     def images(self) -> int:
@@ -195,6 +199,16 @@ class RunCost:
                 f"{count} image(s) on {_alias(model_id)}" for model_id, count in unknown))
         return "; ".join(said)
 
+    def said(self, max_cost: float | None) -> str:
+        """`text()`, with the cap it is within (once `check` let it through)."""
+        return self.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else "")
+
+    def announce(self, output: Output, max_cost: float | None) -> None:
+        """Refuse the run above --max-cost, else say what it will cost."""
+        if max_cost is not None:
+            self.check(max_cost)
+        output.note(self.said(max_cost))
+
     def check(self, max_cost: float) -> None:
         """Refuse a run above --max-cost, or one whose cost cannot be known while --max-cost is set."""
         if self.unknown:
@@ -208,6 +222,14 @@ class RunCost:
                 f"{self.text()}: over --max-cost ${max_cost:.4f}; nothing was submitted",
                 hint="raise --max-cost, or ask for fewer images or models",
             )
+
+
+def images_by_model(generations: Sequence[GenerationInput]) -> dict[str, int]:
+    """How many images the jobs make on each model, in the order the models first come."""
+    images: dict[str, int] = {}
+    for generation in generations:
+        images[generation.model] = images.get(generation.model, 0) + generation.num_images
+    return images
 
 
 def _alias(model_id: str) -> str:
