@@ -158,7 +158,7 @@ def batch_run(
             hint='give lines their own "model" to use several, or compare models with `nanobanana generate --model a,b`',
         )
     resolve(settings["model"])  # one error for a bad --model (or config), not one per line that names none
-    flags = LineFlags(settings["model"], resolution, seed, parse_sets(sets), fit)
+    flags = LineFlags(resolution, seed, parse_sets(sets), fit)
     options = LineOptions(
         model=settings["model"], directory=None if source == "-" else Path(source).parent,
         json_lines=True if is_json_name(source) else None, expand=not no_expand, template=template, started=datetime.now(),

@@ -27,22 +27,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LineFlags:
-    """`batch`'s model flags: the defaults of lines that do not say otherwise."""
+    """`batch`'s model flags: the defaults of lines that do not say otherwise (--model is the file's
+    LineOptions.model: each line's generation already has its model)."""
 
-    model: str | None = None  # --model (or the config's); a line's `model` wins
     resolution: str | None = None
     seed: int | None = None
     sets: tuple[str, ...] = ()  # --set KEY=VALUE; a line's own KEY wins
     fit: bool = False
 
 
-def line_request(spec: LineSpec, flags: LineFlags) -> ModelRequest:
-    """A batch line's model and fields as a `ModelRequest`: the same checks and body as `generate`/`edit`."""
+def line_request(spec: LineSpec, model_id: str, flags: LineFlags) -> ModelRequest:
+    """A batch line's model (the id its generation has) and fields as a `ModelRequest`: the same checks and
+    body as `generate`/`edit`."""
     given = dict(spec.fields)
     sets = tuple(pair for pair in flags.sets if pair.partition("=")[0].strip() not in given)
     others = tuple((key, value) for key, value in given.items() if key not in CLASSIC_FIELDS)
     request = ModelRequest(
-        spec.model or flags.model, spec.task, None if "resolution" in given else flags.resolution,
+        model_id, spec.task, None if "resolution" in given else flags.resolution,
         None if "seed" in given else flags.seed, sets, spec.images, flags.fit, given=others,
     )
     # The default model's classic fields alone are checked (and sent in full) as `generate` sends them;
@@ -62,7 +63,7 @@ def vet_lines(
     for number, jobs in groupby(lines, key=lambda line: line.number):  # a line's jobs come together
         group = list(jobs)
         spec = group[0].spec
-        request = line_request(spec, flags) if spec is not None else None
+        request = line_request(spec, group[0].generation.model, flags) if spec is not None else None
         if request is None or not request.needs_schema:
             kept += group
             continue
