@@ -240,13 +240,12 @@ def _lines(
     the bundled snapshot has, without asking the API (a run checks them again against the schema in
     effect, before anything is sent)."""
     from ..engine.batch_file import parse_batch
-    from ..engine.catalog import Catalog
     from ..runs.lines import vet_lines
-    from ..stores.catalog import CatalogCache
+    from ..runs.models import offline_catalog
 
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults(), options)
     if problems and not skip_invalid:
-        late = vet_lines(Catalog(CatalogCache(), settings.base_url), settings, lines, flags)[1]
+        late = vet_lines(offline_catalog(settings), settings, lines, flags)[1]
         _refuse(output, source, [*problems, *late])
     if not lines:
         _skip(output, source, problems)

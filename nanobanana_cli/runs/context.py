@@ -148,11 +148,10 @@ def within_budget(
 def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
     """What `images` images will cost, from the cached catalog (any age) or the bundled snapshot: no request,
     so a dry run and a confirmation can say it without an account or a network."""
-    from ..engine.catalog import Catalog
-    from ..stores.catalog import CatalogCache
+    from .models import offline_catalog
 
     try:
-        entry = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked")
+        entry = offline_catalog(settings).offline_entry(model_id, "not asked")
     except NanobananaError:
         entry = None
     price = entry.price_per_image if entry is not None else None

@@ -144,10 +144,7 @@ def prepared_run(
         return list(planned), None
     from contextlib import nullcontext
 
-    from ..engine.catalog import Catalog
-    from ..stores.catalog import CatalogCache
-
-    opened = nullcontext(Catalog(CatalogCache(), settings.base_url)) if sandbox else schemas(output, settings)
+    opened = nullcontext(offline_catalog(settings)) if sandbox else schemas(output, settings)
     with opened as catalog:
         prepared = prepare_jobs(catalog, settings, request, planned)
         return prepared, RunCost.of(catalog, [job.generation for job in prepared])
@@ -272,6 +269,14 @@ def catalog_of(client: Client) -> Catalog:
     from ..stores.catalog import CatalogCache
 
     return Catalog(CatalogCache(), client.base_url, client)
+
+
+def offline_catalog(settings: Settings) -> Catalog:
+    """The settings' API's catalog without a client: the cache (any age) and the bundled snapshot answer, no request."""
+    from ..engine.catalog import Catalog
+    from ..stores.catalog import CatalogCache
+
+    return Catalog(CatalogCache(), settings.base_url)
 
 
 @contextmanager
