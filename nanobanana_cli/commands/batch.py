@@ -158,7 +158,7 @@ def batch_run(
             hint='give lines their own "model" to use several, or compare models with `nanobanana generate --model a,b`',
         )
     resolve(settings["model"])  # one error for a bad --model (or config), not one per line that names none
-    flags = LineFlags(settings["model"], resolution, seed, parse_sets(sets), fit)
+    flags = LineFlags(resolution, seed, parse_sets(sets), fit)
     options = LineOptions(
         model=settings["model"], directory=None if source == "-" else Path(source).parent,
         json_lines=True if is_json_name(source) else None, expand=not no_expand, template=template, started=datetime.now(),
@@ -174,7 +174,7 @@ def batch_run(
     plan = download_plan(settings, template)
     rerun = f"nanobanana batch {shlex.quote(source)} -o {shlex.quote(str(plan.directory))}" + _line_flags(
         model=model, aspect=aspect, format=image_format.value if image_format else None, num_images=num_images,
-        resolution=resolution, seed=seed, sets=tuple(sets or ()), expand=not no_expand,
+        resolution=resolution, seed=seed, name=name, sets=tuple(sets or ()), expand=not no_expand, fit=fit,
     )
     rerun += f" --shard {part}" if part else ""
     followups = Followups.of(output, settings)
@@ -188,11 +188,13 @@ def batch_run(
     _conclude(output, followups, outcomes, plan.directory if gallery else None, source, rerun)
 
 
-def _line_flags(*, sets: tuple[str, ...], expand: bool, **given: object) -> str:
-    """The flags that change what each line asks for (and so its key), as given: a resume must repeat them."""
-    spelled = {"model": "--model", "aspect": "-a", "format": "-f", "num_images": "-n", "resolution": "--resolution", "seed": "--seed"}
+def _line_flags(*, sets: tuple[str, ...], expand: bool, fit: bool, **given: object) -> str:
+    """The flags that change what each line asks for (and so its key), how its images are read (--fit: without
+    it a rerun refuses the images this one shrank) and named, as given: a resume must repeat them."""
+    spelled = {"model": "--model", "aspect": "-a", "format": "-f", "num_images": "-n", "resolution": "--resolution", "seed": "--seed",
+               "name": "--name"}
     words = [f"{spelled[name]} {shlex.quote(str(value))}" for name, value in given.items() if value is not None]
-    words += [f"--set {shlex.quote(pair)}" for pair in sets] + ([] if expand else ["--no-expand"])
+    words += [f"--set {shlex.quote(pair)}" for pair in sets] + ([] if expand else ["--no-expand"]) + (["--fit"] if fit else [])
     return "".join(f" {word}" for word in words)
 
 
@@ -203,14 +205,13 @@ def _dry_run(
     """The requests as they would be sent, each line checked against its model's schema (no account
     needed: the cache or the bundled snapshot answer without a token), and what they would cost."""
     from ..runs.context import offline_estimate
-    from ..runs.models import schemas
+    from ..runs.models import images_by_model, schemas
 
     with schemas(output, settings) as catalog:
         lines = _vetted(output, source, settings, catalog, lines, flags, skipped)
     show_dry_run(output, settings, [(line.number, line.generation) for line in lines], curl)
-    models = dict.fromkeys(line.generation.model for line in lines)
-    for model in models:
-        output.note(offline_estimate(settings, model, sum(line.generation.num_images for line in lines if line.generation.model == model)))
+    for model, images in images_by_model([line.generation for line in lines]).items():
+        output.note(offline_estimate(settings, model, images))
 
 
 def _conclude(
@@ -239,13 +240,12 @@ def _lines(
     the bundled snapshot has, without asking the API (a run checks them again against the schema in
     effect, before anything is sent)."""
     from ..engine.batch_file import parse_batch
-    from ..engine.catalog import Catalog
     from ..runs.lines import vet_lines
-    from ..stores.catalog import CatalogCache
+    from ..runs.models import offline_catalog
 
     lines, problems = parse_batch(_read_source(source), settings.generation_defaults(), options)
     if problems and not skip_invalid:
-        late = vet_lines(Catalog(CatalogCache(), settings.base_url), settings, lines, flags)[1]
+        late = vet_lines(offline_catalog(settings), settings, lines, flags)[1]
         _refuse(output, source, [*problems, *late])
     if not lines:
         _skip(output, source, problems)

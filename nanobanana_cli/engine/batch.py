@@ -20,7 +20,7 @@ from ..errors import InterruptedWaitError, JobFailedError, NanobananaError, Subm
 from ..states import JobState
 from .batch_file import BatchLine
 from .lifecycle import Jobs, Reporter, job_label
-from .manifest import MANIFEST_NAME, Manifest, read_manifests, saved_files_present
+from .manifest import MANIFEST_NAME, Manifest, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
 from .workers import run_concurrently
@@ -54,16 +54,19 @@ def run_batch(
     warn: Callable[[str], None] | None = None,
     manifest_name: str = MANIFEST_NAME,
     rerun_hint: str = RERUN_HINT,
+    manifest: Manifest | None = None,
 ) -> Iterator[LineOutcome]:
     """Yield each line's outcome as it finishes, with at most `concurrency` jobs in flight.
 
     A line whose earlier submit has an unknown outcome is reported `uncertain` and not sent
     again unless `resubmit_uncertain`; `warn` hears of every manifest record that was skipped.
-    Records go to `manifest_name` in the output directory (a shard's own file, say).
+    Records go to `manifest_name` in the output directory (a shard's own file, say), or to
+    `manifest` when the caller already opened it (to say what the run will submit).
     """
     if jobs.downloads is None:
         raise ValueError("a batch always downloads: give Jobs a DownloadPlan")
-    manifest = Manifest(jobs.downloads.directory, manifest_name)
+    if manifest is None:
+        manifest = Manifest(jobs.downloads.directory, manifest_name)
     for path, problem in manifest.problems:
         if warn:
             warn(f"{path}:{problem.number}: {problem.message}")
@@ -105,14 +108,14 @@ class _LineRunner:
 
     def _process(self, line: BatchLine) -> LineOutcome:
         state = self.manifest.get(line.key)
-        action = line_action(state, self.manifest.path.parent, self.resubmit_uncertain)
-        if action == "skip":
-            saved = saved_files_present(state, self.manifest.path.parent) or []
+        saved = saved_files_present(state, self.manifest.path.parent)
+        if saved is not None:  # line_action's "skip"
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
+        action = _unsaved_action(state, self.resubmit_uncertain)
         request_id: str = state.get("request_id") or ""
         just_submitted = False
-        if action == "attach" and request_id:
+        if action == "attach":
             self.reporter.line_started(line, "re-attached", request_id)
         elif action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
@@ -152,6 +155,11 @@ def line_action(state: dict[str, Any], directory: Path, resubmit_uncertain: bool
     have been billed: not sent again) or `submit` (new, not sent, failed or cancelled)."""
     if saved_files_present(state, directory) is not None:
         return "skip"
+    return _unsaved_action(state, resubmit_uncertain)
+
+
+def _unsaved_action(state: dict[str, Any], resubmit_uncertain: bool) -> LineAction:
+    """`line_action` of a line whose images are not on disk."""
     if state.get("request_id") and state.get("status") not in (JobState.FAILED, JobState.CANCELLED):
         return "attach"
     if state.get("status") == JobState.UNCERTAIN and not resubmit_uncertain:
@@ -159,11 +167,11 @@ def line_action(state: dict[str, Any], directory: Path, resubmit_uncertain: bool
     return "submit"
 
 
-def still_to_submit(directory: Path, lines: list[BatchLine], resubmit_uncertain: bool) -> list[BatchLine]:
-    """The lines a run into `directory` will submit (and pay for), by `line_action`, the rule `run_batch`
-    follows. Its manifests are only read (`run_batch` repairs and reports them)."""
-    states = read_manifests(directory)
-    return [line for line in lines if line_action(states.get(line.key, {}), directory, resubmit_uncertain) == "submit"]
+def still_to_submit(manifest: Manifest, lines: list[BatchLine], resubmit_uncertain: bool) -> list[BatchLine]:
+    """The lines a run with `manifest` will submit (and pay for), by `line_action`, the rule `run_batch`
+    follows: given the same manifest, the estimate and the run cannot disagree."""
+    directory = manifest.path.parent
+    return [line for line in lines if line_action(manifest.get(line.key), directory, resubmit_uncertain) == "submit"]
 
 
 def line_namer(jobs: Jobs, line: BatchLine) -> FileNamer:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..api.family import bundled_entry, family_ids
@@ -87,9 +87,22 @@ class Catalog:
     cache: CatalogCache
     base_url: str
     client: Client | None = None
+    # Each model's entry as this instance read it from the cache: a run asks once per job (a batch
+    # line, a matrix job), and the cache file it would read and check again each time can be megabytes.
+    _cached: dict[str, ModelEntry] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def entry(self, model_id: str, *, refresh: bool = False) -> ModelEntry:
         """The schema in effect for `model_id` (see the module's docstring for the order)."""
+        if refresh:
+            self._cached.pop(model_id, None)
+        elif model_id in self._cached:
+            return self._cached[model_id]
+        found = self._look_up(model_id, refresh=refresh)
+        if found.source.kind == "cache":  # the others ask again: the cache may hold this model by the next call
+            self._cached[model_id] = found
+        return found
+
+    def _look_up(self, model_id: str, *, refresh: bool) -> ModelEntry:
         if self.client is None:
             return self.offline_entry(model_id, NO_TOKEN)
         if not refresh:
@@ -142,10 +155,15 @@ class Catalog:
                 unreachable = entry.source.note
         return entries
 
+    def mark_stale(self, model_id: str) -> None:
+        """The next look-up of `model_id` (this process's or the next's) asks the catalog again."""
+        self.cache.mark_stale(self.base_url, model_id)
+        self._cached.pop(model_id, None)
+
     def refused(self, model_id: str, error: InvalidInputError) -> InvalidInputError:
         """A submit the API refused (422, or 400001 about the model) although the schema in effect
         allowed it: the cached schema is marked stale, and the returned error says so."""
-        self.cache.mark_stale(self.base_url, model_id)
+        self.mark_stale(model_id)
         return InvalidInputError(
             f"{error}; the cached schema of {model_id} was marked stale",
             hint=f"`nanobanana model {model_id} --refresh` shows the schema the API has now",

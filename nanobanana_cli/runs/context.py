@@ -131,10 +131,6 @@ def within_budget(
     """
     if max_cost is None and not announce:
         return
-    if images == 0:  # every job is done or still running from an earlier run: nothing is paid for again
-        if announce:
-            output.note("nothing left to submit: no new cost")
-        return
     from ..engine.pricing import check_budget, price_per_image
     from ..stores.catalog import CatalogCache
 
@@ -152,11 +148,10 @@ def within_budget(
 def offline_estimate(settings: Settings, model_id: str, images: int) -> str:
     """What `images` images will cost, from the cached catalog (any age) or the bundled snapshot: no request,
     so a dry run and a confirmation can say it without an account or a network."""
-    from ..engine.catalog import Catalog
-    from ..stores.catalog import CatalogCache
+    from .models import offline_catalog
 
     try:
-        entry = Catalog(CatalogCache(), settings.base_url).offline_entry(model_id, "not asked")
+        entry = offline_catalog(settings).offline_entry(model_id, "not asked")
     except NanobananaError:
         entry = None
     price = entry.price_per_image if entry is not None else None

@@ -18,7 +18,7 @@ from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
 from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
-from .models import ModelRequest, RunCost, catalog_of, schemas
+from .models import ModelRequest, catalog_of, schemas
 from .models import refused as api_refused
 
 if TYPE_CHECKING:
@@ -176,15 +176,15 @@ def _interrupted_job(history: History, base_url: str, generation: GenerationInpu
     from ..engine.intent import JobIntent
 
     wanted = json.loads(json.dumps(generation.to_payload()))  # as the history stores it
-    for status in (JobState.IN_QUEUE, JobState.IN_PROGRESS):
-        for entry in history.entries(limit=None, status=status, base_url=base_url):
-            intent = JobIntent.from_record(entry.intent)
-            if (
-                entry.input == wanted and entry.model == generation.model and not entry.paths
-                and intent is not None and intent.output_dir == directory.resolve()
-                and _last_word(entry.events) == DETACHED
-            ):
-                return entry.request_id
+    unfinished = (JobState.IN_QUEUE, JobState.IN_PROGRESS)
+    for entry in history.entries(limit=None, status=unfinished, base_url=base_url, models=[generation.model]):
+        intent = JobIntent.from_record(entry.intent)
+        if (
+            entry.input == wanted and entry.model == generation.model and not entry.paths
+            and intent is not None and intent.output_dir == directory.resolve()
+            and _last_word(entry.events) == DETACHED
+        ):
+            return entry.request_id
     return None
 
 
@@ -221,7 +221,7 @@ def run_many(
     job of it is done; either is said on stderr.
     """
     from ..engine.batch_file import planned_lines
-    from .models import mark_refusals, prepared_run
+    from .models import prepared_run
 
     _check_many(choices.single, len(planned))
     # every job checked against its model's schema (all before the first submit), priced model by model
@@ -233,7 +233,7 @@ def run_many(
     run.announce(output, directory)
     sent = [line for line, action in zip(run.lines, run.actions) if action == "submit"]
     if cost is not None:
-        cost = _still_to_pay(cost, [line.generation for line in sent])
+        cost = cost.over([line.generation for line in sent])
     if not sent:
         estimate = "nothing left to submit: no new cost"
     else:
@@ -248,16 +248,14 @@ def run_many(
     _confirm(output, len(sent), settings["matrix_confirm_above"], choices.yes, estimate)
     _mention_manifest(output, settings, directory)
     if cost is not None:
-        within = f", within --max-cost ${choices.single.max_cost:.4f}" if choices.single.max_cost is not None and sent else ""
-        output.note(estimate + within)
+        output.note(cost.said(choices.single.max_cost) if sent else estimate)
     plan = download_plan(settings, choices.single.name)
     followups = Followups.of(output, settings)
     printer = InOrder(output, followups, planned)
     line_run = LineRun(choices.concurrency, choices.single.sandbox, max_cost=choices.single.max_cost,
                        rerun_hint=f"run the same command again to resume without paying twice: {choices.command}",
-                       priced=cost is not None)
+                       priced=cost is not None, resume_said=True)
     outcomes = run_lines(output, settings, plan, run.lines, line_run, printer.add)
-    mark_refusals(output, settings, [(item.line.generation, item.outcome.error) for item in outcomes])
     followups.show(printer.fresh)
     output.info(f"saved {len(printer.paths)} image(s) from {len(outcomes)} job(s) in {followups.elapsed:.1f}s")
     followups.finished(f"generate: {summary_of(outcomes, 'job')}")
@@ -279,10 +277,6 @@ class ThisRun:
     @property
     def counts(self) -> Counter[str]:
         return Counter(self.actions)
-
-    @property
-    def images_to_submit(self) -> int:
-        return sum(line.generation.num_images for line, action in zip(self.lines, self.actions) if action == "submit")
 
     def announce(self, output: Output, directory: Path) -> None:
         counts, total = self.counts, len(self.lines)
@@ -308,15 +302,6 @@ def _mention_manifest(output: Output, settings: Settings, directory: Path) -> No
     if settings.resolved("output_dir").source == "default" and not (directory / MANIFEST_NAME).exists():
         output.note(f"this run records its jobs in {MANIFEST_NAME} beside its images, in the current directory: the "
                     "same command resumes an interrupted run from it without paying twice (-o DIR keeps runs elsewhere)")
-
-
-def _still_to_pay(cost: RunCost, generations: list[GenerationInput]) -> RunCost:
-    """The run's cost model by model (each model's price as the whole run's), over only the jobs still to submit."""
-    prices = {model_id: price for model_id, _, price in cost.parts}
-    images: dict[str, int] = {}
-    for generation in generations:
-        images[generation.model] = images.get(generation.model, 0) + generation.num_images
-    return RunCost(tuple((model_id, count, prices.get(model_id)) for model_id, count in images.items()))
 
 
 def _named(directory: Path) -> str:

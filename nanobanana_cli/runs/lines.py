@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..api.models import CLASSIC_FIELDS
 from ..errors import AlreadyReported, JobFailedError, NanobananaError, UsageError
 from .context import open_session, within_budget
-from .models import ModelRequest, catalog_of
+from .models import ModelRequest, catalog_of, mark_refusals
 
 if TYPE_CHECKING:
     from ..api.client import Client
@@ -27,22 +27,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LineFlags:
-    """`batch`'s model flags: the defaults of lines that do not say otherwise."""
+    """`batch`'s model flags: the defaults of lines that do not say otherwise (--model is the file's
+    LineOptions.model: each line's generation already has its model)."""
 
-    model: str | None = None  # --model (or the config's); a line's `model` wins
     resolution: str | None = None
     seed: int | None = None
     sets: tuple[str, ...] = ()  # --set KEY=VALUE; a line's own KEY wins
     fit: bool = False
 
 
-def line_request(spec: LineSpec, flags: LineFlags) -> ModelRequest:
-    """A batch line's model and fields as a `ModelRequest`: the same checks and body as `generate`/`edit`."""
+def line_request(spec: LineSpec, model_id: str, flags: LineFlags) -> ModelRequest:
+    """A batch line's model (the id its generation has) and fields as a `ModelRequest`: the same checks and
+    body as `generate`/`edit`."""
     given = dict(spec.fields)
     sets = tuple(pair for pair in flags.sets if pair.partition("=")[0].strip() not in given)
     others = tuple((key, value) for key, value in given.items() if key not in CLASSIC_FIELDS)
     request = ModelRequest(
-        spec.model or flags.model, spec.task, None if "resolution" in given else flags.resolution,
+        model_id, spec.task, None if "resolution" in given else flags.resolution,
         None if "seed" in given else flags.seed, sets, spec.images, flags.fit, given=others,
     )
     # The default model's classic fields alone are checked (and sent in full) as `generate` sends them;
@@ -62,7 +63,7 @@ def vet_lines(
     for number, jobs in groupby(lines, key=lambda line: line.number):  # a line's jobs come together
         group = list(jobs)
         spec = group[0].spec
-        request = line_request(spec, flags) if spec is not None else None
+        request = line_request(spec, group[0].generation.model, flags) if spec is not None else None
         if request is None or not request.needs_schema:
             kept += group
             continue
@@ -92,6 +93,7 @@ class LineRun:
     manifest_name: str | None = None  # None: the directory's main manifest
     rerun_hint: str | None = None  # what an interrupt says to do; None: run the same batch command again
     priced: bool = False  # the caller checked --max-cost and said the cost, model by model (runs/models.RunCost)
+    resume_said: bool = False  # the caller said which jobs an earlier run submitted (generate's this_run)
 
 
 def run_lines(
@@ -111,40 +113,44 @@ def run_lines(
     """
     from ..engine.batch import RERUN_HINT, run_batch, still_to_submit
     from ..engine.lifecycle import Jobs
-    from ..engine.manifest import MANIFEST_NAME
+    from ..engine.manifest import MANIFEST_NAME, Manifest
 
     outcomes = []
-    manifest_name = run.manifest_name or MANIFEST_NAME
     with open_session(output, settings, sandbox=run.sandbox, max_connections=run.concurrency * 2) as session:
         catalog = catalog_of(session.client)
         if vet is not None:
             lines = vet(catalog)
+        # read once: what the estimate counts is what the run submits
+        manifest = Manifest(plan.directory, run.manifest_name or MANIFEST_NAME)
         if not run.priced:
-            todo = still_to_submit(plan.directory, lines, run.resubmit_uncertain)
-            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost)
+            todo = still_to_submit(manifest, lines, run.resubmit_uncertain)
+            _announce_cost(output, session.client, catalog, todo, len(lines), run.max_cost, resume_said=run.resume_said)
         with output.batch_progress(len(lines)) as progress:
             jobs = Jobs(session.client, session.history, reporter=progress, downloads=plan, timeout=settings["timeout"])
             batch = run_batch(
                 jobs, lines, concurrency=run.concurrency, reporter=progress, resubmit_uncertain=run.resubmit_uncertain,
-                warn=output.warn, manifest_name=manifest_name, rerun_hint=run.rerun_hint or RERUN_HINT,
+                warn=output.warn, rerun_hint=run.rerun_hint or RERUN_HINT, manifest=manifest,
             )
             for item in batch:
                 outcomes.append(item)
                 on_outcome(item)
+        mark_refusals(output, catalog, [(item.line.generation, item.outcome.error) for item in outcomes])
     return outcomes
 
 
 def _announce_cost(
-    output: Output, client: Client, catalog: Catalog, todo: list[BatchLine], total: int, max_cost: float | None
+    output: Output, client: Client, catalog: Catalog, todo: list[BatchLine], total: int, max_cost: float | None, *,
+    resume_said: bool = False,
 ) -> None:
-    """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model."""
+    """What the jobs still to submit will cost (and --max-cost's check), by the price of each one's model;
+    how many an earlier run submitted too, unless the caller said so (`resume_said`)."""
     from ..api.schema import MODEL_ID
     from .models import RunCost
 
     if not todo:
         output.note(f"nothing left to submit: no new cost (all {total} job(s) were submitted by an earlier run into this directory)")
         return
-    if len(todo) < total:
+    if len(todo) < total and not resume_said:
         output.note(f"resuming: {len(todo)} of {total} job(s) still to submit; the others were submitted earlier")
     models = {line.generation.model for line in todo}
     if len(models) == 1:
@@ -152,10 +158,7 @@ def _announce_cost(
         images = sum(line.generation.num_images for line in todo)
         within_budget(output, client, images, max_cost, announce=True, entry=None if model == MODEL_ID else catalog.entry(model))
         return
-    cost = RunCost.of(catalog, [line.generation for line in todo])
-    if max_cost is not None:
-        cost.check(max_cost)
-    output.note(cost.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else ""))
+    RunCost.of(catalog, [line.generation for line in todo]).announce(output, max_cost)
 
 
 @dataclass(frozen=True)

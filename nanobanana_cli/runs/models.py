@@ -144,10 +144,7 @@ def prepared_run(
         return list(planned), None
     from contextlib import nullcontext
 
-    from ..engine.catalog import Catalog
-    from ..stores.catalog import CatalogCache
-
-    opened = nullcontext(Catalog(CatalogCache(), settings.base_url)) if sandbox else schemas(output, settings)
+    opened = nullcontext(offline_catalog(settings)) if sandbox else schemas(output, settings)
     with opened as catalog:
         prepared = prepare_jobs(catalog, settings, request, planned)
         return prepared, RunCost.of(catalog, [job.generation for job in prepared])
@@ -161,10 +158,14 @@ class RunCost:
 
     @classmethod
     def of(cls, catalog: Catalog, generations: Sequence[GenerationInput]) -> RunCost:
-        images: dict[str, int] = {}
-        for generation in generations:
-            images[generation.model] = images.get(generation.model, 0) + generation.num_images
-        return cls(tuple((model_id, count, catalog.entry(model_id).price_per_image) for model_id, count in images.items()))
+        return cls(tuple(
+            (model_id, count, catalog.entry(model_id).price_per_image) for model_id, count in images_by_model(generations).items()
+        ))
+
+    def over(self, generations: Sequence[GenerationInput]) -> RunCost:
+        """This run's prices, model by model, over only `generations` (the jobs still to submit, say)."""
+        prices = {model_id: price for model_id, _, price in self.parts}
+        return RunCost(tuple((model_id, count, prices.get(model_id)) for model_id, count in images_by_model(generations).items()))
 
     @property
     def images(self) -> int:
@@ -195,6 +196,16 @@ class RunCost:
                 f"{count} image(s) on {alias_or_id(model_id)}" for model_id, count in unknown))
         return "; ".join(said)
 
+    def said(self, max_cost: float | None) -> str:
+        """`text()`, with the cap it is within (once `check` let it through)."""
+        return self.text() + (f", within --max-cost ${max_cost:.4f}" if max_cost is not None else "")
+
+    def announce(self, output: Output, max_cost: float | None) -> None:
+        """Refuse the run above --max-cost, else say what it will cost."""
+        if max_cost is not None:
+            self.check(max_cost)
+        output.note(self.said(max_cost))
+
     def check(self, max_cost: float) -> None:
         """Refuse a run above --max-cost, or one whose cost cannot be known while --max-cost is set."""
         if self.unknown:
@@ -208,6 +219,14 @@ class RunCost:
                 f"{self.text()}: over --max-cost ${max_cost:.4f}; nothing was submitted",
                 hint="raise --max-cost, or ask for fewer images or models",
             )
+
+
+def images_by_model(generations: Sequence[GenerationInput]) -> dict[str, int]:
+    """How many images the jobs make on each model, in the order the models first come."""
+    images: dict[str, int] = {}
+    for generation in generations:
+        images[generation.model] = images.get(generation.model, 0) + generation.num_images
+    return images
 
 
 # The fields a command fills from its prompt argument, its own flags or its images: `--set` is for
@@ -245,6 +264,14 @@ def catalog_of(client: Client) -> Catalog:
     return Catalog(CatalogCache(), client.base_url, client)
 
 
+def offline_catalog(settings: Settings) -> Catalog:
+    """The settings' API's catalog without a client: the cache (any age) and the bundled snapshot answer, no request."""
+    from ..engine.catalog import Catalog
+    from ..stores.catalog import CatalogCache
+
+    return Catalog(CatalogCache(), settings.base_url)
+
+
 @contextmanager
 def schemas(output: Output, settings: Settings) -> Iterator[Catalog]:
     """A catalog of its own, for a run that opens no client (a dry run): without a token the cache
@@ -262,16 +289,14 @@ def refused(catalog: Catalog | None, generation: GenerationInput, error: Invalid
     return catalog.refused(generation.model, error)
 
 
-def mark_refusals(output: Output, settings: Settings, refused: Sequence[tuple[GenerationInput, BaseException | None]]) -> None:
+def mark_refusals(output: Output, catalog: Catalog, refused: Sequence[tuple[GenerationInput, BaseException | None]]) -> None:
     """After a run: each model whose jobs the API refused (422 / 400001) although the schema in effect
     allowed them has its cached schema marked stale, so the next run asks the catalog again."""
-    from ..stores.catalog import CatalogCache
-
     models = dict.fromkeys(
         generation.model for generation, error in refused if isinstance(error, InvalidInputError) and not generation.classic
     )
     for model_id in models:
-        CatalogCache().mark_stale(settings.base_url, model_id)
+        catalog.mark_stale(model_id)
         output.note(f"the API refused what the cached schema of {model_id} allowed: it was marked stale, the next run asks "
                     f"the catalog again (`nanobanana model {model_id} --refresh` shows the schema the API has now)")
 

@@ -431,23 +431,25 @@ class History:
         self,
         *,
         limit: int | None = 20,
-        status: str | None = None,
+        status: str | tuple[str, ...] | None = None,  # a tuple: any of these
         search: str | None = None,
         base_url: str | None = None,
         since: datetime | None = None,
         models: Sequence[str] = (),
     ) -> list[HistoryEntry]:
+        """The jobs that match every filter given, newest first."""
         clauses: list[str] = []
         params: list[Any] = []
+        statuses = (status,) if isinstance(status, str) else status or ()
         if models:
             clauses.append(f"model IN ({', '.join('?' * len(models))})")
             params.extend(models)
         if since is not None:
             clauses.append("submitted_at >= ?")
             params.append(utc_text(since))
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
+        if any(statuses):
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
         if search:
             clauses.append("prompt LIKE ? ESCAPE '\\'")
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
