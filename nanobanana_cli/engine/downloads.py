@@ -200,14 +200,17 @@ def download_file(
         fd, temp_path = _partial_file(target, stop)
         try:
             embedding = provenance is not None and metadata == "embed"
+            recording = provenance is not None and metadata != "none"  # the image data hash is wanted
             with os.fdopen(fd, "wb") as handle, watching(limit):
-                streamed = _stream_into(client, url, handle, max_bytes, on_progress, stop, provenance if embedding else None)
+                streamed = _stream_into(
+                    client, url, handle, max_bytes, on_progress, stop, provenance if embedding else None, hashing=recording
+                )
             if stop.is_set():
                 raise KeyboardInterrupt
             delivered = digest = streamed.digest
             size = streamed.size
             sealed, refused, image_digest = None, None, None
-            if provenance is not None and metadata != "none":
+            if recording:
                 sealed, refused, image_digest = _finish(temp_path, streamed, provenance if embedding else None, stop)
             if sealed is not None:
                 digest, size = sealed
@@ -271,6 +274,7 @@ def _finish(
     """
     from .provenance import NotEmbeddable, NotInPlace, seal_in_place, shifted, streamed_image_data_sha256
 
+    assert streamed.hasher is not None  # streamed with hashing: _finish runs only when the hash is wanted
     refused, image_digest = None, None
     try:
         with temp_path.open("r+b") as handle:
@@ -374,7 +378,7 @@ class Streamed:
     size: int
     detected: str  # the image format its bytes say
     gap: int
-    hasher: ImageDataHasher
+    hasher: ImageDataHasher | None  # only when the image data hash is wanted: hashing costs CPU per MB
 
 
 def _stream_into(
@@ -385,9 +389,12 @@ def _stream_into(
     on_progress: ProgressListener | None,
     stop: threading.Event,
     provenance: dict[str, Any] | None = None,
+    *,
+    hashing: bool = False,
 ) -> Streamed:
-    """Stream `url` into `handle`, hashing its bytes and its image data on the way; with `provenance` (to
-    embed), the bytes are written after the room embedding it will need (`room_for`), so sealing moves nothing."""
+    """Stream `url` into `handle`, hashing its bytes and, with `hashing`, its image data on the way; with
+    `provenance` (to embed), the bytes are written after the room embedding it will need (`room_for`), so
+    sealing moves nothing."""
     import requests
 
     from .provenance import ImageDataHasher, room_for
@@ -403,7 +410,7 @@ def _stream_into(
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
             raise APIError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit", hint=SIZE_CAP_HINT)
-        digest, hasher = hashlib.sha256(), ImageDataHasher()
+        digest, hasher = hashlib.sha256(), ImageDataHasher() if hashing else None
         size = 0
         head = b""  # the first bytes, held until there are enough to tell the format and the room it needs
         gap: int | None = None
@@ -415,7 +422,8 @@ def _stream_into(
                 if size > max_bytes:
                     raise APIError(f"{url} grew past the {max_bytes}-byte download limit; stopped", hint=SIZE_CAP_HINT)
                 digest.update(chunk)
-                hasher.feed(chunk)
+                if hasher is not None:
+                    hasher.feed(chunk)
                 if gap is None:
                     head += chunk
                     if len(head) < HEAD_BYTES:
