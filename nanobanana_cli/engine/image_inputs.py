@@ -325,7 +325,9 @@ def request_body(
     if inputs:
         payload[field] = list(inputs)
     body = JsonBody(payload, max_bytes=None)
-    if len(body) > max_request_bytes and any(item.may_fit for item in inputs) and _pillow():
+    if len(body) <= max_request_bytes:
+        return body
+    if any(item.may_fit for item in inputs) and _pillow():
         # images read back for a regen, or a long prompt beside them: shrunk here, where the rest of the body is known
         rest = len(body) - sum(item.json_length for item in inputs)
         payload[field] = _fit_request(list(inputs), max_request_bytes - rest)
