@@ -387,16 +387,22 @@ def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]
 EMBEDDERS = {"png": _embed_png, "jpeg": _embed_jpeg, "webp": _embed_webp}
 
 
-def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tuple[str, int]:
-    """Copy an image into `target` with provenance in its container, block by block: the sha256 and
-    size of what was written. `NotEmbeddable` (before anything is written) when that would be unsafe."""
+def _pieces(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
+    """The pieces of `source` with provenance embedded (as its format's embedder gives them); the checks
+    that refuse any image, a format we do not write or a C2PA manifest, are made at once."""
     kind = _kind(source)
     if kind is None:
         raise NotEmbeddable("not a PNG, JPEG or WebP")
     if _has_c2pa(source):
         raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
+    return EMBEDDERS[kind](source, provenance)
+
+
+def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tuple[str, int]:
+    """Copy an image into `target` with provenance in its container, block by block: the sha256 and
+    size of what was written. `NotEmbeddable` (before anything is written) when that would be unsafe."""
     digest, size = hashlib.sha256(), 0
-    for piece in EMBEDDERS[kind](source, provenance):
+    for piece in _pieces(source, provenance):
         for block in [piece] if isinstance(piece, bytes) else _blocks(source, *piece):
             target.write(block)
             digest.update(block)
@@ -609,15 +615,11 @@ def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tup
     either before anything is written.
     """
     image = shifted(handle, gap)
-    kind = _kind(image)
-    if kind is None:
-        raise NotEmbeddable("not a PNG, JPEG or WebP")
-    if _has_c2pa(image):
-        raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
+    pieces = _pieces(image, provenance)
     size = _size(image)
     writes: list[tuple[int, bytes]] = []
     position = 0
-    for piece in list(EMBEDDERS[kind](image, provenance)):
+    for piece in list(pieces):
         if not isinstance(piece, bytes):
             start, end = piece[0], size if piece[1] is None else piece[1]
             if start + gap == position:
