@@ -27,7 +27,7 @@ import re
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union, cast
@@ -220,14 +220,19 @@ def image_data_sha256(source: Source) -> str | None:
     It lets `inspect` tell whether the picture is intact on any machine, embedded or not.
     """
     with _opened(source) as handle:
-        digest = hashlib.sha256()
         try:
-            for start, end in _image_data(handle):
-                for block in _blocks(handle, start, end):
-                    digest.update(block)
+            return _hash_spans(handle, _image_data(handle))
         except NotEmbeddable:
             return None
-        return digest.hexdigest()
+
+
+def _hash_spans(handle: BinaryIO, spans: Iterable[tuple[int, int | None]]) -> str:
+    """The sha256 of the bytes of `handle` in `spans`, one after the other, read in blocks."""
+    digest = hashlib.sha256()
+    for start, end in spans:
+        for block in _blocks(handle, start, end):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _image_data(handle: BinaryIO) -> Iterator[tuple[int, int | None]]:
@@ -600,11 +605,7 @@ def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher) -> str 
     same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
     if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
         return hasher.hexdigest()
-    digest = hashlib.sha256()
-    for start, end in spans:
-        for block in _blocks(image, start, end):
-            digest.update(block)
-    return digest.hexdigest()
+    return _hash_spans(image, spans)
 
 
 def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tuple[str, int]:
