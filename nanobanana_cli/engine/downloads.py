@@ -270,7 +270,7 @@ def _finish(
     The image data hash is the one computed while the bytes streamed (checked against the file's
     headers), and the sealed file is read once for its own sha256. A file that cannot take
     provenance is left byte for byte as delivered; one whose layout needs more room than was left
-    in front of it is sealed by a copy, as `_embed` does.
+    in front of it is sealed by a copy (`_embed`), read from where its bytes lie.
     """
     from .provenance import NotEmbeddable, NotInPlace, seal_in_place, shifted, streamed_image_data_sha256
 
@@ -285,6 +285,7 @@ def _finish(
                 return seal_in_place(handle, streamed.gap, {**provenance, "image_data_sha256": image_digest}), None, image_digest
             except NotInPlace:
                 pass
+        return _embed(temp_path, provenance, stop, image_digest, gap=streamed.gap), None, image_digest
     except NotEmbeddable as exc:
         refused = str(exc)
     except OSError:
@@ -293,12 +294,7 @@ def _finish(
         refused = f"unexpected {type(exc).__name__} reading the file"
     if streamed.gap:
         _close_gap(temp_path, streamed.gap, stop)
-    if refused is not None or provenance is None:
-        return None, refused, image_digest
-    try:
-        return _embed(temp_path, provenance, stop, image_digest), None, image_digest
-    except NotEmbeddable as exc:
-        return None, str(exc), image_digest
+    return None, refused, image_digest
 
 
 def _close_gap(temp_path: Path, gap: int, stop: threading.Event) -> None:
@@ -315,27 +311,25 @@ def _close_gap(temp_path: Path, gap: int, stop: threading.Event) -> None:
 
 
 def _embed(
-    temp_path: Path, provenance: dict[str, Any], stop: threading.Event, image_digest: str | None = None
+    temp_path: Path, provenance: dict[str, Any], stop: threading.Event, image_digest: str | None = None, *, gap: int = 0
 ) -> tuple[str, int]:
-    """Embed provenance into a finished download by copying it: the sealed file's sha256 and size, or
-    `NotEmbeddable` saying why the file cannot take it (it then stays byte for byte as delivered).
+    """Embed provenance into a finished download (its bytes `gap` bytes into the file) by copying it: the
+    sealed file's sha256 and size, or `NotEmbeddable` saying why the file cannot take it (it is then
+    left as it was; `_finish` takes the room out and turns an unexpected error into a refusal).
 
     Streamed into a second temporary file that then replaces the first, so memory stays bounded
     whatever the image's size.
     """
-    from .provenance import NotEmbeddable, embed, image_data_sha256
+    from .provenance import embed, shifted, streamed_image_data_sha256
 
     fd, sealed_path = _partial_file(temp_path, stop)
     try:
-        image_digest = image_digest or image_data_sha256(temp_path)
         with os.fdopen(fd, "wb") as sealed, temp_path.open("rb") as source:
-            written = embed(source, sealed, {**provenance, "image_data_sha256": image_digest})
+            image = shifted(source, gap)
+            image_digest = image_digest or streamed_image_data_sha256(image, None)
+            written = embed(image, sealed, {**provenance, "image_data_sha256": image_digest})
         os.replace(sealed_path, temp_path)
         return written
-    except (NotEmbeddable, OSError):
-        raise  # an OSError is the disk, not the file: a full disk is the download's failure (exit 9)
-    except Exception as exc:  # the image is paid for: a flaw in our parser costs its metadata, not the picture
-        raise NotEmbeddable(f"unexpected {type(exc).__name__} reading the file") from exc
     finally:
         PARTIAL_FILES.discard(sealed_path)
 

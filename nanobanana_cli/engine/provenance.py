@@ -593,18 +593,20 @@ def room_for(head: bytes, provenance: dict[str, Any]) -> int:
     return 0
 
 
-def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher) -> str | None:
+def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher | None) -> str | None:
     """The image data hash of `image` (as `image_data_sha256` gives it): the one `hasher` computed while
-    the bytes streamed, when a walk of the file finds it hashed exactly the image data; read again otherwise."""
+    the bytes streamed, when a walk of the file finds it hashed exactly the image data; read again
+    otherwise, or when no hasher watched them."""
     size = _size(image)
     try:
         spans = [(start, size if end is None else end) for start, end in _image_data(image)]
     except NotEmbeddable:
         return None
-    streamed = [(start, size if end is None else end) for start, end in hasher.spans]
-    same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
-    if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
-        return hasher.hexdigest()
+    if hasher is not None:
+        streamed = [(start, size if end is None else end) for start, end in hasher.spans]
+        same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
+        if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
+            return hasher.hexdigest()
     return _hash_spans(image, spans)
 
 
