@@ -269,9 +269,6 @@ def _run_app(args: list[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
-ROOT_OPTIONS = ("--debug", "--version", "-V")
-
-
 def _misplaced(exc: Exception, args: list[str], context: Any) -> str | None:
     """The fix for an unknown option that is only in the wrong place: a root option after the
     command, or a prompt starting with '-' that was read as options (only that argument is echoed:
@@ -280,7 +277,7 @@ def _misplaced(exc: Exception, args: list[str], context: Any) -> str | None:
     if not option or context is None or context.parent is None:
         return None
     command = context.command_path.removeprefix("nanobanana ")
-    if option in ROOT_OPTIONS:
+    if option in invocation.ROOT_OPTIONS:
         return f"{option} goes before the command: nanobanana {option} {command} …"
     for arg in args:
         if arg.startswith(option) and arg != option and not arg.startswith("--"):

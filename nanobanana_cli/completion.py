@@ -13,7 +13,10 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api.input_schema import InputSchema
 
 PROG = "nanobanana"
 COMPLETE_VAR = "_NANOBANANA_COMPLETE"
@@ -179,28 +182,35 @@ def with_short_descriptions(command: Any) -> Any:
 # -- values ---------------------------------------------------------------------------------------
 
 
-def complete_set(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
-    """`--set <Tab>`: `KEY=` for each field of the model on the command line (its --model and, for
-    `edit`, its edit endpoint) that no flag of its own fills, from the bundled schema: completion
-    never waits on the network. After `KEY=`, the field's values when it has a short list of them."""
+def bundled_schema(ctx: Any) -> InputSchema | None:
+    """The bundled schema of the model on the command line (its --model and, for `edit`, its edit
+    endpoint): completion never waits on the network. None when no single model is named."""
     from .api.family import bundled_entry, resolve
     from .api.input_schema import SchemaSource, parse
     from .errors import NanobananaError
-    from .runs.models import FLAG_FIELDS
 
     try:
         model_id = resolve(ctx.params.get("model"), "edit" if ctx.info_name == "edit" else "generate")
     except NanobananaError:
-        return []  # several models to compare, or one we do not know: no single schema to offer
-    schema = parse((bundled_entry(model_id) or {}).get("input_schema"), model_id, SchemaSource("bundled"))
-    fields = [item for item in schema.fields if item.name not in FLAG_FIELDS]
+        return None  # several models to compare, or one we do not know: no single schema to offer
+    return parse((bundled_entry(model_id) or {}).get("input_schema"), model_id, SchemaSource("bundled"))
+
+
+def complete_set(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
+    """`--set <Tab>`: `KEY=` for each field of the model on the command line that no flag of its own
+    fills, from its bundled schema. After `KEY=`, the field's values when it has a short list of them."""
+    from .api.input_schema import field_values
+    from .runs.models import FLAG_FIELDS
+
+    schema = bundled_schema(ctx)
+    if schema is None:
+        return []
     key, equals, _ = incomplete.partition("=")
     if equals:
-        found = next((item for item in fields if item.name == key), None)
-        values = [f"{key}={value}" for value in (found.values() if found is not None else ())]
+        values = [f"{key}={value}" for value in (field_values(key, schema) if key not in FLAG_FIELDS else ())]
         return [(value, "") for value in values if value.startswith(incomplete)]
     return [(f"{item.name}=", short_description(item.description) or item.type_name)
-            for item in fields if item.name.startswith(incomplete)]
+            for item in schema.fields if item.name not in FLAG_FIELDS and item.name.startswith(incomplete)]
 
 
 # -- installing ---------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ from __future__ import annotations
 import shlex
 
 SECRET_OPTIONS = ("--token",)
+# The root command's options (they go before the command): those the command then runs with, and all of them.
+ROOT_FLAGS = ("--debug",)
+ROOT_OPTIONS = (*ROOT_FLAGS, "--version", "-V")
 MASK = "***"
 
 _args: list[str] = []

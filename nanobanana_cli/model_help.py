@@ -4,14 +4,15 @@ values and defaults, as `nanobanana model X` shows them.
 Typer prints a command's help from its parameters alone, before any value is read; so the
 arguments are looked at here, before and after it runs: `fields_after_help(args)` gives the
 `model` command line(s) to run once the help was printed (none for any other command line).
-Pure and import-free: `--help` stays fast.
+Pure, importing only what cli.py already has: `--help` stays fast.
 """
 
 from __future__ import annotations
 
+from .invocation import ROOT_FLAGS
+
 HELP_FLAGS = ("--help", "-h")
 COMMANDS = ("generate", "edit")
-ROOT_FLAGS = ("--debug",)
 
 
 def fields_after_help(args: list[str]) -> list[list[str]]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from ..api.schema import TEXT_TO_IMAGE as SCHEMA
-from ..completion import complete_set
+from ..completion import bundled_schema, complete_set
 from ..errors import AlreadyReported, NanobananaError, NotFoundError, UsageError
 from ..render.output import Mode, Output
 from ..runs.context import base_url_flag
@@ -123,15 +123,11 @@ def schema_values(field: str) -> Callable[[typer.Context, str], list[str]]:
     for `edit`, its edit endpoint), from the cached or bundled schema: completion never waits on the network."""
 
     def complete(ctx: typer.Context, incomplete: str) -> list[str]:
-        from ..api.family import bundled_entry, resolve
-        from ..api.input_schema import SchemaSource, field_values, parse
+        from ..api.input_schema import field_values
 
-        try:
-            model_id = resolve(ctx.params.get("model"), "edit" if ctx.info_name == "edit" else "generate")
-        except NanobananaError:
+        schema = bundled_schema(ctx)
+        if schema is None:
             return []
-        entry = bundled_entry(model_id) or {}
-        schema = parse(entry.get("input_schema"), model_id, SchemaSource("bundled"))
         return [value for value in field_values(field, schema) if value.startswith(incomplete)]
 
     return complete

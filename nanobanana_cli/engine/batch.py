@@ -99,8 +99,7 @@ class _LineRunner:
         except InterruptedWaitError:
             raise
         except NanobananaError as exc:  # a submit that failed: nothing to wait for
-            status = JobState.UNCERTAIN if isinstance(exc, SubmitUncertainError) else JobState.ERROR
-            return self._finished(line, JobOutcome("", status, line.generation, error=exc))
+            return self._finished(line, JobOutcome.from_error(exc, line.generation))
 
     def _finished(self, line: BatchLine, outcome: JobOutcome, skipped: bool = False) -> LineOutcome:
         self.reporter.line_finished(line, outcome, skipped)

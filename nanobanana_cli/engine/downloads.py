@@ -200,14 +200,17 @@ def download_file(
         fd, temp_path = _partial_file(target, stop)
         try:
             embedding = provenance is not None and metadata == "embed"
+            recording = provenance is not None and metadata != "none"  # the image data hash is wanted
             with os.fdopen(fd, "wb") as handle, watching(limit):
-                streamed = _stream_into(client, url, handle, max_bytes, on_progress, stop, provenance if embedding else None)
+                streamed = _stream_into(
+                    client, url, handle, max_bytes, on_progress, stop, provenance if embedding else None, hashing=recording
+                )
             if stop.is_set():
                 raise KeyboardInterrupt
             delivered = digest = streamed.digest
             size = streamed.size
             sealed, refused, image_digest = None, None, None
-            if provenance is not None and metadata != "none":
+            if recording:
                 sealed, refused, image_digest = _finish(temp_path, streamed, provenance if embedding else None, stop)
             if sealed is not None:
                 digest, size = sealed
@@ -267,10 +270,11 @@ def _finish(
     The image data hash is the one computed while the bytes streamed (checked against the file's
     headers), and the sealed file is read once for its own sha256. A file that cannot take
     provenance is left byte for byte as delivered; one whose layout needs more room than was left
-    in front of it is sealed by a copy, as `_embed` does.
+    in front of it is sealed by a copy (`_embed`), read from where its bytes lie.
     """
     from .provenance import NotEmbeddable, NotInPlace, seal_in_place, shifted, streamed_image_data_sha256
 
+    assert streamed.hasher is not None  # streamed with hashing: _finish runs only when the hash is wanted
     refused, image_digest = None, None
     try:
         with temp_path.open("r+b") as handle:
@@ -281,6 +285,7 @@ def _finish(
                 return seal_in_place(handle, streamed.gap, {**provenance, "image_data_sha256": image_digest}), None, image_digest
             except NotInPlace:
                 pass
+        return _embed(temp_path, provenance, stop, image_digest, gap=streamed.gap), None, image_digest
     except NotEmbeddable as exc:
         refused = str(exc)
     except OSError:
@@ -289,12 +294,7 @@ def _finish(
         refused = f"unexpected {type(exc).__name__} reading the file"
     if streamed.gap:
         _close_gap(temp_path, streamed.gap, stop)
-    if refused is not None or provenance is None:
-        return None, refused, image_digest
-    try:
-        return _embed(temp_path, provenance, stop, image_digest), None, image_digest
-    except NotEmbeddable as exc:
-        return None, str(exc), image_digest
+    return None, refused, image_digest
 
 
 def _close_gap(temp_path: Path, gap: int, stop: threading.Event) -> None:
@@ -311,27 +311,25 @@ def _close_gap(temp_path: Path, gap: int, stop: threading.Event) -> None:
 
 
 def _embed(
-    temp_path: Path, provenance: dict[str, Any], stop: threading.Event, image_digest: str | None = None
+    temp_path: Path, provenance: dict[str, Any], stop: threading.Event, image_digest: str | None = None, *, gap: int = 0
 ) -> tuple[str, int]:
-    """Embed provenance into a finished download by copying it: the sealed file's sha256 and size, or
-    `NotEmbeddable` saying why the file cannot take it (it then stays byte for byte as delivered).
+    """Embed provenance into a finished download (its bytes `gap` bytes into the file) by copying it: the
+    sealed file's sha256 and size, or `NotEmbeddable` saying why the file cannot take it (it is then
+    left as it was; `_finish` takes the room out and turns an unexpected error into a refusal).
 
     Streamed into a second temporary file that then replaces the first, so memory stays bounded
     whatever the image's size.
     """
-    from .provenance import NotEmbeddable, embed, image_data_sha256
+    from .provenance import embed, shifted, streamed_image_data_sha256
 
     fd, sealed_path = _partial_file(temp_path, stop)
     try:
-        image_digest = image_digest or image_data_sha256(temp_path)
         with os.fdopen(fd, "wb") as sealed, temp_path.open("rb") as source:
-            written = embed(source, sealed, {**provenance, "image_data_sha256": image_digest})
+            image = shifted(source, gap)
+            image_digest = image_digest or streamed_image_data_sha256(image, None)
+            written = embed(image, sealed, {**provenance, "image_data_sha256": image_digest})
         os.replace(sealed_path, temp_path)
         return written
-    except (NotEmbeddable, OSError):
-        raise  # an OSError is the disk, not the file: a full disk is the download's failure (exit 9)
-    except Exception as exc:  # the image is paid for: a flaw in our parser costs its metadata, not the picture
-        raise NotEmbeddable(f"unexpected {type(exc).__name__} reading the file") from exc
     finally:
         PARTIAL_FILES.discard(sealed_path)
 
@@ -374,7 +372,7 @@ class Streamed:
     size: int
     detected: str  # the image format its bytes say
     gap: int
-    hasher: ImageDataHasher
+    hasher: ImageDataHasher | None  # only when the image data hash is wanted: hashing costs CPU per MB
 
 
 def _stream_into(
@@ -385,9 +383,12 @@ def _stream_into(
     on_progress: ProgressListener | None,
     stop: threading.Event,
     provenance: dict[str, Any] | None = None,
+    *,
+    hashing: bool = False,
 ) -> Streamed:
-    """Stream `url` into `handle`, hashing its bytes and its image data on the way; with `provenance` (to
-    embed), the bytes are written after the room embedding it will need (`room_for`), so sealing moves nothing."""
+    """Stream `url` into `handle`, hashing its bytes and, with `hashing`, its image data on the way; with
+    `provenance` (to embed), the bytes are written after the room embedding it will need (`room_for`), so
+    sealing moves nothing."""
     import requests
 
     from .provenance import ImageDataHasher, room_for
@@ -403,7 +404,7 @@ def _stream_into(
         total = int(declared) if declared and declared.isdigit() else None
         if total is not None and total > max_bytes:
             raise APIError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit", hint=SIZE_CAP_HINT)
-        digest, hasher = hashlib.sha256(), ImageDataHasher()
+        digest, hasher = hashlib.sha256(), ImageDataHasher() if hashing else None
         size = 0
         head = b""  # the first bytes, held until there are enough to tell the format and the room it needs
         gap: int | None = None
@@ -415,7 +416,8 @@ def _stream_into(
                 if size > max_bytes:
                     raise APIError(f"{url} grew past the {max_bytes}-byte download limit; stopped", hint=SIZE_CAP_HINT)
                 digest.update(chunk)
-                hasher.feed(chunk)
+                if hasher is not None:
+                    hasher.feed(chunk)
                 if gap is None:
                     head += chunk
                     if len(head) < HEAD_BYTES:

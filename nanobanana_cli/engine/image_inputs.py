@@ -248,7 +248,7 @@ def read_image_inputs(
             inputs.append(_file_input(text, max_image_bytes=max_image_bytes, fit=fit))
     total = sum(item.json_length for item in inputs)
     room = max_request_bytes - min(REQUEST_RESERVE, max_request_bytes // 8)
-    if total > room and fit and _pillow() and any(item.is_file for item in inputs):
+    if total > room and any(item.may_fit for item in inputs) and _pillow():
         inputs = _fit_request(inputs, room)
         total = sum(item.json_length for item in inputs)
     if total > max_request_bytes:
@@ -285,13 +285,13 @@ def _image_budget(sizes: Sequence[int], room: int) -> int:
 def _fit_request(inputs: list[ImageInput], room: int) -> list[ImageInput]:
     """The local files that --fit may shrink, shrunk (from their original bytes) to one budget each so
     that the images' JSON strings fit `room` bytes; URLs and the other files are kept as they are."""
-    shrinkable = [item for item in inputs if item.path is not None and item.may_fit]
-    room -= sum(item.json_length for item in inputs if item not in shrinkable)
+    shrinkable = [item for item in inputs if item.may_fit]  # only a local file is ever given may_fit
+    room -= sum(item.json_length for item in inputs if not item.may_fit)
     room -= sum(2 + LONGEST_PREFIX for _ in shrinkable)  # each data URI's quotes and prefix
     budget = _image_budget([item.sent_size for item in shrinkable], max(0, room))
     fitted = []
     for item in inputs:
-        if item not in shrinkable or item.format is None or item.sent_size <= budget:
+        if not item.may_fit or item.format is None or item.sent_size <= budget:
             fitted.append(item)
             continue
         assert item.path is not None
@@ -326,7 +326,9 @@ def request_body(
     if inputs:
         payload[field] = list(inputs)
     body = JsonBody(payload, max_bytes=None)
-    if len(body) > max_request_bytes and any(item.may_fit for item in inputs) and _pillow():
+    if len(body) <= max_request_bytes:
+        return body
+    if any(item.may_fit for item in inputs) and _pillow():
         # images read back for a regen, or a long prompt beside them: shrunk here, where the rest of the body is known
         rest = len(body) - sum(item.json_length for item in inputs)
         payload[field] = _fit_request(list(inputs), max_request_bytes - rest)

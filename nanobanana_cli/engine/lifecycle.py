@@ -23,6 +23,7 @@ from ..api.models import (
     JobResult,
     JobStatus,
     Submission,
+    printable,
 )
 from ..api.schema import MODEL_ID, TEXT_TO_IMAGE
 from ..errors import (
@@ -157,9 +158,7 @@ SHOWN_PROMPT = 60  # characters of a prompt that name its job in a message
 
 def job_label(generation: GenerationInput) -> str:
     """The job in a message where it has no id to go by: its prompt (escaped, cut short) and its model."""
-    prompt = generation.prompt
-    cut = prompt[:SHOWN_PROMPT] + ("…" if len(prompt) > SHOWN_PROMPT else "")
-    return f'"{escape(cut)}" on {escape(generation.model)}'
+    return f'"{printable(generation.prompt, limit=SHOWN_PROMPT)}" on {escape(generation.model)}'
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..api.schema import MODEL_ID
-from ..errors import JobFailedError, NanobananaError
+from ..errors import JobFailedError, NanobananaError, SubmitUncertainError
+from ..states import JobState
 
 if TYPE_CHECKING:
     from ..api.models import GenerationInput
@@ -41,6 +42,12 @@ class JobOutcome:
     finished_at: str | None = None
     job_error: str | None = None  # the API's reason for a failed job that is only being reported (`status`)
     cost: float | None = None
+
+    @classmethod
+    def from_error(cls, error: NanobananaError, generation: GenerationInput | None = None) -> JobOutcome:
+        """A job whose submit failed, so none exists: uncertain when the request may have reached the server."""
+        status = JobState.UNCERTAIN if isinstance(error, SubmitUncertainError) else JobState.ERROR
+        return cls("", status, generation, error=error)
 
     def to_dict(self) -> dict[str, Any]:
         if self.saved is not None:

@@ -27,7 +27,7 @@ import re
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union, cast
@@ -220,14 +220,19 @@ def image_data_sha256(source: Source) -> str | None:
     It lets `inspect` tell whether the picture is intact on any machine, embedded or not.
     """
     with _opened(source) as handle:
-        digest = hashlib.sha256()
         try:
-            for start, end in _image_data(handle):
-                for block in _blocks(handle, start, end):
-                    digest.update(block)
+            return _hash_spans(handle, _image_data(handle))
         except NotEmbeddable:
             return None
-        return digest.hexdigest()
+
+
+def _hash_spans(handle: BinaryIO, spans: Iterable[tuple[int, int | None]]) -> str:
+    """The sha256 of the bytes of `handle` in `spans`, one after the other, read in blocks."""
+    digest = hashlib.sha256()
+    for start, end in spans:
+        for block in _blocks(handle, start, end):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _image_data(handle: BinaryIO) -> Iterator[tuple[int, int | None]]:
@@ -387,16 +392,22 @@ def _embed_webp(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]
 EMBEDDERS = {"png": _embed_png, "jpeg": _embed_jpeg, "webp": _embed_webp}
 
 
-def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tuple[str, int]:
-    """Copy an image into `target` with provenance in its container, block by block: the sha256 and
-    size of what was written. `NotEmbeddable` (before anything is written) when that would be unsafe."""
+def _pieces(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
+    """The pieces of `source` with provenance embedded (as its format's embedder gives them); the checks
+    that refuse any image, a format we do not write or a C2PA manifest, are made at once."""
     kind = _kind(source)
     if kind is None:
         raise NotEmbeddable("not a PNG, JPEG or WebP")
     if _has_c2pa(source):
         raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
+    return EMBEDDERS[kind](source, provenance)
+
+
+def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tuple[str, int]:
+    """Copy an image into `target` with provenance in its container, block by block: the sha256 and
+    size of what was written. `NotEmbeddable` (before anything is written) when that would be unsafe."""
     digest, size = hashlib.sha256(), 0
-    for piece in EMBEDDERS[kind](source, provenance):
+    for piece in _pieces(source, provenance):
         for block in [piece] if isinstance(piece, bytes) else _blocks(source, *piece):
             target.write(block)
             digest.update(block)
@@ -582,23 +593,21 @@ def room_for(head: bytes, provenance: dict[str, Any]) -> int:
     return 0
 
 
-def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher) -> str | None:
+def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher | None) -> str | None:
     """The image data hash of `image` (as `image_data_sha256` gives it): the one `hasher` computed while
-    the bytes streamed, when a walk of the file finds it hashed exactly the image data; read again otherwise."""
+    the bytes streamed, when a walk of the file finds it hashed exactly the image data; read again
+    otherwise, or when no hasher watched them."""
     size = _size(image)
     try:
         spans = [(start, size if end is None else end) for start, end in _image_data(image)]
     except NotEmbeddable:
         return None
-    streamed = [(start, size if end is None else end) for start, end in hasher.spans]
-    same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
-    if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
-        return hasher.hexdigest()
-    digest = hashlib.sha256()
-    for start, end in spans:
-        for block in _blocks(image, start, end):
-            digest.update(block)
-    return digest.hexdigest()
+    if hasher is not None:
+        streamed = [(start, size if end is None else end) for start, end in hasher.spans]
+        same = [s for s in streamed if s[0] != s[1]] == [s for s in spans if s[0] != s[1]]
+        if same and not hasher.broken and hasher.hashed == sum(end - start for start, end in spans):
+            return hasher.hexdigest()
+    return _hash_spans(image, spans)
 
 
 def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tuple[str, int]:
@@ -609,15 +618,11 @@ def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tup
     either before anything is written.
     """
     image = shifted(handle, gap)
-    kind = _kind(image)
-    if kind is None:
-        raise NotEmbeddable("not a PNG, JPEG or WebP")
-    if _has_c2pa(image):
-        raise NotEmbeddable("carries a C2PA manifest, whose signature a write would break")
+    pieces = _pieces(image, provenance)
     size = _size(image)
     writes: list[tuple[int, bytes]] = []
     position = 0
-    for piece in list(EMBEDDERS[kind](image, provenance)):
+    for piece in list(pieces):
         if not isinstance(piece, bytes):
             start, end = piece[0], size if piece[1] is None else piece[1]
             if start + gap == position:

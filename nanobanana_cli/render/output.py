@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import InterruptedWaitError, NanobananaError, SubmitUncertainError, UsageError
+from ..errors import InterruptedWaitError, NanobananaError, UsageError
 from ..sanitise import escape
 
 if TYPE_CHECKING:
@@ -390,10 +390,8 @@ def error_document(error: NanobananaError) -> None:
     if output.mode is not Mode.JSON or output.documents:
         return
     from ..engine.outcome import JobOutcome
-    from ..states import JobState
 
-    status = JobState.UNCERTAIN if isinstance(error, SubmitUncertainError) else JobState.ERROR
-    output.result_json(JobOutcome("", status, error=error).to_dict(), compact=per_line)
+    output.result_json(JobOutcome.from_error(error).to_dict(), compact=per_line)
 
 
 def forget_documenting() -> None:

@@ -83,12 +83,13 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
     states: dict[str, int] = {}
     images: dict[str, int] = {}
     spend: dict[str, float] = {}
-    known = {"queue_wait": 0, "run": 0}  # spans the jobs' own rows hold (exactly, when there are no others)
+    known = {"queue_wait": 0, "run": 0}  # spans the plain rows hold (a span in the others' rows is not one)
     others = 0  # rows whose times are spelled otherwise (another program's, a server's microseconds)
     # One walk along the index by day and status, no sort: every count and sum, a row per day and status.
     # (The order costs are added in differs from a walk by time; money rounded to 4 places cannot tell.)
     for day, status, count, pictures, cost, queue_waits, runs, odd in db.execute(
-        f"SELECT {DAY}, status, COUNT(*), SUM(stat_images), SUM(cost), COUNT(stat_queue_wait), COUNT(stat_run),"
+        f"SELECT {DAY}, status, COUNT(*), SUM(stat_images), SUM(cost),"
+        f" COUNT(CASE WHEN stat_plain = 1 THEN stat_queue_wait END), COUNT(CASE WHEN stat_plain = 1 THEN stat_run END),"
         f" SUM(stat_plain IS NOT 1)"
         f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} GROUP BY {DAY}, status",
         params,
@@ -108,6 +109,9 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
             for row in rows:
                 spans = timeline(*row)
                 db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
+            theirs = db.execute("SELECT COUNT(queue_wait), COUNT(run) FROM temp.stats_spans").fetchone()
+            known["queue_wait"] += int(theirs[0])
+            known["run"] += int(theirs[1])
         queue_wait = _percentiles(db, "queue_wait", window_sql, params, known["queue_wait"], others)
         run = _percentiles(db, "run", window_sql, params, known["run"], others)
     finally:
@@ -116,15 +120,14 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
 
 
 def _percentiles(
-    db: Any, span: str, window: str, params: tuple[Any, ...], known: int, others: int
+    db: Any, span: str, window: str, params: tuple[Any, ...], count: int, others: int
 ) -> dict[str, float | None]:
     """p50 (the median: the middle value, or the mean of the middle two) and p95 (the value at the
-    nearest rank) of the window's spans: `known` in the jobs' rows when no row is one of the `others`
-    (whose spans are in the temporary table; a span in their rows is not one)."""
+    nearest rank) of the window's `count` spans: the plain rows', and with `others`, those in the
+    temporary table (a span in the others' rows is not one)."""
     values = (f"SELECT stat_{span} AS value FROM jobs INDEXED BY jobs_by_{span} WHERE stat_plain = 1 AND stat_{span} IS NOT NULL"
               f" AND {window}"
               f" UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL")
-    count = int(db.execute(f"SELECT COUNT(*) FROM ({values})", params).fetchone()[0]) if others else known
     if not count:
         return {"p50": None, "p95": None, "count": 0}
     middle, top = count // 2, min(count - 1, round(0.95 * (count - 1)))
