@@ -61,6 +61,13 @@ class Target:
     value: float | None = None  # the measured figure the verdict is made on
     measured: str = "not measured"  # the figure and its context, in words
     higher_is_worse: bool = True
+    # an earlier issue's target that a later one replaced: still measured and shown, never a miss
+    superseded_by: str = ""
+
+    @property
+    def counts(self) -> bool:
+        """Whether the verdict is one the run is judged on (`--strict`, "missed by")."""
+        return not self.superseded_by
 
     @property
     def passed(self) -> bool | None:
@@ -70,7 +77,7 @@ class Target:
 
     @property
     def miss(self) -> str:
-        if self.passed is not False:
+        if self.passed is not False or not self.counts:
             return ""
         over = self.value - self.limit
         if self.unit == "x":
@@ -91,6 +98,7 @@ class Target:
             "measured": self.measured,
             "pass": self.passed,
             "miss": self.miss,
+            "superseded_by": self.superseded_by or None,
         }
 
 
@@ -288,6 +296,10 @@ def _end_to_end_targets(results: dict[str, Any]) -> list[Target]:
     if gaps:
         first.value = _median(gaps)
         first.measured = f"{first.value:+.3f} s (same-run differences {min(gaps):+.3f} to {max(gaps):+.3f})"
+    # Issue 25 replaced these with the 2.3, 2.7 and 3.7 s targets: a job whose length is a multiple of
+    # the script's 0.25 s poll let the script win or lose by chance.
+    for target in (limit, best):
+        target.superseded_by = "the 2.3/2.7/3.7 s targets"
     return [limit, best, first]
 
 
@@ -595,6 +607,8 @@ def target_table(targets: list[Target]) -> Table:
     table = Table("Targets", ["target", "measured", "limit", "result", "missed by"])
     for t in targets:
         verdict = {True: "pass", False: "FAIL", None: "not measured"}[t.passed]
+        if t.superseded_by:
+            verdict = f"({verdict}) superseded by {t.superseded_by}"
         limit = (
             "< best other"
             if t.key == "learned.overhead_best"

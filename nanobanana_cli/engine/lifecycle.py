@@ -299,7 +299,9 @@ class Jobs:
         from .polling import wait_for_result
 
         if self.downloads is not None:
-            from . import downloads  # noqa: F401 -- loaded while the job runs, not once it has finished
+            # loaded while the job runs, not once it has finished: the download threads would import
+            # provenance (~5 ms, under the import lock they all wait on) after the job's completion
+            from . import downloads, provenance  # noqa: F401
         expectation = self.expectation(generation) if just_submitted else None
         started = time.monotonic()
         deadline = self._deadline()
