@@ -17,7 +17,6 @@ from ..errors import InterruptedWaitError, InvalidInputError, NanobananaError, N
 from ..states import JobState
 from .context import base_url_flag, download_plan, offline_estimate, open_session, show_dry_run, within_budget
 from .followups import Followups
-from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of
 from .models import ModelRequest, catalog_of, schemas
 from .models import refused as api_refused
 
@@ -221,6 +220,7 @@ def run_many(
     job of it is done; either is said on stderr.
     """
     from ..engine.batch_file import planned_lines
+    from .lines import BatchRerun, LineRun, finish_lines, run_lines, summary_of  # a run of one job does without
     from .models import prepared_run
 
     _check_many(choices.single, len(planned))
