@@ -13,6 +13,7 @@ but a real command does.
 import gc
 import json
 import os
+import sys
 
 gc.set_threshold(50_000, *gc.get_threshold()[1:])  # nanobanana's console script starts with this: a fair race
 
@@ -53,5 +54,7 @@ def main(
 if __name__ == "__main__":
     try:
         app()
-    finally:
-        gc.freeze()  # the shutdown nanobanana's entry point has (no garbage collection at exit): a fair race
+    except SystemExit as stop:  # how a Typer app ends; then the shutdown nanobanana's entry point has
+        sys.stdout.flush()  # (output flushed, no module teardown): a fair race
+        sys.stderr.flush()
+        os._exit(stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1)

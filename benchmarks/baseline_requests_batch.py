@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,5 +58,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     code = main()
-    gc.freeze()  # the shutdown nanobanana's entry point has (no garbage collection at exit): a fair race
-    sys.exit(code)
+    # the shutdown nanobanana's entry point has (output flushed, no module teardown): a fair race
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -254,7 +254,8 @@ READING_NOTES = [
     (
         "Every Python contender starts and exits the way nanobanana's console script does: young garbage "
         "collections every 50,000 allocations rather than 700 (none during start-up, ~10 ms saved with Typer "
-        "and requests), and the collector frozen before Python's shutdown (~25 ms saved)."
+        "and requests), and, once the output is flushed, an immediate exit without Python's module teardown "
+        "(~8 ms saved)."
     ),
 ]
 

@@ -357,28 +357,42 @@ def run() -> None:
     # so a long batch or the sandbox server stays bounded. (mypy's tune_gc does the same.)
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     code = main()
-    # Python's shutdown runs the garbage collector while it tears down every module: ~25 ms with
-    # Typer, requests and this package loaded, to free memory the OS reclaims anyway. Frozen
-    # objects are left alone. Nothing here needs a finaliser at exit: files, the history and the
-    # partial downloads are closed and cleaned up explicitly before main() returns.
-    gc.freeze()
-    sys.exit(code)
+    # Python's shutdown tears down every module and joins idle worker threads: ~8 ms with Typer,
+    # requests and this package loaded, to free memory the OS reclaims anyway. Nothing here needs
+    # it: files, the history and the partial downloads are closed and cleaned up explicitly before
+    # main() returns, and nothing registers an atexit handler. So the output is flushed and the
+    # process ends at once.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _discard_stdout()  # the reader left (`| head`): what main() returned stands
+    except (OSError, ValueError):
+        # a full disk or a closed stream: Python's own shutdown reports it (exit 120), as it always did;
+        # frozen objects spare it the garbage collector's sweep over every module
+        gc.freeze()
+        sys.exit(code)
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every error ends here as one line on stderr and a documented exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     invocation.remember(args)
-    if args in (["--version"], ["-V"]):
-        sys.stdout.write(VERSION_LINE + "\n")
-        return 0
-    _Signals.install()
-    forget_documenting()  # several commands may run in one process (tests, an embedding program)
-    if os.environ.get("_NANOBANANA_COMPLETE"):
-        from .completion import prepare
-
-        prepare()
     try:
+        if args in (["--version"], ["-V"]):
+            try:
+                sys.stdout.write(VERSION_LINE + "\n")
+                sys.stdout.flush()  # a full disk is reported here, as one line, not at exit
+            except BrokenPipeError:
+                raise StdoutClosed() from None
+            return 0
+        _Signals.install()
+        forget_documenting()  # several commands may run in one process (tests, an embedding program)
+        if os.environ.get("_NANOBANANA_COMPLETE"):
+            from .completion import prepare
+
+            prepare()
         return _run_app(args)
     except StdoutClosed:
         # `nanobanana history | head -1`: the reader took what it wanted. Exit 0, like a complete

@@ -156,6 +156,56 @@ def test_version_prints_name_and_version():
     assert proc.returncode == 0 and proc.stdout == f"nanobanana {__version__}\n"
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_version_to_a_full_disk_is_one_error_line_not_a_traceback():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "nanobanana_cli", "--version"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "No space left on device" in proc.stderr
+
+
+def test_version_to_a_reader_that_left_exits_0_quietly():
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the version is written: the write fails with EPIPE, deterministically
+    try:
+        proc = subprocess.run([sys.executable, "-m", "nanobanana_cli", "--version"], stdout=writer,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_a_long_output_reaches_the_reader_whole_before_the_process_ends(tmp_path, monkeypatch):
+    """The console script ends without Python's module teardown once its output is flushed: every
+    byte written must still arrive, well past a pipe's buffer."""
+    import sqlite3
+
+    from nanobanana_cli.stores.history import DB_NAME, History
+
+    monkeypatch.setenv("NANOBANANA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NANOBANANA_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "data").mkdir()
+    with History(tmp_path / "data" / DB_NAME) as history:
+        history.count()  # created and migrated
+    jobs = 3000
+    with sqlite3.connect(tmp_path / "data" / DB_NAME) as db:
+        db.executemany(
+            "INSERT INTO jobs (request_id, submitted_at, updated_at, model, base_url, prompt, input, status)"
+            " VALUES (?, ?, ?, 'google/nano-banana/text-to-image', 'http://127.0.0.1:9', ?, ?, 'succeeded')",
+            [(f"job-{n:05d}", f"2026-12-01T00:{n // 60 % 60:02d}:{n % 60:02d}.{n % 1000:03d}Z",
+              "2026-12-01T01:00:00Z", f"a fox number {n}", json.dumps({"prompt": f"a fox number {n}", "num_images": 1}))
+             for n in range(jobs)],
+        )
+    db.close()
+    proc = nanobanana("history", "--json", "-n", str(jobs))
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout) > 256 * 1024
+    listed = json.loads(proc.stdout)
+    assert sorted(entry["request_id"] for entry in listed) == [f"job-{n:05d}" for n in range(jobs)]
+
+
 def test_root_help_documents_the_exit_codes():
     out = nanobanana("-h").stdout
     for text in ("0 success", "3 missing or rejected API token", "6 wait timed out", "130 interrupted"):
