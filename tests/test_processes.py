@@ -236,3 +236,4 @@ def test_readme_python_api_example_runs_as_written(tmp_path):
     for path, size, digest in printed:
         assert Path(path).parent == tmp_path / "out" and Path(path).stat().st_size == int(size)
         assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+

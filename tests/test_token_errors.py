@@ -54,3 +54,10 @@ def test_doctor_names_the_rejected_token_and_its_fix(cli, api, monkeypatch):
     run = cli("doctor")
     assert "rejected the token in $RUNCOMFY_API_TOKEN" in run.stdout + run.stderr
     assert "unset RUNCOMFY_API_TOKEN" in run.stdout + run.stderr
+
+
+def test_a_resolved_token_never_shows_the_token_in_its_repr():
+    from nanobanana_cli.stores.tokens import ResolvedToken
+
+    shown = repr(ResolvedToken(SENTINEL_TOKEN, "RUNCOMFY_API_TOKEN"))
+    assert SENTINEL_TOKEN not in shown and "RUNCOMFY_API_TOKEN" in shown

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..api.models import ASPECT_RATIOS, DEFAULT_BASE_URL, FORMAT_ALIASES, NUM_IMAGES_CHOICES, OUTPUT_FORMATS
 from ..api.retry import DEFAULT_RETRIES
@@ -129,8 +128,7 @@ def _directory(raw: str) -> str:
     return str(Path(raw.strip()).expanduser())
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):  # not a frozen dataclass: ~0.1 ms to define instead of ~0.8, at every start-up
     key: str
     env: str
     default: Any
@@ -182,8 +180,7 @@ def parse_value(setting: Setting, raw: str, *, origin: str) -> Any:
         raise UsageError(f"invalid {setting.key} {raw!r} from {origin}: {exc}") from None
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):  # not a frozen dataclass: ~0.1 ms to define instead of ~0.8, at every start-up
     value: Any
     source: str  # "flag", the environment variable's name, "config file" or "default"
 

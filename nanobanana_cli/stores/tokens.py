@@ -7,8 +7,8 @@ readable by anyone else, not even for an instant.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import AuthError
 from .paths import config_dir, write_private_file
@@ -22,8 +22,7 @@ NO_TOKEN_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class ResolvedToken:
+class ResolvedToken(NamedTuple):  # not a frozen dataclass: ~0.1 ms to define instead of ~0.8, at every start-up
     token: str
     source: str  # "--token", an environment variable's name, or "stored"
     file: Path | None = None  # the stored token's file
@@ -32,6 +31,9 @@ class ResolvedToken:
     @property
     def masked(self) -> str:
         return mask_token(self.token)
+
+    def __repr__(self) -> str:  # the token is a secret: not in a repr, and so in no log or debugger either
+        return f"ResolvedToken(token={self.masked!r}, source={self.source!r}, file={self.file!r})"
 
     @property
     def exposed(self) -> bool:
