@@ -1,5 +1,6 @@
 """A download is hashed while it streams and sealed where it was written: the same bytes and hashes as
-sealing a copy of the delivered file (what earlier versions did), with the file read back at most once."""
+sealing a copy of the delivered file, with the file read back at most once (a PNG, only from its provenance,
+which goes just before IEND)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import os
 import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from .test_provenance_streaming import big_jpeg, big_png, big_webp
 PROVENANCE = {"prompt": "a fox <&> \u00e9", "request_id": "0123abcd-0000", "index": 1, "count": 1}
 SAMPLES = {f"{kind} {name}": make for kind, seeds in SEEDS.items() for name, make in seeds.items()}
 SAMPLES.update({"big png": big_png, "big jpeg": big_jpeg, "big webp": big_webp})
+# what follows IEND is kept, after the provenance: bytes the hash taken while streaming does not cover
+SAMPLES["png with bytes after IEND"] = lambda: SEEDS["png"]["pillow rgb"]() + b"appended" * 5
 
 
 def streamed(data: bytes, seed: int) -> provenance.ImageDataHasher:
@@ -74,8 +78,11 @@ def test_sealing_in_place_writes_the_bytes_sealing_a_copy_writes(name, tmp_path)
             provenance.seal_in_place(handle, gap, made)
         assert path.read_bytes()[gap:] == data, "a refusal writes nothing"
         return
+    # the hash of all but the last 12 delivered bytes, as a download streams it; used only when the
+    # bytes in front of the provenance are those (a PNG ending with IEND), else the file is read whole
+    prefix = (hashlib.sha256(data[:-12]), len(data) - 12)
     with path.open("r+b") as handle:
-        digest, size = provenance.seal_in_place(handle, gap, made)
+        digest, size = provenance.seal_in_place(handle, gap, made, prefix)
     assert path.read_bytes() == expected
     assert (digest, size) == (hashlib.sha256(expected).hexdigest(), len(expected))
 
@@ -147,10 +154,48 @@ def test_a_download_keeps_its_hashes_and_reads_its_file_back_at_most_once(metada
     assert written == (sealed_by_copy(original, made) if metadata == "embed" else original)
     assert saved["sha256"] == hashlib.sha256(written).hexdigest() and saved["bytes"] == len(written)
     assert saved["delivered_sha256"] == hashlib.sha256(original).hexdigest()
-    # Headers are read to check the layout; the image itself once, for the sealed file's sha256.
-    allowance = len(written) if metadata == "embed" else 0
-    assert CountingReads.total <= allowance + 256 * 1024, f"{CountingReads.total} bytes read back of {len(written)}"
+    # Headers are read to check the layout, and the sealed PNG from its provenance on: the bytes before it
+    # were hashed as they streamed, for both sha256s.
+    assert CountingReads.total <= 256 * 1024, f"{CountingReads.total} bytes read back of {len(written)}"
     assert not [p for p in os.listdir(out) if p.endswith(".part")]
 
+    report = cli("inspect", saved["path"], "--json")
+    assert report.exit_code == 0 and json.loads(report.stdout)["intact"] is True
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of each chunk of a well-formed PNG."""
+    chunks, at = [], len(provenance.PNG_SIGNATURE)
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        chunks.append((kind, at, at + 12 + length))
+        at += 12 + length
+    return chunks
+
+
+def test_a_sealed_png_download_carries_its_provenance_before_iend_and_records_the_hashes_of_the_bytes(
+    cli, start_sandbox, tmp_path
+):
+    sandbox = start_sandbox(asset_padding_bytes=3 * 1024 * 1024)  # as the benchmark's: a big chunk before IEND
+    run = cli("generate", "a fox", "-o", tmp_path, "--json")
+    assert run.exit_code == 0, run.stderr
+    made = json.loads(run.stdout)
+    saved = made["outputs"][0]
+    served = sandbox.asset(made["request_id"], 1)[1].data
+    written = Path(saved["path"]).read_bytes()
+    kinds = [kind for kind, _, _ in png_chunks(written)]
+    assert kinds[-3:] == [b"nbPd", b"iTXt", b"IEND"]
+    _, start, end = png_chunks(written)[-2]
+    assert written[start + 8:start + 8 + len(provenance.PNG_PREFIX)] == provenance.PNG_PREFIX
+    assert written[:start] + written[end:] == served, "every delivered byte kept, in order, around the chunk"
+    assert saved["sha256"] == hashlib.sha256(written).hexdigest() and saved["bytes"] == len(written)
+    assert saved["delivered_sha256"] == hashlib.sha256(served).hexdigest()
+    found, where = provenance.read(Path(saved["path"]))
+    assert where == "embedded" and found["request_id"] == made["request_id"]
+    assert found["image_data_sha256"] == provenance.image_data_sha256(served)
+    with Image.open(saved["path"]) as image:  # Pillow reads text after the image data once it is loaded
+        image.load()
+        assert json.loads(image.text["nanobanana"]) == found
+        assert image.size == Image.open(io.BytesIO(served)).size
     report = cli("inspect", saved["path"], "--json")
     assert report.exit_code == 0 and json.loads(report.stdout)["intact"] is True

@@ -140,3 +140,30 @@ def test_the_image_data_hash_changes_when_the_picture_does():
     buffer = io.BytesIO()
     edited.save(buffer, "PNG")
     assert provenance.image_data_sha256(buffer.getvalue()) != provenance.image_data_sha256(original)
+
+
+@pytest.mark.parametrize("name", ["pillow png", "stdlib png"])
+def test_provenance_written_after_ihdr_by_earlier_versions_is_still_found(name, tmp_path):
+    original = SAMPLES[name]()
+    made = {**PROVENANCE, "image_data_sha256": provenance.image_data_sha256(original)}
+    old_layout = with_png_chunk(original, b"iTXt", provenance.PNG_PREFIX + provenance._json_text(made).encode())
+    path = tmp_path / "old.png"
+    path.write_bytes(old_layout)
+    assert provenance.read(path) == (made, "embedded")
+    assert provenance.image_data_sha256(path) == made["image_data_sha256"]
+    # it already has ours: a second record writes a sidecar and leaves the image as it was
+    assert provenance.record(path, {**PROVENANCE, "request_id": "other"}) == "sidecar"
+    assert path.read_bytes() == old_layout
+
+
+def test_a_png_gets_its_provenance_just_before_iend(tmp_path):
+    original = encoded("PNG")
+    path = tmp_path / "new.png"
+    path.write_bytes(original)
+    assert provenance.record(path, PROVENANCE) == "embedded"
+    written = path.read_bytes()
+    assert written[:len(original) - 12] == original[:-12] and written[-12:] == original[-12:]
+    assert written[len(original) - 12 + 4:len(original) - 12 + 8] == b"iTXt"
+    with Image.open(path) as image:
+        image.load()
+        assert image.text["nanobanana"] == provenance._json_text(provenance.embedded(written))

@@ -68,7 +68,7 @@ def spliced(kind: str, data: bytes, made: dict) -> bytes:
     """What embedding must produce: the metadata spliced into the original bytes, everything else unchanged."""
     if kind == "png":
         text = b"nanobanana\0\0\0\0\0" + json.dumps(made, ensure_ascii=False, sort_keys=True).encode()
-        return data[:33] + png_chunk(b"iTXt", text) + data[33:]  # right after the signature and IHDR
+        return data[:-12] + png_chunk(b"iTXt", text) + data[-12:]  # just before IEND
     packet = provenance._xmp_packet(made)
     if kind == "jpeg":
         at = 2 + len(JFIF)  # after SOI and the JFIF header

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 1024 * 1024
 HEAD_BYTES = 16  # enough to tell an image's format, and a WebP's first chunk
+# The last bytes, hashed apart: a PNG's IEND chunk, in front of which its provenance goes (`_finish`).
+TAIL_BYTES = 12
 MAX_PARALLEL_DOWNLOADS = 4
 # One attempt at one file, however the server paces it (a stall is cut sooner, by the client's read timeout).
 DOWNLOAD_TOTAL_SECONDS = 15 * 60.0
@@ -268,7 +270,9 @@ def _finish(
     and size, or None; why it could not take it; its image data hash, for a sidecar).
 
     The image data hash is the one computed while the bytes streamed (checked against the file's
-    headers), and the sealed file is read once for its own sha256. A file that cannot take
+    headers). The sealed file's sha256 finishes the delivered bytes' hash taken while they streamed
+    up to the last `TAIL_BYTES`, when nothing was written in front of them (a PNG, its provenance
+    before IEND); otherwise the sealed file is read once for it. A file that cannot take
     provenance is left byte for byte as delivered; one whose layout needs more room than was left
     in front of it is sealed by a copy (`_embed`), read from where its bytes lie.
     """
@@ -282,7 +286,8 @@ def _finish(
             if provenance is None:
                 return None, None, image_digest
             try:
-                return seal_in_place(handle, streamed.gap, {**provenance, "image_data_sha256": image_digest}), None, image_digest
+                made = {**provenance, "image_data_sha256": image_digest}
+                return seal_in_place(handle, streamed.gap, made, streamed.prefix), None, image_digest
             except NotInPlace:
                 pass
         return _embed(temp_path, provenance, stop, image_digest, gap=streamed.gap), None, image_digest
@@ -369,6 +374,7 @@ class Streamed:
     """A download on disk: `gap` bytes of room for provenance, then the delivered bytes, and their hashes."""
 
     digest: str  # sha256 of the delivered bytes
+    prefix: tuple[hashlib._Hash, int]  # the sha256 object of all of them but the last TAIL_BYTES, and how many
     size: int
     detected: str  # the image format its bytes say
     gap: int
@@ -406,6 +412,7 @@ def _stream_into(
             raise APIError(f"{url} is {total} bytes, over the {max_bytes}-byte download limit", hint=SIZE_CAP_HINT)
         digest, hasher = hashlib.sha256(), ImageDataHasher() if hashing else None
         size = 0
+        tail = b""  # the last bytes so far, not yet in `digest`
         head = b""  # the first bytes, held until there are enough to tell the format and the room it needs
         gap: int | None = None
         try:
@@ -415,7 +422,14 @@ def _stream_into(
                 size += len(chunk)
                 if size > max_bytes:
                     raise APIError(f"{url} grew past the {max_bytes}-byte download limit; stopped", hint=SIZE_CAP_HINT)
-                digest.update(chunk)
+                if len(chunk) >= TAIL_BYTES:
+                    digest.update(tail)
+                    digest.update(memoryview(chunk)[:-TAIL_BYTES])  # a view: the megabyte is not copied
+                    tail = chunk[-TAIL_BYTES:]
+                else:
+                    tail += chunk
+                    digest.update(tail[:-TAIL_BYTES])
+                    tail = tail[-TAIL_BYTES:]
                 if hasher is not None:
                     hasher.feed(chunk)
                 if gap is None:
@@ -441,7 +455,9 @@ def _stream_into(
     if detected is None:
         reason = f"not a PNG, JPEG or WebP image (starts with {head[:12]!r})"
         raise Retryable(reason, BadResponseError(f"{url} is {reason}", status_code=200))
-    return Streamed(digest.hexdigest(), size, detected, gap, hasher)
+    delivered = digest.copy()
+    delivered.update(tail)
+    return Streamed(delivered.hexdigest(), (digest, size - len(tail)), size, detected, gap, hasher)
 
 
 def download_all(

@@ -112,7 +112,7 @@ def _png_chunks(handle: BinaryIO) -> Iterator[Part]:
         if length > PNG_MAX_CHUNK or not kind.isalpha():
             raise NotEmbeddable("malformed PNG chunk header")
         if offset == len(PNG_SIGNATURE) and (kind != b"IHDR" or length != 13):
-            raise NotEmbeddable("PNG not starting with its IHDR chunk")  # our iTXt goes right after it
+            raise NotEmbeddable("PNG not starting with its IHDR chunk")  # as the PNG specification requires
         end = offset + 12 + length
         if end > size:
             raise NotEmbeddable("truncated PNG chunk")
@@ -293,15 +293,19 @@ def _xmp_packet(provenance: dict[str, Any]) -> bytes:
 
 
 def _embed_png(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
-    after_header = 0
-    for kind, start, end in _checked(_png_chunks, source):
-        after_header = after_header or end  # the first chunk, which the walk makes sure is IHDR
+    """The PNG with an `iTXt` chunk just before its IEND, which the specification allows (any place after
+    IHDR) and readers find (Pillow once the image is loaded, or through `.text`). There, everything in
+    front of it is the file as delivered: a download hashes those bytes once, as they stream, for both
+    its delivered and its sealed sha256. (Earlier versions put it right after IHDR: found there all the same.)"""
+    iend = 0
+    for kind, start, _ in _checked(_png_chunks, source):
+        iend = start  # the walk ends with IEND
         if kind == b"iTXt" and _read_at(source, start + 8, len(PNG_KEYWORD) + 1) == PNG_KEYWORD + b"\0":
             raise NotEmbeddable("already has nanobanana provenance")
     payload = PNG_PREFIX + _json_text(provenance).encode("utf-8")
-    yield 0, after_header
+    yield 0, iend
     yield struct.pack(">I", len(payload)) + b"iTXt" + payload + struct.pack(">I", zlib.crc32(b"iTXt" + payload))
-    yield after_header, None
+    yield iend, None
 
 
 def _embed_jpeg(source: BinaryIO, provenance: dict[str, Any]) -> Iterator[Piece]:
@@ -422,8 +426,10 @@ def embed(source: BinaryIO, target: BinaryIO, provenance: dict[str, Any]) -> tup
 # A download is hashed as it streams (its sha256, and its image data's, by `ImageDataHasher`) and
 # written `room_for` bytes into its temporary file: the room embedding will need in front of the
 # delivered bytes. `seal_in_place` then writes the few bytes that change (the container's head and the
-# provenance) around the delivered bytes, which stay where they are, and reads the file back once
-# for the sealed file's sha256. The file is never copied.
+# provenance) around the delivered bytes, which stay where they are. The file is never copied. For the
+# sealed file's sha256 it is read back from the first byte written: a PNG, whose provenance goes just
+# before IEND, only from there (its delivered bytes before it were hashed as they streamed); a JPEG or
+# WebP, whose head changes, whole.
 
 MOVABLE_BYTES = 4 * 1024 * 1024  # a JPEG's leading segments, moved to make room: a few kilobytes in practice
 _PLACEHOLDER_DIGEST = "0" * 64  # as long as any sha256 in hex, and escaped alike (not at all)
@@ -586,13 +592,11 @@ def room_for(head: bytes, provenance: dict[str, Any]) -> int:
     the delivered bytes of an image starting with `head` (16 bytes or more): where to start writing them."""
     made = {**provenance, "image_data_sha256": _PLACEHOLDER_DIGEST}
     kind = sniff_image_format(head[:SNIFF_BYTES])
-    if kind == "png":
-        return 12 + len(PNG_PREFIX) + len(_json_text(made).encode("utf-8"))
     if kind == "jpeg":
         return 4 + len(XMP_HEADER) + len(_xmp_packet(made))
     if kind == "webp":  # the XMP chunk goes at the end; a simple WebP gains a VP8X header in front
         return 0 if head[12:16] == b"VP8X" else 8 + WEBP_VP8X_SIZE
-    return 0
+    return 0  # a PNG's iTXt goes at its end, before IEND
 
 
 def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher | None) -> str | None:
@@ -612,9 +616,15 @@ def streamed_image_data_sha256(image: BinaryIO, hasher: ImageDataHasher | None) 
     return _hash_spans(image, spans)
 
 
-def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tuple[str, int]:
+def seal_in_place(
+    handle: BinaryIO, gap: int, provenance: dict[str, Any], prefix: tuple[hashlib._Hash, int] | None = None
+) -> tuple[str, int]:
     """Embed provenance into the image lying `gap` bytes into `handle` (opened for reading and writing),
-    leaving its bytes where they are: the sealed file's sha256 and size, from one read of it.
+    leaving its bytes where they are: the sealed file's sha256 and size, from at most one read of it.
+
+    `prefix` is (the sha256 object of the image's first N bytes, N), hashed as they streamed: when
+    sealing writes nothing in front of byte N (a PNG's provenance goes just before IEND), only the rest
+    of the sealed file is read to finish a copy of it.
 
     `NotEmbeddable` as `embed` raises it, or `NotInPlace` when the room left is not the room needed;
     either before anything is written.
@@ -640,8 +650,10 @@ def seal_in_place(handle: BinaryIO, gap: int, provenance: dict[str, Any]) -> tup
         handle.write(data)
     handle.truncate(position)
     handle.flush()
-    digest = hashlib.sha256()
-    handle.seek(0)
+    digest, unchanged = hashlib.sha256(), 0
+    if prefix is not None and gap == 0 and position >= prefix[1] and all(at >= prefix[1] for at, _ in writes):
+        digest, unchanged = prefix[0].copy(), prefix[1]
+    handle.seek(unchanged)
     for block in iter(lambda: handle.read(BLOCK_SIZE), b""):
         digest.update(block)
     return digest.hexdigest(), position
