@@ -10,6 +10,7 @@ itself, so every row counts as it would there.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from ..states import FINISHED_STATES
@@ -194,8 +195,11 @@ def summarise(db: Any, since: str | None, base_urls: list[str] | None = None) ->
     db.execute("CREATE TEMP TABLE IF NOT EXISTS stats_spans (queue_wait REAL, run REAL)")
     try:
         if others:  # read by `timeline` itself, into a table the ranks are taken over with the rest
+            # (found by the index that starts with stat_plain: `IS NOT 1` spelled as ranges, so its walk
+            # grows with these rows, not with the window)
             rows = db.execute(f"SELECT {', '.join(_TIMES)}, duration_seconds FROM jobs WHERE rowid IN (SELECT rowid"
-                              f" FROM jobs INDEXED BY jobs_by_day WHERE {window_sql} AND stat_plain IS NOT 1)", params)
+                              " FROM jobs INDEXED BY jobs_by_queue_wait WHERE (stat_plain IS NULL OR stat_plain < 1"
+                              f" OR stat_plain > 1) AND {window_sql})", params)
             for row in rows:
                 spans = timeline(*row)
                 db.execute("INSERT INTO temp.stats_spans VALUES (?, ?)", (spans.queue_wait, spans.run))
@@ -266,22 +270,28 @@ def _in_bucket(db: Any, span: str, window: str, params: tuple[Any, ...], number:
              + (f" AND stat_{span} > ? AND stat_{span} < ?" if bounds else "")
              + f" AND {bucket(f'stat_{span}')} = ? AND {window}")
     plain_params = (*(bounds or ()), number, *params)
-    theirs = f"SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL AND {bucket(span)} = ?"
-    if db.execute(f"SELECT EXISTS ({theirs})", (number,)).fetchone()[0]:
-        union = f"SELECT value FROM ({plain} UNION ALL {theirs}) ORDER BY value LIMIT 1 OFFSET ?"
-        return float(db.execute(union, (*plain_params, number, offset)).fetchone()[0])
+    theirs = [float(value) for (value,) in db.execute(
+        f"SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL AND {bucket(span)} = ? ORDER BY {span}", (number,))]
+    mine = size - len(theirs)  # the plain rows' spans in the bucket
+    if not mine:
+        return theirs[offset]
     # along the index in order: from the nearer end, after a look at both ends (a bucket of one value
     # is common: spans the server rounds to whole seconds)
     walk = f"{plain} ORDER BY stat_{span} %s LIMIT 1 OFFSET ?"
-    lowest = db.execute(walk % "ASC", (*plain_params, 0)).fetchone()[0]
-    highest = db.execute(walk % "DESC", (*plain_params, 0)).fetchone()[0]
-    if lowest == highest or offset == 0:
-        return float(lowest)
-    if offset == size - 1:
-        return float(highest)
-    if offset < size // 2:
+    lowest = float(db.execute(walk % "ASC", (*plain_params, 0)).fetchone()[0])
+    highest = float(db.execute(walk % "DESC", (*plain_params, 0)).fetchone()[0])
+    if lowest == highest:  # one value, however many times, among the few of the temporary table
+        first = bisect_left(theirs, lowest)
+        return theirs[offset] if offset < first else lowest if offset < first + mine else theirs[offset - mine]
+    if theirs:
+        union = (f"SELECT value FROM ({plain} UNION ALL SELECT {span} FROM temp.stats_spans WHERE {span} IS NOT NULL"
+                 f" AND {bucket(span)} = ?) ORDER BY value LIMIT 1 OFFSET ?")
+        return float(db.execute(union, (*plain_params, number, offset)).fetchone()[0])
+    if offset in (0, mine - 1):
+        return lowest if offset == 0 else highest
+    if offset < mine // 2:
         return float(db.execute(walk % "ASC", (*plain_params, offset)).fetchone()[0])
-    return float(db.execute(walk % "DESC", (*plain_params, size - 1 - offset)).fetchone()[0])
+    return float(db.execute(walk % "DESC", (*plain_params, mine - 1 - offset)).fetchone()[0])
 
 
 def _ranked(db: Any, span: str, window: str, params: tuple[Any, ...], ranks: set[int]) -> dict[int, float]:
