@@ -138,6 +138,20 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # `history --model`: a model's jobs, newest first, from an index rather than a walk of every job
     8: ("CREATE INDEX IF NOT EXISTS jobs_by_model_time ON jobs (model, submitted_at)",),
+    # `history stats` in a time that does not grow with the history: totals by day and spans by bucket,
+    # kept by the triggers that keep each job's own figures (stores/stats.py), and counted in for every job
+    9: (
+        *stats.DAY_TABLES,
+        "DROP TRIGGER IF EXISTS jobs_stats_inserted",
+        "DROP TRIGGER IF EXISTS jobs_stats_updated",
+        f"CREATE TRIGGER jobs_stats_inserted AFTER INSERT ON jobs BEGIN {_STATS_OF_NEW}; {stats.COUNT_IN} END",
+        "CREATE TRIGGER jobs_stats_updated AFTER UPDATE OF status, paths, output_urls, submitted_at, started_at,"
+        f" created_at, finished_at, duration_seconds, cost, base_url ON jobs BEGIN {stats.COUNT_OUT} {_STATS_OF_NEW};"
+        f" {stats.COUNT_IN} END",
+        # (a row that UPDATE OR REPLACE deletes is counted out too: the connection enables recursive triggers)
+        f"CREATE TRIGGER jobs_stats_deleted AFTER DELETE ON jobs BEGIN {stats.COUNT_OUT} END",
+        *stats.COUNT_EVERY_JOB,
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0
@@ -274,6 +288,9 @@ class History:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
             connection.execute("PRAGMA busy_timeout = 5000")
+            # a row that UPDATE OR REPLACE (`submitted`) deletes fires the delete triggers, which count it
+            # out of `history stats`' totals
+            connection.execute("PRAGMA recursive_triggers = ON")
             self._enable_wal(connection)
             # WAL stays consistent without a sync per commit; a crash may lose the last
             # status update, which the next `status`/`watch` rewrites. Request ids that
