@@ -1,5 +1,8 @@
 """Batch generation: many prompts, a bounded number in flight, resumable without double billing.
 
+A job is in flight from its submit (or re-attach) until it has finished on the server: the moment
+it has, the next line is submitted, while its images are still being fetched and recorded.
+
 A manifest in the output directory (JSON Lines, appended and fsynced) records that a line is
 being submitted before its POST goes out, and its request id the moment the answer arrives. A
 later run with the same input and directory skips lines whose images are on disk, re-attaches
@@ -9,6 +12,7 @@ whose submit may have been billed without an id coming back, and submits only th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ from .lifecycle import Jobs, Reporter, job_label
 from .manifest import MANIFEST_NAME, Manifest, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
-from .workers import run_concurrently
+from .workers import WAKE_SECONDS, run_concurrently
 
 RERUN_HINT = "run the same batch command again to resume without paying twice"
 
@@ -70,9 +74,10 @@ def run_batch(
     for path, problem in manifest.problems:
         if warn:
             warn(f"{path}:{problem.number}: {problem.message}")
-    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain)
+    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain, concurrency)
     try:
-        yield from run_concurrently(lines, runner.run, max_workers=concurrency, stop=jobs.stop)
+        # a worker per job in flight, and one more for each to save a finished job's images meanwhile
+        yield from run_concurrently(lines, runner.run, max_workers=2 * concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
         raise InterruptedWaitError(
             "interrupted; every submitted job is in the manifest and keeps running",
@@ -84,12 +89,13 @@ class _LineRunner:
     """One batch line from its manifest state to an outcome: skip, re-attach, refuse, or submit."""
 
     def __init__(
-        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool
+        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool, concurrency: int
     ) -> None:
         self.jobs = jobs
         self.manifest = manifest
         self.reporter = reporter
         self.resubmit_uncertain = resubmit_uncertain
+        self._in_flight = threading.BoundedSemaphore(concurrency)
         assert jobs.downloads is not None  # run_lines refuses a Jobs without one
         self._plan = jobs.downloads
 
@@ -112,16 +118,18 @@ class _LineRunner:
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
         action = _unsaved_action(state, self.resubmit_uncertain)
-        request_id: str = state.get("request_id") or ""
-        just_submitted = False
-        if action == "attach":
-            self.reporter.line_started(line, "re-attached", request_id)
-        elif action == "uncertain":
+        if action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
-        else:
-            request_id = self._submit(line)
-            just_submitted = True
-        return self._finished(line, _finish_line(self.jobs, self.manifest, line, request_id, just_submitted))
+        with _Slot(self._in_flight, self.jobs.stop) as slot:
+            request_id: str = state.get("request_id") or ""
+            just_submitted = False
+            if action == "attach":
+                self.reporter.line_started(line, "re-attached", request_id)
+            else:
+                request_id = self._submit(line)
+                just_submitted = True
+            outcome = _finish_line(self.jobs, self.manifest, line, request_id, just_submitted, slot.release)
+        return self._finished(line, outcome)
 
     def _submit(self, line: BatchLine) -> str:
         """Submit at most once: the fsynced `submitting` record comes first, so a crash at any
@@ -143,6 +151,31 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
+
+
+class _Slot:
+    """A place for one job in flight, held from before its submit until it has finished on the
+    server (`release`, which `Jobs.finish` calls then), or until the line is done, whichever is first."""
+
+    def __init__(self, places: threading.BoundedSemaphore, stop: threading.Event) -> None:
+        self._places = places
+        self._stop = stop
+        self._held = False
+
+    def __enter__(self) -> _Slot:
+        while not self._places.acquire(timeout=WAKE_SECONDS):  # a stop must not wait for a place
+            if self._stop.is_set():
+                raise InterruptedWaitError("interrupted before this line was submitted")
+        self._held = True
+        return self
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._places.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 LineAction = Literal["skip", "attach", "uncertain", "submit"]
@@ -186,10 +219,14 @@ def _uncertain_error(line: BatchLine) -> SubmitUncertainError:
     )
 
 
-def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool) -> JobOutcome:
+def _finish_line(
+    jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool, off_server: Callable[[], None]
+) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(request_id, line.generation, namer=line_namer(jobs, line), just_submitted=just_submitted)
+        outcome = jobs.finish(
+            request_id, line.generation, namer=line_namer(jobs, line), just_submitted=just_submitted, off_server=off_server
+        )
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:
