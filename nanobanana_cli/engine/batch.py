@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -27,7 +28,7 @@ from .lifecycle import Jobs, Reporter, job_label
 from .manifest import MANIFEST_NAME, Manifest, saved_files_present
 from .naming import FileNamer
 from .outcome import JobOutcome
-from .workers import WAKE_SECONDS, run_concurrently
+from .workers import run_concurrently
 
 RERUN_HINT = "run the same batch command again to resume without paying twice"
 
@@ -74,7 +75,8 @@ def run_batch(
     for path, problem in manifest.problems:
         if warn:
             warn(f"{path}:{problem.number}: {problem.message}")
-    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain, concurrency)
+    places = _Places(concurrency)
+    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain, places)
     try:
         # a worker per job in flight, and one more for each to save a finished job's images meanwhile
         yield from run_concurrently(lines, runner.run, max_workers=2 * concurrency, stop=jobs.stop)
@@ -83,19 +85,21 @@ def run_batch(
             "interrupted; every submitted job is in the manifest and keeps running",
             hint=rerun_hint,
         ) from None
+    finally:
+        places.close()  # workers still waiting for a place (after a stop) end instead of submitting
 
 
 class _LineRunner:
     """One batch line from its manifest state to an outcome: skip, re-attach, refuse, or submit."""
 
     def __init__(
-        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool, concurrency: int
+        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool, places: _Places
     ) -> None:
         self.jobs = jobs
         self.manifest = manifest
         self.reporter = reporter
         self.resubmit_uncertain = resubmit_uncertain
-        self._in_flight = threading.BoundedSemaphore(concurrency)
+        self._places = places
         assert jobs.downloads is not None  # run_lines refuses a Jobs without one
         self._plan = jobs.downloads
 
@@ -120,18 +124,19 @@ class _LineRunner:
         action = _unsaved_action(state, self.resubmit_uncertain)
         if action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
-        with _Slot(self._in_flight, self.jobs.stop) as slot:
+        with self._places.taken() as place:
+            namer = line_namer(self.jobs, line)  # once: the intent's {date} and {time} are the submit's
             request_id: str = state.get("request_id") or ""
             just_submitted = False
             if action == "attach":
                 self.reporter.line_started(line, "re-attached", request_id)
             else:
-                request_id = self._submit(line)
+                request_id = self._submit(line, namer)
                 just_submitted = True
-            outcome = _finish_line(self.jobs, self.manifest, line, request_id, just_submitted, slot.release)
+            outcome = _finish_line(self.jobs, self.manifest, line, namer, request_id, just_submitted, place.give_back)
         return self._finished(line, outcome)
 
-    def _submit(self, line: BatchLine) -> str:
+    def _submit(self, line: BatchLine, namer: FileNamer) -> str:
         """Submit at most once: the fsynced `submitting` record comes first, so a crash at any
         moment after it leaves the line uncertain instead of sent again."""
         if self.jobs.stop.is_set():
@@ -141,7 +146,7 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING,
                              model=line.generation.model, input=line.generation.to_payload(), **matrix)
         try:
-            request_id = self.jobs.submit(line.generation, self._plan.intent(line_namer(self.jobs, line))).request_id
+            request_id = self.jobs.submit(line.generation, self._plan.intent(namer)).request_id
         except SubmitUncertainError as exc:
             self.manifest.record(line.key, durable=True, status=JobState.UNCERTAIN, error=str(exc))
             raise
@@ -153,29 +158,52 @@ class _LineRunner:
         return request_id
 
 
-class _Slot:
-    """A place for one job in flight, held from before its submit until it has finished on the
-    server (`release`, which `Jobs.finish` calls then), or until the line is done, whichever is first."""
+class _Places:
+    """The batch's `concurrency` places for jobs in flight. A line takes one before its submit (or
+    re-attach) and gives it back the moment its job has finished on the server (`Jobs.finish`'s
+    `off_server`), or when the line is done, whichever is first. Waiting costs nothing: no timed
+    wake-ups, and `close` (the batch is over, or stopped) ends every wait."""
 
-    def __init__(self, places: threading.BoundedSemaphore, stop: threading.Event) -> None:
-        self._places = places
-        self._stop = stop
-        self._held = False
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._closed = False
+        self._changed = threading.Condition()
 
-    def __enter__(self) -> _Slot:
-        while not self._places.acquire(timeout=WAKE_SECONDS):  # a stop must not wait for a place
-            if self._stop.is_set():
+    @contextmanager
+    def taken(self) -> Iterator[_Place]:
+        with self._changed:
+            while not self._free and not self._closed:
+                self._changed.wait()
+            if self._closed:
                 raise InterruptedWaitError("interrupted before this line was submitted")
-        self._held = True
-        return self
+            self._free -= 1
+        place = _Place(self)
+        try:
+            yield place
+        finally:
+            place.give_back()
 
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._places.release()
+    def _give_back(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify()
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+class _Place:
+    """One place taken: given back once, by whichever comes first."""
+
+    def __init__(self, places: _Places) -> None:
+        self._places: _Places | None = places
+
+    def give_back(self) -> None:
+        if self._places is not None:
+            places, self._places = self._places, None
+            places._give_back()
 
 
 LineAction = Literal["skip", "attach", "uncertain", "submit"]
@@ -220,13 +248,12 @@ def _uncertain_error(line: BatchLine) -> SubmitUncertainError:
 
 
 def _finish_line(
-    jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool, off_server: Callable[[], None]
+    jobs: Jobs, manifest: Manifest, line: BatchLine, namer: FileNamer, request_id: str, just_submitted: bool,
+    off_server: Callable[[], None],
 ) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(
-            request_id, line.generation, namer=line_namer(jobs, line), just_submitted=just_submitted, off_server=off_server
-        )
+        outcome = jobs.finish(request_id, line.generation, namer=namer, just_submitted=just_submitted, off_server=off_server)
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:
