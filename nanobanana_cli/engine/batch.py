@@ -1,5 +1,8 @@
 """Batch generation: many prompts, a bounded number in flight, resumable without double billing.
 
+A job is in flight from its submit (or re-attach) until it has finished on the server: the moment
+it has, the next line is submitted, while its images are still being fetched and recorded.
+
 A manifest in the output directory (JSON Lines, appended and fsynced) records that a line is
 being submitted before its POST goes out, and its request id the moment the answer arrives. A
 later run with the same input and directory skips lines whose images are on disk, re-attaches
@@ -9,8 +12,10 @@ whose submit may have been billed without an id coming back, and submits only th
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -70,26 +75,31 @@ def run_batch(
     for path, problem in manifest.problems:
         if warn:
             warn(f"{path}:{problem.number}: {problem.message}")
-    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain)
+    places = _Places(concurrency)
+    runner = _LineRunner(jobs, manifest, reporter, resubmit_uncertain, places)
     try:
-        yield from run_concurrently(lines, runner.run, max_workers=concurrency, stop=jobs.stop)
+        # a worker per job in flight, and one more for each to save a finished job's images meanwhile
+        yield from run_concurrently(lines, runner.run, max_workers=2 * concurrency, stop=jobs.stop)
     except KeyboardInterrupt:
         raise InterruptedWaitError(
             "interrupted; every submitted job is in the manifest and keeps running",
             hint=rerun_hint,
         ) from None
+    finally:
+        places.close()  # workers still waiting for a place (after a stop) end instead of submitting
 
 
 class _LineRunner:
     """One batch line from its manifest state to an outcome: skip, re-attach, refuse, or submit."""
 
     def __init__(
-        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool
+        self, jobs: Jobs, manifest: Manifest, reporter: BatchReporter, resubmit_uncertain: bool, places: _Places
     ) -> None:
         self.jobs = jobs
         self.manifest = manifest
         self.reporter = reporter
         self.resubmit_uncertain = resubmit_uncertain
+        self._places = places
         assert jobs.downloads is not None  # run_lines refuses a Jobs without one
         self._plan = jobs.downloads
 
@@ -112,18 +122,21 @@ class _LineRunner:
             outcome = JobOutcome(state.get("request_id") or "", JobState.SUCCEEDED, line.generation, [s.url for s in saved], saved)
             return self._finished(line, outcome, skipped=True)
         action = _unsaved_action(state, self.resubmit_uncertain)
-        request_id: str = state.get("request_id") or ""
-        just_submitted = False
-        if action == "attach":
-            self.reporter.line_started(line, "re-attached", request_id)
-        elif action == "uncertain":
+        if action == "uncertain":
             return self._finished(line, JobOutcome("", JobState.UNCERTAIN, line.generation, error=_uncertain_error(line)))
-        else:
-            request_id = self._submit(line)
-            just_submitted = True
-        return self._finished(line, _finish_line(self.jobs, self.manifest, line, request_id, just_submitted))
+        with self._places.taken() as place:
+            namer = line_namer(self.jobs, line)  # once: the intent's {date} and {time} are the submit's
+            request_id: str = state.get("request_id") or ""
+            just_submitted = False
+            if action == "attach":
+                self.reporter.line_started(line, "re-attached", request_id)
+            else:
+                request_id = self._submit(line, namer)
+                just_submitted = True
+            outcome = _finish_line(self.jobs, self.manifest, line, namer, request_id, just_submitted, place.give_back)
+        return self._finished(line, outcome)
 
-    def _submit(self, line: BatchLine) -> str:
+    def _submit(self, line: BatchLine, namer: FileNamer) -> str:
         """Submit at most once: the fsynced `submitting` record comes first, so a crash at any
         moment after it leaves the line uncertain instead of sent again."""
         if self.jobs.stop.is_set():
@@ -133,7 +146,7 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=None, status=JobState.SUBMITTING,
                              model=line.generation.model, input=line.generation.to_payload(), **matrix)
         try:
-            request_id = self.jobs.submit(line.generation, self._plan.intent(line_namer(self.jobs, line))).request_id
+            request_id = self.jobs.submit(line.generation, self._plan.intent(namer)).request_id
         except SubmitUncertainError as exc:
             self.manifest.record(line.key, durable=True, status=JobState.UNCERTAIN, error=str(exc))
             raise
@@ -143,6 +156,54 @@ class _LineRunner:
         self.manifest.record(line.key, durable=True, line=line.number, request_id=request_id, status=JobState.SUBMITTED)
         self.reporter.line_started(line, "submitted", request_id)
         return request_id
+
+
+class _Places:
+    """The batch's `concurrency` places for jobs in flight. A line takes one before its submit (or
+    re-attach) and gives it back the moment its job has finished on the server (`Jobs.finish`'s
+    `off_server`), or when the line is done, whichever is first. Waiting costs nothing: no timed
+    wake-ups, and `close` (the batch is over, or stopped) ends every wait."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._closed = False
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def taken(self) -> Iterator[_Place]:
+        with self._changed:
+            while not self._free and not self._closed:
+                self._changed.wait()
+            if self._closed:
+                raise InterruptedWaitError("interrupted before this line was submitted")
+            self._free -= 1
+        place = _Place(self)
+        try:
+            yield place
+        finally:
+            place.give_back()
+
+    def _give_back(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+class _Place:
+    """One place taken: given back once, by whichever comes first."""
+
+    def __init__(self, places: _Places) -> None:
+        self._places: _Places | None = places
+
+    def give_back(self) -> None:
+        if self._places is not None:
+            places, self._places = self._places, None
+            places._give_back()
 
 
 LineAction = Literal["skip", "attach", "uncertain", "submit"]
@@ -186,10 +247,13 @@ def _uncertain_error(line: BatchLine) -> SubmitUncertainError:
     )
 
 
-def _finish_line(jobs: Jobs, manifest: Manifest, line: BatchLine, request_id: str, just_submitted: bool) -> JobOutcome:
+def _finish_line(
+    jobs: Jobs, manifest: Manifest, line: BatchLine, namer: FileNamer, request_id: str, just_submitted: bool,
+    off_server: Callable[[], None],
+) -> JobOutcome:
     started = time.monotonic()
     try:
-        outcome = jobs.finish(request_id, line.generation, namer=line_namer(jobs, line), just_submitted=just_submitted)
+        outcome = jobs.finish(request_id, line.generation, namer=namer, just_submitted=just_submitted, off_server=off_server)
     except InterruptedWaitError:
         raise  # the manifest already holds the request id; the next run re-attaches
     except NanobananaError as exc:

@@ -202,6 +202,7 @@ class Jobs:
         self.resume_base_url = resume_base_url
         self._finished: set[str] = set()
         self._submitted_at: dict[str, str] = {}
+        self._answered_at: dict[str, float] = {}  # the submit's answer, on the client's clock: where a wait's plan starts
         # What earlier jobs took, by number of images: read once per command (a batch of 500 asks once)
         self._learned: dict[int | None, Expectation] = {}
 
@@ -253,9 +254,11 @@ class Jobs:
         record = intent.to_record() if intent is not None else None
         with submitting(generation):
             submission = self.client.submit(generation, record)
+        self._answered_at[submission.request_id] = self.client.clock.monotonic()
         self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):
-            if self.history is not None:
+            # a history that journaled the submit already holds the job under its id: no second write
+            if self.history is not None and self.client.journal is not self.history:
                 self.history.record_submission(submission.request_id, generation, self.client.base_url, record)
         return submission
 
@@ -290,11 +293,14 @@ class Jobs:
         *,
         namer: FileNamer | None = None,
         just_submitted: bool = False,
+        off_server: Callable[[], None] | None = None,
     ) -> JobOutcome:
         """Wait for the job, then save its images; a failed or cancelled job raises `JobFailedError`.
 
         Polls of a job `just_submitted` are planned from what earlier jobs took; those timings count
-        from a submit, so they say nothing about a job submitted by an earlier command.
+        from a submit (its answer, not the bookkeeping after it), so they say nothing about a job
+        submitted by an earlier command. `off_server` hears the moment the job has finished on the
+        server, before its images are fetched (a batch submits its next job then).
         """
         from .polling import wait_for_result
 
@@ -303,13 +309,16 @@ class Jobs:
             # provenance (~5 ms, under the import lock they all wait on) after the job's completion
             from . import downloads, provenance  # noqa: F401
         expectation = self.expectation(generation) if just_submitted else None
+        answered_at = self._answered_at.pop(request_id, None) if just_submitted else None
         started = time.monotonic()
         deadline = self._deadline()
         with self.resumable([request_id]):
             result = wait_for_result(
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
-                schedule=self.schedule, stop=self.stop, expectation=expectation,
+                schedule=self.schedule, stop=self.stop, expectation=expectation, since=answered_at,
             )
+            if off_server is not None:
+                off_server()
             outcome = self._complete(result, generation, namer, deadline)
         outcome.elapsed_seconds = time.monotonic() - started
         outcome.finished_at = outcome.finished_at or utc_now()  # seen finishing while we waited

@@ -83,7 +83,8 @@ class Manifest:
 
     def __init__(self, directory: Path, name: str = MANIFEST_NAME) -> None:
         self.path = directory / name
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _state
+        self._append_lock = threading.Lock()  # one append to the file at a time
         self._state: dict[str, dict[str, Any]] = {}
         self.problems: list[tuple[Path, LineProblem]] = []
         if self.path.is_symlink() or (self.path.exists() and not is_regular_file(self.path)):
@@ -135,18 +136,26 @@ class Manifest:
             return [dict(state) for state in self._state.values()]
 
     def record(self, key: str, *, durable: bool = False, **fields: Any) -> None:
-        """Append a record; `durable` ones are fsynced before returning (a lost request id means paying twice)."""
+        """Append a record; `durable` ones are fsynced before returning (a lost request id means paying twice).
+
+        Every worker of a batch records here: only the append itself is one at a time (so records
+        never interleave), and the fsync is not, so no worker waits on another's disk flush.
+        """
         record = {"key": key, **fields, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        data = json.dumps(record).encode("utf-8") + b"\n"
         with self._lock:
             self._state.setdefault(key, {}).update(record)
-            with open_for_append(self.path) as handle:  # never through a link planted at its name
-                handle.write(json.dumps(record).encode("utf-8") + b"\n")
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            if durable and self._created:
-                _fsync_directory(self.path.parent)  # a new file's name must survive a crash too
-                self._created = False
+        with open_for_append(self.path) as handle:  # never through a link planted at its name
+            with self._append_lock:
+                handle.write(data)
+                handle.flush()
+            if durable:
+                os.fsync(handle.fileno())  # the record, and any written before it, are on disk
+        if durable and self._created:
+            with self._append_lock:
+                if self._created:
+                    _fsync_directory(self.path.parent)  # a new file's name must survive a crash too
+                    self._created = False
 
 
 def manifests_in(directory: Path) -> list[Path]:

@@ -226,13 +226,14 @@ class Plan:
 class _Waiter:
     """One wait: the poll loop's state, so each step stays small."""
 
-    def __init__(self, client: Client, request_id: str, timeout: float | None, plan: Plan) -> None:
+    def __init__(self, client: Client, request_id: str, timeout: float | None, plan: Plan, since: float | None = None) -> None:
         self.client = client
         self.request_id = request_id
         self.timeout = timeout
         self.plan = plan
-        self.started = client.clock.monotonic()
-        self.deadline = self.started + timeout if timeout is not None else None
+        now = client.clock.monotonic()
+        self.started = now if since is None else min(since, now)  # where the plan's elapsed times count from
+        self.deadline = now + timeout if timeout is not None else None
         self.last_state: str | None = None
 
     def elapsed(self) -> float:
@@ -285,14 +286,17 @@ def wait_for_result(
     schedule: PollSchedule | None = None,
     stop: threading.Event | None = None,
     expectation: Expectation | None = None,
+    since: float | None = None,
 ) -> JobResult:
     """Poll until the job is finished and return `/result`'s answer (succeeded, failed or cancelled).
 
     `timeout` bounds the whole wait, retries and Retry-After included. `expectation` (learned queue
-    and run times, see `Expectation.from_history`) plans the polls.
+    and run times, see `Expectation.from_history`) plans the polls, in seconds from `since` (the
+    client clock's moment the submit was answered; default now): the bookkeeping between the submit
+    and the wait must not delay the poll planned for the job's finish.
     """
     plan = Plan(expectation, schedule or PollSchedule.from_env())
-    waiter = _Waiter(client, request_id, timeout, plan)
+    waiter = _Waiter(client, request_id, timeout, plan, since)
     stop = stop or threading.Event()
     while True:
         # The first poll waits too: a job is never done the moment it is submitted.

@@ -247,13 +247,19 @@ class History:
         self._warn = warn
         self._lock = threading.Lock()
         self._connection: Any = None
+        # The submit journal's own connection, for when the shared one is busy: a batch's next submit
+        # must not queue behind the other workers' bookkeeping (each holds the lock across its
+        # statement and its wait for the GIL after it).
+        self._journal_lock = threading.Lock()
+        self._journal_connection: Any = None
         self._broken = False
         self.failure: Exception | None = None  # why the database failed, for commands about the history itself
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        for connection in (self._connection, self._journal_connection):
+            if connection is not None:
+                connection.close()
+        self._connection = self._journal_connection = None
 
     def __enter__(self) -> History:
         return self
@@ -262,28 +268,38 @@ class History:
         self.close()
 
     @contextmanager
-    def _db(self) -> Iterator[Any]:
-        """A connection, or None once the database has failed (after a single warning).
+    def _db(self, journal: bool = False) -> Iterator[Any]:
+        """A connection, or None once the database has failed (after a single warning). The submit
+        `journal` takes the shared connection if it is free and else its own (opened only then: a
+        lone `generate` opens one).
 
         A statement that fails marks the history broken too and is swallowed here, so every
         method returns from inside its `with` block and gives its empty answer after it.
         """
         import sqlite3
 
-        with self._lock:
-            connection = self._open()
+        own = journal and not self._lock.acquire(blocking=False)
+        if own:
+            self._journal_lock.acquire()
+        elif not journal:
+            self._lock.acquire()
+        try:
+            connection = self._open(own)
             try:
                 yield connection
             except sqlite3.Error as exc:
                 self._fail(exc)
+        finally:
+            (self._journal_lock if own else self._lock).release()
 
-    def _open(self) -> Any:
+    def _open(self, journal: bool = False) -> Any:
         import sqlite3
 
         if self._broken:
             return None
-        if self._connection is not None:
-            return self._connection
+        opened = self._journal_connection if journal else self._connection
+        if opened is not None:
+            return opened
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
@@ -301,7 +317,10 @@ class History:
         except (sqlite3.Error, OSError) as exc:
             self._fail(exc)
             return None
-        self._connection = connection
+        if journal:
+            self._journal_connection = connection
+        else:
+            self._connection = connection
         return connection
 
     def _fail(self, exc: Exception) -> None:
@@ -372,7 +391,7 @@ class History:
         manifest, which is what prevents a resubmit, is fsynced.)
         """
         ticket = LOCAL_KEY_PREFIX + secrets.token_hex(6)
-        with self._db() as db:
+        with self._db(journal=True) as db:
             if db is not None:
                 now = utc_now()
                 db.execute(
@@ -385,17 +404,17 @@ class History:
 
     def submitted(self, ticket: str, request_id: str) -> None:
         self._execute("UPDATE OR REPLACE jobs SET request_id = ?, status = 'in_queue', owner_pid = NULL,"
-                      " updated_at = ? WHERE request_id = ?", (request_id, utc_now(), ticket))
+                      " updated_at = ? WHERE request_id = ?", (request_id, utc_now(), ticket), journal=True)
 
     def uncertain(self, ticket: str, reason: str) -> None:
         self._execute("UPDATE jobs SET status = ?, error = ?, owner_pid = NULL, updated_at = ? WHERE request_id = ?",
-                      (JobState.UNCERTAIN, reason, utc_now(), ticket))
+                      (JobState.UNCERTAIN, reason, utc_now(), ticket), journal=True)
 
     def not_sent(self, ticket: str) -> None:
-        self._execute("DELETE FROM jobs WHERE request_id = ?", (ticket,))
+        self._execute("DELETE FROM jobs WHERE request_id = ?", (ticket,), journal=True)
 
-    def _execute(self, statement: str, params: tuple[Any, ...]) -> None:
-        with self._db() as db:
+    def _execute(self, statement: str, params: tuple[Any, ...], journal: bool = False) -> None:
+        with self._db(journal) as db:
             if db is not None:
                 db.execute(statement, params)
 
