@@ -1,7 +1,5 @@
 """`nanobanana auth`: store, inspect and remove the API token."""
 
-from __future__ import annotations
-
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +20,7 @@ auth_app = typer.Typer(
 NoVerifyOpt = Annotated[bool, typer.Option("--no-verify", help="Do not ask the API whether the token is accepted (offline).")]
 
 
-def _check_with_api(token: str, settings: Settings) -> bool:
+def _check_with_api(token: str, settings: "Settings") -> bool:
     from ..engine.connect import open_client
 
     with open_client(settings, token=token) as client:

@@ -1,7 +1,5 @@
 """`nanobanana batch`: many prompts at once, resumable, never paying twice; and `--shard K/N`."""
 
-from __future__ import annotations
-
 import shlex
 import sys
 from pathlib import Path
@@ -181,7 +179,7 @@ def batch_run(
     run = LineRun(concurrency, sandbox, resubmit_uncertain, max_cost, part.manifest_name if part else None,
                   rerun_hint=f"run the same batch command again to resume without paying twice: {rerun}")
 
-    def vet(catalog: Catalog) -> list[BatchLine]:
+    def vet(catalog: "Catalog") -> list["BatchLine"]:
         return _vetted(output, source, settings, catalog, lines, flags, skipped)
 
     outcomes = run_lines(output, settings, plan, lines, run, lambda item: _emit(output, followups, item), vet)
@@ -199,8 +197,8 @@ def _line_flags(*, sets: tuple[str, ...], expand: bool, fit: bool, **given: obje
 
 
 def _dry_run(
-    output: Output, source: str, settings: Settings, lines: list[BatchLine], flags: LineFlags,
-    skipped: list[LineProblem] | None, curl: bool,
+    output: Output, source: str, settings: "Settings", lines: list["BatchLine"], flags: "LineFlags",
+    skipped: list["LineProblem"] | None, curl: bool,
 ) -> None:
     """The requests as they would be sent, each line checked against its model's schema (no account
     needed: the cache or the bundled snapshot answer without a token), and what they would cost."""
@@ -215,7 +213,7 @@ def _dry_run(
 
 
 def _conclude(
-    output: Output, followups: Followups, outcomes: list[LineOutcome], gallery: Path | None, source: str, rerun: str
+    output: Output, followups: Followups, outcomes: list["LineOutcome"], gallery: Path | None, source: str, rerun: str
 ) -> None:
     """After the run: previews and hooks, the gallery when asked for, the summary and the exit code."""
     followups.show([saved.path for item in outcomes if not item.skipped for saved in item.outcome.saved or []])
@@ -230,9 +228,9 @@ def _conclude(
 
 
 def _lines(
-    output: Output, source: str, settings: Settings, options: LineOptions, flags: LineFlags, skip_invalid: bool,
-    shard: Shard | None,
-) -> tuple[list[BatchLine], list[LineProblem]]:
+    output: Output, source: str, settings: "Settings", options: "LineOptions", flags: "LineFlags", skip_invalid: bool,
+    shard: "Shard | None",
+) -> tuple[list["BatchLine"], list["LineProblem"]]:
     """The file's jobs whose lines are well-formed, only the shard's when there is one, and the
     problems of the others (with --skip-invalid; without, they are reported and refused here).
 
@@ -258,9 +256,9 @@ def _lines(
 
 
 def _vetted(
-    output: Output, source: str, settings: Settings, catalog: Catalog, lines: list[BatchLine], flags: LineFlags,
-    skipped: list[LineProblem] | None,
-) -> list[BatchLine]:
+    output: Output, source: str, settings: "Settings", catalog: "Catalog", lines: list["BatchLine"], flags: "LineFlags",
+    skipped: "list[LineProblem] | None",
+) -> list["BatchLine"]:
     """The jobs checked against the schema in effect for each line's model. `skipped` (with
     --skip-invalid; None without) are the file's own problems: reported with these, in line order."""
     from ..runs.lines import vet_lines
@@ -274,7 +272,7 @@ def _vetted(
     return kept
 
 
-def _refuse(output: Output, source: str, problems: list[LineProblem]) -> None:
+def _refuse(output: Output, source: str, problems: list["LineProblem"]) -> None:
     for problem in sorted(problems, key=lambda problem: problem.number):
         output.error(f"{source}:{problem.number}: {problem.message}")
     raise UsageError(
@@ -283,7 +281,7 @@ def _refuse(output: Output, source: str, problems: list[LineProblem]) -> None:
     )
 
 
-def _skip(output: Output, source: str, problems: list[LineProblem]) -> None:
+def _skip(output: Output, source: str, problems: list["LineProblem"]) -> None:
     """--skip-invalid: each skipped line a warning (and, with --json, a document of its own), then the count."""
     problems = sorted(problems, key=lambda problem: problem.number)
     for problem in problems:
@@ -293,14 +291,14 @@ def _skip(output: Output, source: str, problems: list[LineProblem]) -> None:
         output.warn(f"skipped {len(problems)} invalid line(s) of {source}: {', '.join(str(p.number) for p in problems)}")
 
 
-def _emit_invalid(output: Output, problem: LineProblem) -> None:
+def _emit_invalid(output: Output, problem: "LineProblem") -> None:
     from ..engine.outcome import JobOutcome
 
     outcome = JobOutcome("", "invalid", error=UsageError(problem.message))
     output.emit({**outcome.to_dict(), "line": problem.number, "name": None, "skipped": True}, [], compact=True)
 
 
-def _emit(output: Output, followups: Followups, item: LineOutcome) -> None:
+def _emit(output: Output, followups: Followups, item: "LineOutcome") -> None:
     output.emit(item.to_dict(), [saved.path for saved in item.outcome.saved or []], compact=True)
     if not item.skipped:
         followups.saved(item.outcome)

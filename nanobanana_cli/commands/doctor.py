@@ -1,7 +1,5 @@
 """`nanobanana doctor`: is everything in place to generate images?"""
 
-from __future__ import annotations
-
 from ..errors import AlreadyReported, ExitCode
 from ..sanitise import shown
 from .options import BaseUrlOpt, JsonOpt, TokenOpt, command_settings, make_output

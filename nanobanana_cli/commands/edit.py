@@ -4,8 +4,6 @@ Thin: the images, the model and its options are checked and sent by the same use
 `generate` (runs/generate.py, runs/models.py), through the same journaled submit.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -123,7 +121,7 @@ def edit(
     run_generation(output, settings, plain_request(prompt, settings, request), choices)
 
 
-def _compare(output: Output, settings: Settings, prompt: str, models: list[str], choices: RunChoices, name: str | None) -> None:
+def _compare(output: "Output", settings: "Settings", prompt: str, models: list[str], choices: "RunChoices", name: str | None) -> None:
     """One edit per model, run (and resumed) like a generate run of several jobs."""
     from dataclasses import replace
 

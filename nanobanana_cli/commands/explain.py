@@ -1,7 +1,5 @@
 """`explain`: a job's timeline and cost."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`nanobanana gallery`: a contact sheet for one or more directories of images."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -6,8 +6,6 @@ directory, `-j` at once, resumed by the same command until done, never billed tw
 result, in order.
 """
 
-from __future__ import annotations
-
 import shlex
 import sys
 from pathlib import Path

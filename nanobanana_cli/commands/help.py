@@ -1,7 +1,5 @@
 """`nanobanana help [TOPIC]`: topics that no single command's --help covers, and each command's help."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Optional
 
 import typer

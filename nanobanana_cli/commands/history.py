@@ -1,7 +1,5 @@
 """`nanobanana history`: find yesterday's job again, bring unfinished ones up to date, forget old ones."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -99,7 +97,7 @@ def _checked_status(status: str | None) -> str | None:
     return wanted
 
 
-def _refresh(output: Output, settings: Settings, history: History) -> None:
+def _refresh(output: "Output", settings: "Settings", history: "History") -> None:
     """Bring every unfinished job up to date through the job lifecycle, which records what it learns,
     and say what changed: a filtered listing may show none of them afterwards.
 
@@ -175,7 +173,7 @@ API_WIDTH = 30
 COLUMNS = ("SUBMITTED (UTC)", "ID", "STATUS", "MODEL", "IMAGES", "API", "PROMPT")
 
 
-def _table(entries: list[HistoryEntry]) -> list[str]:
+def _table(entries: list["HistoryEntry"]) -> list[str]:
     """The header and one row per job; MODEL and IMAGES are as wide as their widest cell."""
     if not entries:
         return []
@@ -187,7 +185,7 @@ def _table(entries: list[HistoryEntry]) -> list[str]:
     ]
 
 
-def _cells(entry: HistoryEntry) -> tuple[str, ...]:
+def _cells(entry: "HistoryEntry") -> tuple[str, ...]:
     """One job's cells: every recorded value escaped (a prompt may hold a newline, or come from a crafted file)."""
     from ..api.family import alias_or_id
 
@@ -198,7 +196,7 @@ def _cells(entry: HistoryEntry) -> tuple[str, ...]:
     return (when, shown(entry.request_id), shown(entry.status), model, _images(entry), shown(entry.base_url), prompt)
 
 
-def _images(entry: HistoryEntry) -> str:
+def _images(entry: "HistoryEntry") -> str:
     """`4× 16:9 png`, `1× 2K edit of 3`: what the job asked for and made, nothing it does not know.
 
     A request checked against a model's schema records only the fields it sent: the count is its

@@ -1,7 +1,5 @@
 """`status`, `result`, `cancel` and `watch`: managing jobs by request id (default: the latest job)."""
 
-from __future__ import annotations
-
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,7 +65,7 @@ def complete_request_id(incomplete: str) -> list[tuple[str, str]]:
 def job_session(
     output: Output, request_ids: list[str] | None, last: bool, token: str | None, flags: dict[str, Any], *,
     download: bool = False, name: str | None = None,
-) -> Iterator[tuple[Jobs, list[str]]]:
+) -> Iterator[tuple["Jobs", list[str]]]:
     """The jobs to act on (given, or the latest) and a `Jobs` over the history and one client.
 
     With `download`, each job's images go where it was submitted to save them (its recorded
@@ -103,7 +101,7 @@ RequestIdArg = Annotated[
 ]
 
 
-def _status_line(outcome: JobOutcome) -> str:
+def _status_line(outcome: "JobOutcome") -> str:
     text = f"completed: {outcome.status}" if outcome.status in (JobState.SUCCEEDED, JobState.FAILED) else outcome.status
     if outcome.status == JobState.FAILED and outcome.job_error:
         text += f": {shown(outcome.job_error)}"  # the server's words
@@ -146,7 +144,7 @@ def job_status(
     output.emit(outcome.to_dict(), [_status_line(outcome)], quiet=[outcome.status])
 
 
-def _uncertain_submit(output: Output, key: str) -> JobOutcome:
+def _uncertain_submit(output: Output, key: str) -> "JobOutcome":
     """A `local:` key from `history`: what the history knows of a submit never answered; nothing is sent."""
     from ..engine.outcome import JobOutcome
 

@@ -1,7 +1,5 @@
 """`nanobanana mcp`: serve nanobanana's tools to AI agents over MCP, or print the config that registers it."""
 
-from __future__ import annotations
-
 import importlib.util
 from enum import Enum
 from pathlib import Path

@@ -1,7 +1,5 @@
 """`nanobanana merge`: the output directories of sharded batch runs, brought into one."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

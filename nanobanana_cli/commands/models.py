@@ -1,8 +1,6 @@
 """`models` and `model`: the nano-banana family, with each model's price and where its schema comes
 from, and one model's fields."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -115,7 +113,7 @@ def model_show(
         output.note(f"not from the live catalog: {source.note}")
 
 
-def _row(entry: ModelEntry, member: Any, task: str) -> dict[str, Any]:
+def _row(entry: "ModelEntry", member: Any, task: str) -> dict[str, Any]:
     return {
         "alias": member.alias if member is not None else None,
         "task": task,

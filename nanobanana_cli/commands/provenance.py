@@ -1,7 +1,5 @@
 """`inspect` and `regen`: what a saved image says about itself, and making it again from that."""
 
-from __future__ import annotations
-
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Optional

@@ -1,7 +1,5 @@
 """`nanobanana sandbox`: a local RunComfy Model API for trying the tool and rehearsing CI scripts."""
 
-from __future__ import annotations
-
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -136,7 +134,7 @@ def sandbox_serve(
             output.info("sandbox stopped")
 
 
-def _open_sandbox(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, **options: Any) -> Sandbox:
+def _open_sandbox(host: str, port: int, tls_cert: Path | None, tls_key: Path | None, **options: Any) -> "Sandbox":
     """The sandbox, listening; every way that can fail as a UsageError naming the flag to change."""
     from ..sandbox import Sandbox, TLSConfig
 

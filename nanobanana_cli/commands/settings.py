@@ -1,7 +1,5 @@
 """`nanobanana config`: defaults set once (aspect ratio, format, output directory, ...)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
