@@ -21,7 +21,7 @@ from .schema import MODEL_ID, TEXT_TO_IMAGE
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 ASPECT_RATIOS: tuple[str, ...] = TEXT_TO_IMAGE["aspect_ratio"].choices
 OUTPUT_FORMATS: tuple[str, ...] = TEXT_TO_IMAGE["output_format"].choices
-FORMAT_ALIASES: dict[str, str] = TEXT_TO_IMAGE["output_format"].aliases
+FORMAT_ALIASES: Mapping[str, str] = TEXT_TO_IMAGE["output_format"].aliases
 NUM_IMAGES_CHOICES: tuple[int, ...] = TEXT_TO_IMAGE["num_images"].choices
 PROMPT_MAX_LENGTH: int = TEXT_TO_IMAGE["prompt"].max_length or 0
 

@@ -123,7 +123,6 @@ def edit(
 
 def _compare(output: "Output", settings: "Settings", prompt: str, models: list[str], choices: "RunChoices", name: str | None) -> None:
     """One edit per model, run (and resumed) like a generate run of several jobs."""
-    from dataclasses import replace
 
     from ..engine.matrix import plan_jobs
     from ..invocation import rerun_command
@@ -134,5 +133,5 @@ def _compare(output: "Output", settings: "Settings", prompt: str, models: list[s
         prompt, {}, settings["num_images"], {**settings.generation_defaults(), "model": choices.model.model_id},
         literal=True, models=models_to_compare(models, "edit"),
     )
-    choices = replace(choices, name=parse_name(name, planned[0].values))
+    choices = choices._replace(name=parse_name(name, planned[0].values))
     run_many(output, settings, planned, ManyChoices(choices, command=rerun_command()))

@@ -7,9 +7,8 @@ job was submitted for, under the names it was given, without being told again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .naming import FileNamer
 
@@ -17,8 +16,9 @@ METADATA_MODES = ("embed", "sidecar", "none")
 MAX_DIRECTORY_LENGTH = 4096
 
 
-@dataclass(frozen=True)
-class JobIntent:
+# NamedTuples rather than dataclasses: imported before every submit, and a frozen dataclass costs ~1 ms to
+# define where a NamedTuple costs a tenth of that.
+class JobIntent(NamedTuple):
     output_dir: Path  # absolute
     namer: FileNamer
     metadata: str = "embed"

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -318,7 +318,7 @@ class Backend:
             request.model or self.settings["model"], request.task, request.resolution, request.seed, (), request.images,
         )
         generation = GenerationInput(request.prompt, **request.options, model=model.model_id)
-        with self._jobs(call, downloads=replace(self.plan, name=request.name)) as (jobs, _):
+        with self._jobs(call, downloads=self.plan._replace(name=request.name)) as (jobs, _):
             catalog = entry = None
             if model.needs_schema:
                 # The same check and request body as `nanobanana edit`/`generate --model`: every field

@@ -48,7 +48,7 @@ def line_request(spec: LineSpec, model_id: str, flags: LineFlags) -> ModelReques
     )
     # The default model's classic fields alone are checked (and sent in full) as `generate` sends them;
     # with anything else, the line's aspect and format are fields like the rest, sent as given.
-    return replace(request, given=tuple(given.items())) if request.needs_schema else request
+    return request._replace(given=tuple(given.items())) if request.needs_schema else request
 
 
 def vet_lines(
@@ -73,7 +73,7 @@ def vet_lines(
                     found = request.read_images(catalog.entry(request.model_id))
                 except UsageError as exc:
                     raise UsageError(f"\"images\": {exc}", hint=exc.hint) from None
-                request = replace(request, images=(), reloaded=tuple(found))
+                request = request._replace(images=(), reloaded=tuple(found))
             prepared = request.prepare(catalog, settings, [line.generation for line in group])
         except NanobananaError as exc:
             problems.append(LineProblem.of(number, exc))

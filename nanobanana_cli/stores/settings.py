@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,7 +24,7 @@ CONFIG_FILE = "config.json"
 METADATA_MODES = ("embed", "sidecar", "none")
 
 
-def _choice(options: tuple[str, ...], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
+def _choice(options: tuple[str, ...], aliases: Mapping[str, str] | None = None) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = (aliases or {}).get(raw.strip().lower(), raw.strip().lower())
         if value not in options:
