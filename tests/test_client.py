@@ -10,7 +10,7 @@ import requests
 from nanobanana_cli.api.client import Client
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.api.retry import Clock, RetryPolicy, parse_retry_after
-from nanobanana_cli.api.urls import check_asset_url, check_base_url
+from nanobanana_cli.api.urls import Origin, check_asset_url, check_base_url, parse_origin
 from nanobanana_cli.errors import (
     APIError,
     AuthError,
@@ -215,6 +215,26 @@ def test_base_urls_that_would_leak_the_token_are_refused(url):
 @pytest.mark.parametrize("url", ["https://model-api.runcomfy.net/", "http://127.0.0.1:8765", "http://localhost:1", "http://[::1]:9"])
 def test_https_and_loopback_base_urls_are_accepted(url):
     assert check_base_url(url) == url.rstrip("/")
+
+
+@pytest.mark.parametrize("url", [
+    "https://model-api.runcomfy.net/v1/models", "HTTPS://Model-API.RunComfy.net", "http://127.0.0.1:8765/a_b~c",
+    "http://\u212aelvin.example/",  # the Kelvin sign: IDNA reads it as a "k"
+    "http://\u017ftatic.example/",  # the long s: not a valid IDNA label
+    "https://cdn.example:99999/", "https://bücher.example/",
+])
+def test_an_origin_is_read_as_urllib3_reads_it(url):
+    """The quick reading of plain URLs (which spares a dry run the HTTP stack) never disagrees with
+    urllib3's, which connects: not even on letters that only match [A-Za-z] when case is folded."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    try:
+        parsed = parse_url(url)
+        expected = Origin(parsed.scheme, parsed.host.lower(), parsed.port) if parsed.host else None
+    except LocationParseError:
+        expected = None
+    assert parse_origin(url) == expected
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://cdn.example.com/a.png", "javascript:alert(1)"])

@@ -20,11 +20,13 @@ EXCERPT_LENGTH = 160
 _USERINFO = re.compile(r"\A([A-Za-z][A-Za-z0-9+.-]*:/*)[^/?#]*@")
 
 
-# A URL every parser reads alike (a letters-digits-dots host, a port, a path of unreserved characters):
-# read here, so that describing a request (a dry run) does not import the HTTP stack; urllib3 reads the rest.
+# A URL every parser reads alike (an ASCII letters-digits-dots host, a port, a path of unreserved
+# characters): read here, so that describing a request (a dry run) does not import the HTTP stack;
+# urllib3 reads the rest. No re.IGNORECASE: with it [A-Za-z] also matches the Kelvin sign and the long s,
+# which IDNA maps to other letters or refuses (and it costs ~0.7 ms more to compile, at every start).
 _PLAIN_URL = re.compile(
-    r"\A(?P<scheme>https?)://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?(?:/[A-Za-z0-9._~/-]*)?\Z",
-    re.IGNORECASE,
+    r"\A(?P<scheme>[Hh][Tt][Tt][Pp][Ss]?)://(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:/[A-Za-z0-9._~/-]*)?\Z"
 )
 
 
