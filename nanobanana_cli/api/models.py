@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import BadResponseError, InvalidInputError
@@ -81,16 +80,7 @@ def _check_utf8(prompt: str) -> None:
         ) from None
 
 
-@dataclass(frozen=True)
-class GenerationInput:
-    """One request to a model of the family.
-
-    The default model with only the four classic options is validated here, against its built-in
-    schema. Any other request (another model, input images, `--resolution`, `--seed`, `--set`) is
-    validated against the schema in effect by the use case, which then builds it `from_body`: its
-    `body` is exactly the fields to send (unset ones left to the server's defaults).
-    """
-
+class _GenerationFields(NamedTuple):
     prompt: str
     aspect_ratio: str | None = TEXT_TO_IMAGE["aspect_ratio"].default
     output_format: str | None = TEXT_TO_IMAGE["output_format"].default
@@ -103,29 +93,54 @@ class GenerationInput:
     # Which of aspect_ratio / output_format / num_images the body carries; None: all three (the classic request)
     sent: tuple[str, ...] | None = None
     # The streaming body (engine/image_inputs.JsonBody) of a request with local images: sent instead of JSON
-    wire: Any = field(default=None, compare=False, repr=False)
+    wire: Any = None
 
-    @property
-    def classic(self) -> bool:
-        """The default model with only its four classic fields: checked here, no catalog needed."""
-        return self.model == MODEL_ID and self.sent is None and not self.extra and not self.images
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str):
-            raise InvalidInputError(f"the prompt must be text, not {type(self.prompt).__name__}")
-        prompt = self.prompt.strip()
+# A NamedTuple checked as it is made, rather than a frozen dataclass: this module is imported before
+# every submit, and a dataclass costs ~1 ms to define (and `dataclasses` itself ~1 ms to import).
+# `_replace` skips the checks: build a new one instead.
+class GenerationInput(_GenerationFields):
+    """One request to a model of the family.
+
+    The default model with only the four classic options is validated here, against its built-in
+    schema. Any other request (another model, input images, `--resolution`, `--seed`, `--set`) is
+    validated against the schema in effect by the use case, which then builds it `from_body`: its
+    `body` is exactly the fields to send (unset ones left to the server's defaults).
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        prompt: str,
+        aspect_ratio: str | None = TEXT_TO_IMAGE["aspect_ratio"].default,
+        output_format: str | None = TEXT_TO_IMAGE["output_format"].default,
+        num_images: int = TEXT_TO_IMAGE["num_images"].default,
+        model: str = MODEL_ID,
+        extra: tuple[tuple[str, Any], ...] = (),
+        images: tuple[Any, ...] = (),
+        sent: tuple[str, ...] | None = None,
+        wire: Any = None,
+    ) -> GenerationInput:
+        if not isinstance(prompt, str):
+            raise InvalidInputError(f"the prompt must be text, not {type(prompt).__name__}")
+        prompt = prompt.strip()
         _check_utf8(prompt)
         if not prompt:
             raise InvalidInputError("the prompt is empty", hint='pass one: nanobanana generate "a red fox"')
-        object.__setattr__(self, "prompt", prompt)
-        if isinstance(self.output_format, str):
-            folded = self.output_format.lower()
-            object.__setattr__(self, "output_format", FORMAT_ALIASES.get(folded, folded))
-        if not self.classic:
-            return  # checked against the schema in effect (api/input_schema.validate)
-        if len(prompt) > PROMPT_MAX_LENGTH:
+        if isinstance(output_format, str):
+            folded = output_format.lower()
+            output_format = FORMAT_ALIASES.get(folded, folded)
+        made = super().__new__(cls, prompt, aspect_ratio, output_format, num_images, model, extra, images, sent, wire)
+        if made.classic:
+            made._check_classic()
+        # otherwise checked against the schema in effect (api/input_schema.validate)
+        return made
+
+    def _check_classic(self) -> None:
+        if len(self.prompt) > PROMPT_MAX_LENGTH:
             raise InvalidInputError(
-                f"the prompt is {len(prompt)} characters long; the model accepts at most {PROMPT_MAX_LENGTH}",
+                f"the prompt is {len(self.prompt)} characters long; the model accepts at most {PROMPT_MAX_LENGTH}",
                 hint="shorten the prompt",
             )
         if self.aspect_ratio not in ASPECT_RATIOS:
@@ -142,6 +157,11 @@ class GenerationInput:
             raise InvalidInputError(
                 f"invalid number of images {self.num_images!r}: choose {TEXT_TO_IMAGE['num_images'].choices_spoken}"
             )
+
+    @property
+    def classic(self) -> bool:
+        """The default model with only its four classic fields: checked here, no catalog needed."""
+        return self.model == MODEL_ID and self.sent is None and not self.extra and not self.images
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any], model: str, *, images_field: str = "image_urls", wire: Any = None) -> GenerationInput:

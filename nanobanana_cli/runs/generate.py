@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -314,6 +313,8 @@ def _named(directory: Path) -> str:
 def this_run(lines: list[BatchLine], directory: Path) -> ThisRun:
     """The run to go on with: the first run of these lines in `directory` that is not done (every job's
     images on disk), or a new one after them. Runs after the first are told apart by their manifest keys."""
+    from dataclasses import replace
+
     from ..engine.batch import line_action
     from ..engine.manifest import read_manifests
 
