@@ -181,6 +181,35 @@ def test_only_a_job_just_submitted_is_planned_from_earlier_jobs_timings(sandbox,
     assert not plans[0] and len(plans[1].jobs) == 1 and plans[2] is None
 
 
+def test_a_just_submitted_jobs_plan_counts_from_the_middle_of_its_submits_round_trip(sandbox, monkeypatch):
+    """The job is created between the POST leaving and its answer arriving; earlier jobs' durations run
+    from that creation, so the plan does too: not from the answer, nor from the journal writes around it."""
+    from nanobanana_cli.api.retry import Clock
+    from nanobanana_cli.engine import polling
+    from nanobanana_cli.engine.lifecycle import Jobs
+
+    reads: list[tuple[float, int]] = []  # each clock reading, with how many POSTs the sandbox had answered by then
+
+    def monotonic() -> float:
+        reads.append((float(len(reads)), sum(r.method == "POST" for r in sandbox.stats.requests)))
+        return reads[-1][0]
+
+    begun: list[float | None] = []
+
+    def spy(*args, since=None, **kwargs):
+        begun.append(since)
+        return wait_for_result(*args, since=since, **kwargs)
+
+    monkeypatch.setattr(polling, "wait_for_result", spy)
+    with History() as history, Client(sandbox.token, sandbox.base_url, clock=Clock(monotonic=monotonic), journal=history) as client:
+        jobs = Jobs(client, history)
+        generation = GenerationInput("a fox")
+        jobs.finish(jobs.submit(generation).request_id, generation, just_submitted=True)
+    sent = max(moment for moment, posts in reads if posts == 0)  # the last reading before the POST was answered
+    answered = min(moment for moment, posts in reads if posts == 1)  # the first one after
+    assert begun == [(sent + answered) / 2]
+
+
 def test_the_poll_interval_override_caps_every_gap(monkeypatch):
     monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "0.05")
     waited = simulate(0.5, 2.0, learned_from([(0.5, 2.0)] * 3), PollSchedule.from_env())
