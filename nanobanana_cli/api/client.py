@@ -193,28 +193,6 @@ class _NoJournal:
         pass
 
 
-class RoundTrip:
-    """A request's last attempt on the client's clock: when it went out and when its answer's head came back.
-
-    A submit's job is created on the server somewhere in between, and the durations learned from
-    earlier jobs run from that creation (the server's `created_at` to its `finished_at`). A wait
-    planned from them counts from the middle of the round trip: counted from the answer's arrival,
-    the poll meant for the finish would come late by the answer's way back and whatever the server
-    did after creating the job; counted from the send, early by the way there, and a poll that
-    comes early costs a whole further gap.
-    """
-
-    __slots__ = ("sent", "answered")
-
-    def __init__(self) -> None:
-        self.sent: float | None = None
-        self.answered: float | None = None
-
-    @property
-    def middle(self) -> float | None:
-        return None if self.sent is None or self.answered is None else (self.sent + self.answered) / 2
-
-
 class Client:
     """Synchronous client for google/nano-banana/text-to-image on RunComfy's Model API.
 
@@ -361,7 +339,7 @@ class Client:
         what: str,
         billable: bool = False,
         deadline: float | None = None,
-        round_trip: RoundTrip | None = None,
+        on_answer: Callable[[float], None] | None = None,
         **kwargs: Any,
     ) -> T:
         """Send, decode and parse one API call, retrying what may be retried.
@@ -377,11 +355,9 @@ class Client:
             body: Any = kwargs.get("data")
             if hasattr(body, "seek"):
                 body.seek(0)  # a streamed body (engine/image_inputs.JsonBody) is sent whole by every attempt
-            if round_trip is not None:
-                round_trip.sent, round_trip.answered = self.clock.monotonic(), None
             response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
-            if round_trip is not None:
-                round_trip.answered = self.clock.monotonic()
+            if on_answer is not None:
+                on_answer(self.clock.monotonic())
             with response:
                 try:
                     if response.status_code in retry_statuses:
@@ -467,13 +443,15 @@ class Client:
     # -- API ------------------------------------------------------------------------------------
 
     def submit(
-        self, generation: GenerationInput, intent: dict[str, Any] | None = None, *, round_trip: RoundTrip | None = None
+        self, generation: GenerationInput, intent: dict[str, Any] | None = None, *,
+        on_answer: Callable[[float], None] | None = None,
     ) -> Submission:
         """Queue one job. Never re-sent once it may have reached the server: every submit is billed.
 
         The journal hears of the submit, with the caller's `intent` for the job (where its images
-        go), before the POST goes out, then of how it ended. `round_trip` hears when the POST went
-        out and its answer came back, the journal's writes left out.
+        go), before the POST goes out, then of how it ended. `on_answer` hears the client clock's
+        moment each attempt's answer arrived (its head, before its body is read and the journal
+        written): the job was created before it.
         """
         # a request with local images streams its body (engine/image_inputs.JsonBody), with a Content-Length
         wire = generation.wire
@@ -482,7 +460,7 @@ class Client:
         try:
             submission = self._call(
                 "POST", submit_url(self.base_url, generation.model), self._parse_submission,
-                what="submit", billable=True, round_trip=round_trip, **sent,
+                what="submit", billable=True, on_answer=on_answer, **sent,
             )
         except SubmitUncertainError as exc:
             self.journal.uncertain(ticket, str(exc))

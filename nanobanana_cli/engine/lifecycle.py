@@ -202,8 +202,7 @@ class Jobs:
         self.resume_base_url = resume_base_url
         self._finished: set[str] = set()
         self._submitted_at: dict[str, str] = {}
-        # the middle of the submit's round trip, on the client's clock: where a wait's plan starts (`RoundTrip`)
-        self._created_near: dict[str, float] = {}
+        self._answered_at: dict[str, float] = {}  # the submit's answer, on the client's clock: where a wait's plan starts
         # What earlier jobs took, by number of images: read once per command (a batch of 500 asks once)
         self._learned: dict[int | None, Expectation] = {}
 
@@ -253,13 +252,12 @@ class Jobs:
         if intent is None and self.downloads is not None:
             intent = self.downloads.intent(self.downloads.namer(generation))
         record = intent.to_record() if intent is not None else None
-        from ..api.client import RoundTrip  # loaded already: the client is
-
-        trip = RoundTrip()
+        answers: list[float] = []
         with submitting(generation):
-            submission = self.client.submit(generation, record, round_trip=trip)
-        middle = trip.middle  # where the wait's plan counts from: the job's creation, as near as this side can tell
-        self._created_near[submission.request_id] = middle if middle is not None else self.client.clock.monotonic()
+            submission = self.client.submit(generation, record, on_answer=answers.append)
+        # Where the wait's plan counts from: the job was created before its answer came, and the
+        # journal's write after it must not make every poll of the plan later still.
+        self._answered_at[submission.request_id] = answers[-1] if answers else self.client.clock.monotonic()
         self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):
             # a history that journaled the submit already holds the job under its id: no second write
@@ -314,13 +312,13 @@ class Jobs:
             # provenance (~5 ms, under the import lock they all wait on) after the job's completion
             from . import downloads, provenance  # noqa: F401
         expectation = self.expectation(generation) if just_submitted else None
-        created_near = self._created_near.pop(request_id, None) if just_submitted else None
+        answered_at = self._answered_at.pop(request_id, None) if just_submitted else None
         started = time.monotonic()
         deadline = self._deadline()
         with self.resumable([request_id]):
             result = wait_for_result(
                 self.client, request_id, timeout=self.timeout, on_update=self._listening(request_id),
-                schedule=self.schedule, stop=self.stop, expectation=expectation, since=created_near,
+                schedule=self.schedule, stop=self.stop, expectation=expectation, since=answered_at,
             )
             if off_server is not None:
                 off_server()
