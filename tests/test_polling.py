@@ -181,6 +181,41 @@ def test_only_a_job_just_submitted_is_planned_from_earlier_jobs_timings(sandbox,
     assert not plans[0] and len(plans[1].jobs) == 1 and plans[2] is None
 
 
+def test_a_just_submitted_jobs_plan_counts_from_its_submits_answer_not_from_the_journal_write_after_it(sandbox, monkeypatch):
+    """Earlier jobs' durations run from their creation, which comes before the submit's answer: the plan
+    counts from the answer's arrival, the nearest moment sure not to be early, not from the bookkeeping after it."""
+    from nanobanana_cli.api.retry import Clock
+    from nanobanana_cli.engine import polling
+    from nanobanana_cli.engine.lifecycle import Jobs
+
+    reads: list[tuple[float, int]] = []  # each clock reading, with how many POSTs the sandbox had answered by then
+
+    def monotonic() -> float:
+        reads.append((float(len(reads)), sum(r.method == "POST" for r in sandbox.stats.requests)))
+        return reads[-1][0]
+
+    class Journal(History):
+        journaled_after: float | None = None  # the clock readings made before the journal heard the answer
+
+        def submitted(self, ticket: str, request_id: str) -> None:
+            self.journaled_after = float(len(reads))
+            super().submitted(ticket, request_id)
+
+    begun: list[float | None] = []
+
+    def spy(*args, since=None, **kwargs):
+        begun.append(since)
+        return wait_for_result(*args, since=since, **kwargs)
+
+    monkeypatch.setattr(polling, "wait_for_result", spy)
+    with Journal() as history, Client(sandbox.token, sandbox.base_url, clock=Clock(monotonic=monotonic), journal=history) as client:
+        jobs = Jobs(client, history)
+        generation = GenerationInput("a fox")
+        jobs.finish(jobs.submit(generation).request_id, generation, just_submitted=True)
+    answered = min(moment for moment, posts in reads if posts == 1)  # the first reading once the POST was answered
+    assert begun == [answered] and history.journaled_after is not None and answered < history.journaled_after
+
+
 def test_the_poll_interval_override_caps_every_gap(monkeypatch):
     monkeypatch.setenv("NANOBANANA_POLL_INTERVAL", "0.05")
     waited = simulate(0.5, 2.0, learned_from([(0.5, 2.0)] * 3), PollSchedule.from_env())

@@ -339,6 +339,7 @@ class Client:
         what: str,
         billable: bool = False,
         deadline: float | None = None,
+        on_answer: Callable[[float], None] | None = None,
         **kwargs: Any,
     ) -> T:
         """Send, decode and parse one API call, retrying what may be retried.
@@ -355,6 +356,8 @@ class Client:
             if hasattr(body, "seek"):
                 body.seek(0)  # a streamed body (engine/image_inputs.JsonBody) is sent whole by every attempt
             response = self._send_once(method, url, billable=billable, headers=headers, stream=True, **kwargs)
+            if on_answer is not None:
+                on_answer(self.clock.monotonic())
             with response:
                 try:
                     if response.status_code in retry_statuses:
@@ -439,11 +442,16 @@ class Client:
 
     # -- API ------------------------------------------------------------------------------------
 
-    def submit(self, generation: GenerationInput, intent: dict[str, Any] | None = None) -> Submission:
+    def submit(
+        self, generation: GenerationInput, intent: dict[str, Any] | None = None, *,
+        on_answer: Callable[[float], None] | None = None,
+    ) -> Submission:
         """Queue one job. Never re-sent once it may have reached the server: every submit is billed.
 
         The journal hears of the submit, with the caller's `intent` for the job (where its images
-        go), before the POST goes out, then of how it ended.
+        go), before the POST goes out, then of how it ended. `on_answer` hears the client clock's
+        moment each attempt's answer arrived (its head, before its body is read and the journal
+        written): the job was created before it.
         """
         # a request with local images streams its body (engine/image_inputs.JsonBody), with a Content-Length
         wire = generation.wire
@@ -452,7 +460,7 @@ class Client:
         try:
             submission = self._call(
                 "POST", submit_url(self.base_url, generation.model), self._parse_submission,
-                what="submit", billable=True, **sent,
+                what="submit", billable=True, on_answer=on_answer, **sent,
             )
         except SubmitUncertainError as exc:
             self.journal.uncertain(ticket, str(exc))

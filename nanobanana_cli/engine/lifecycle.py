@@ -252,9 +252,12 @@ class Jobs:
         if intent is None and self.downloads is not None:
             intent = self.downloads.intent(self.downloads.namer(generation))
         record = intent.to_record() if intent is not None else None
+        answers: list[float] = []
         with submitting(generation):
-            submission = self.client.submit(generation, record)
-        self._answered_at[submission.request_id] = self.client.clock.monotonic()
+            submission = self.client.submit(generation, record, on_answer=answers.append)
+        # Where the wait's plan counts from: the job was created before its answer came, and the
+        # journal's write after it must not make every poll of the plan later still.
+        self._answered_at[submission.request_id] = answers[-1] if answers else self.client.clock.monotonic()
         self._submitted_at[submission.request_id] = utc_now()
         with self.resumable([submission.request_id]):
             # a history that journaled the submit already holds the job under its id: no second write

@@ -2,7 +2,7 @@
 
 Every poll is a request the user's account pays for in rate limits, and every moment between a job's
 finish and the poll that sees it is time the user waits. The plan spends polls where the job may
-finish (times in seconds since the submit was answered):
+finish (times in seconds since the submit's answer arrived):
 
 - No history: the first poll at 0.25 s, then every 0.4 s, widening to 0.75 s from about 4 s on
   (the elapsed time / 5): a median detection lag of 0.2 to 0.4 s, for 1.3x to 1.6x the requests of
@@ -292,8 +292,8 @@ def wait_for_result(
 
     `timeout` bounds the whole wait, retries and Retry-After included. `expectation` (learned queue
     and run times, see `Expectation.from_history`) plans the polls, in seconds from `since` (the
-    client clock's moment the submit was answered; default now): the bookkeeping between the submit
-    and the wait must not delay the poll planned for the job's finish.
+    client clock's moment the submit's answer arrived; default now): the bookkeeping after it (the
+    journal's write, the history's) must not delay the poll planned for the job's finish.
     """
     plan = Plan(expectation, schedule or PollSchedule.from_env())
     waiter = _Waiter(client, request_id, timeout, plan, since)
