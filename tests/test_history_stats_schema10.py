@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nanobanana_cli.api.models import GenerationInput
+from nanobanana_cli.stores import stats
 from nanobanana_cli.stores.history import MIGRATIONS, History
 
 from .test_history_scale import APIS, _database
@@ -181,3 +182,16 @@ def test_histories_opened_together_and_a_failed_migration(tmp_path):
     triggers = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
     assert db.execute(triggers).fetchall() == _schema(9).execute(triggers).fetchall()
     db.close()
+
+
+@pytest.mark.parametrize("day", ["0000-01-01", "1970-01-01", "2024-02-29", "2026-12-31T23:59", "9999-12-31T23:59"])
+def test_each_time_is_read_as_schema_9_read_it(day):
+    """Schema 10's reading of one time (its milliseconds, or NULL when not plain) against schema 9's
+    test and conversion, for every millisecond of a second and both spellings, and for the odd times."""
+    db = sqlite3.connect(":memory:")
+    old = f"CASE WHEN {stats._plain('?1')} THEN {stats._millis('?1')} END"
+    clock = "T12:34:56" if "T" not in day else ":59"
+    times = [*_ODD_TIMES, *(f"{day}{clock}{fraction}Z" for fraction in ["", *(f".{ms:03}" for ms in range(1000))])]
+    read = [db.execute(f"SELECT {stats._millis_if_plain('?1')}, {old}", (time,)).fetchone() for time in times]
+    assert [new for new, _ in read] == [old for _, old in read]
+    assert sum(new is not None for new, _ in read) >= 1001  # every millisecond, and the whole second

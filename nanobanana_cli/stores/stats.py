@@ -63,12 +63,12 @@ RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
 
 
 def _millis_if_plain(column: str) -> str:
-    """`column`'s whole milliseconds since the epoch when SQL reads it exactly, else NULL: `_plain`,
-    where the round trip through julianday gives back the first 19 characters only when they are
-    `YYYY-MM-DDTHH:MM:SS` (strftime prints four-digit years and two-digit fields), then `Z` or
-    `.mmmZ`. (strftime of the text itself would print a 24:00 or a 30 February as written.)"""
-    return (f"CASE WHEN typeof({column}) = 'text' AND strftime('%Y-%m-%dT%H:%M:%S', julianday({column})) = substr({column}, 1, 19)"
-            f" AND (substr({column}, 20) = 'Z' OR substr({column}, 20) GLOB '.[0-9][0-9][0-9]Z') THEN {_millis(column)} END")
+    """`column`'s whole milliseconds since the epoch when SQL reads it exactly (`_plain`), else NULL.
+    Plain is spelled as a round trip here: the text is what julianday's value prints back as, with
+    milliseconds or whole seconds (a blob or a number is never equal to text; a 24:00 or a 30
+    February prints as another day)."""
+    back = f"strftime('%Y-%m-%dT%H:%M:%{{}}Z', julianday({column}))"
+    return f"CASE WHEN {column} IN ({back.format('f')}, {back.format('S')}) THEN {_millis(column)} END"
 
 
 def _seconds(start: str, end: str) -> str:
