@@ -145,10 +145,10 @@ def test_a_version_9_history_is_migrated_and_counts_as_before(tmp_path):
         old.close()
 
 
-@pytest.mark.parametrize("version", [1, 5, 6, 8])
+@pytest.mark.parametrize("version", [4, 5, 6, 8])  # (_database writes schema 4's columns; test_history_batch opens a 1)
 def test_every_earlier_schema_is_migrated_to_the_new_triggers(tmp_path, version):
     database = tmp_path / "history.sqlite3"
-    _database(database, 120, version, version=max(version, 4))  # (_database writes the columns of schema 4)
+    _database(database, 120, version, version=version)
     with History(database, warn=pytest.fail) as history:
         _same_as_reference(history, MORE_WINDOWS[:5])
         db = history._connection
@@ -161,7 +161,7 @@ def test_every_earlier_schema_is_migrated_to_the_new_triggers(tmp_path, version)
 
 
 def test_histories_opened_together_and_a_failed_migration(tmp_path):
-    """Two connections opening a schema 9 history together: one migrates under its write lock, the
+    """Two Histories on one schema 9 file: the first to open it migrates (under its write lock), the
     other finds it done; a migration that fails leaves schema 9 whole (one transaction)."""
     database = tmp_path / "history.sqlite3"
     _database(database, 50, 2, version=9)
