@@ -59,7 +59,8 @@ RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
 # fraction of the SQL every process parses with the schema and compiles into each write: a subquery
 # without a FROM clause (one SQLite never flattens into the query that reads it) turns each time into
 # its milliseconds once, and the spans are taken from those. An older SQLite reads it too (row values
-# in SET: 3.15), which generated columns (3.31) would not allow.
+# in SET: 3.15); generated columns would need 3.31 of every SQLite that opens the file, and compile
+# their expression again at each use.
 
 
 def _millis_if_plain(column: str) -> str:
@@ -101,7 +102,7 @@ DAY = "substr(submitted_at, 1, 10)"
 BY_DAY = f"{DAY}, status, submitted_at, base_url, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 
 
-# -- what the triggers keep (since schema 9): a history's figures by day, and its spans by size --------------
+# -- what the triggers keep (since schema 9): a history's figures by day, and its spans by size --------
 #
 # `stats_days` adds up the jobs of each (day, status, API): `history stats` reads the whole days of its
 # window from there, and walks only the rows of the day its --since falls in. `stats_buckets` counts the
