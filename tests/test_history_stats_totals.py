@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from nanobanana_cli.api.models import GenerationInput
 from nanobanana_cli.stores import stats
-from nanobanana_cli.stores.history import History
+from nanobanana_cli.stores.history import MIGRATIONS, History
 
 from .test_history_scale import APIS, WINDOWS, _database, _reference
 from .test_history_stats import _job
@@ -68,7 +68,7 @@ def test_a_version_8_history_is_migrated_with_every_job_counted_in(tmp_path):
     with History(database, warn=pytest.fail) as history:
         _same_as_reference(history)
         db = history._connection
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 9
+        assert db.execute("PRAGMA user_version").fetchone()[0] == max(MIGRATIONS)
         kept, buckets = _recount(db)
         assert sum(figures[0] for figures in kept.values()) == 500
         assert {api for _day, _status, api in kept} == set(APIS) and len(buckets) > 100

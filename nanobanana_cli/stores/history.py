@@ -151,6 +151,18 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"CREATE TRIGGER jobs_stats_deleted AFTER DELETE ON jobs BEGIN {stats.COUNT_OUT} END",
         *stats.COUNT_EVERY_JOB,
     ),
+    # the same figures from triggers of 40% the SQL: every process parses the schema, and compiles the
+    # triggers into each distinct write it prepares (stores/stats.py); the rows' figures stand as they are
+    10: (
+        "DROP TRIGGER IF EXISTS jobs_stats_inserted",
+        "DROP TRIGGER IF EXISTS jobs_stats_updated",
+        "DROP TRIGGER IF EXISTS jobs_stats_deleted",
+        f"CREATE TRIGGER jobs_stats_inserted AFTER INSERT ON jobs BEGIN {stats.STATS_OF_NEW}; {stats.COUNT_IN} END",
+        "CREATE TRIGGER jobs_stats_updated AFTER UPDATE OF status, paths, output_urls, submitted_at, started_at,"
+        f" created_at, finished_at, duration_seconds, cost, base_url ON jobs BEGIN {stats.COUNT_OUT} {stats.STATS_OF_NEW};"
+        f" {stats.COUNT_IN} END",
+        f"CREATE TRIGGER jobs_stats_deleted AFTER DELETE ON jobs BEGIN {stats.COUNT_OUT} END",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 WAL_SWITCH_SECONDS = 5.0

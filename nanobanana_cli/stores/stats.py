@@ -53,6 +53,48 @@ _TOTAL = (f"COALESCE({_between('created_at', 'finished_at')}, CASE WHEN typeof(d
 _FITS = f"({_QUEUE} IS NOT NULL AND (finished_at IS NULL OR {_RUN} IS NOT NULL) AND ({_TOTAL} IS NULL OR {_QUEUE} <= {_TOTAL}))"
 QUEUE_WAIT = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_QUEUE} END"
 RUN = f"CASE WHEN {PLAIN} AND {_FITS} THEN {_RUN} END"
+# -- each job's own figures, as schema 10's triggers compute them: every time read once ----------------
+#
+# The same figures as PLAIN, QUEUE_WAIT and RUN above (which migrations 6 and 9 still apply), in a
+# fraction of the SQL every process parses with the schema and compiles into each write: a subquery
+# without a FROM clause (one SQLite never flattens into the query that reads it) turns each time into
+# its milliseconds once, and the spans are taken from those. An older SQLite reads it too (row values
+# in SET: 3.15); generated columns would need 3.31 of every SQLite that opens the file, and compile
+# their expression again at each use.
+
+
+def _millis_if_plain(column: str) -> str:
+    """`column`'s whole milliseconds since the epoch when SQL reads it exactly (`_plain`), else NULL.
+    Plain is spelled as a round trip here: the text is what julianday's value prints back as, with
+    milliseconds or whole seconds (a blob or a number is never equal to text; a 24:00 or a 30
+    February prints as another day)."""
+    back = f"strftime('%Y-%m-%dT%H:%M:%{{}}Z', julianday({column}))"
+    return f"CASE WHEN {column} IN ({back.format('f')}, {back.format('S')}) THEN {_millis(column)} END"
+
+
+def _seconds(start: str, end: str) -> str:
+    """`_between` on milliseconds (NULL when either is: a NULL comparison is no match)."""
+    return f"CASE WHEN {end} >= {start} THEN ({end} - {start}) / 1000.0 END"
+
+
+# each time's milliseconds, named by the time without its `_at` (no column of jobs has that name)
+_MILLIS = ", ".join(f"{_millis_if_plain(f'NEW.{column}')} AS {column[:-3]}" for column in _TIMES)
+# a row is plain when each of its times is absent or read exactly (0 or 1: older rows may hold NULL for 0)
+_ALL_PLAIN = " AND ".join(f"(NEW.{column} IS NULL OR {column[:-3]} IS NOT NULL)" for column in _TIMES)
+_SPANS_OF_MILLIS = (
+    f"SELECT {_ALL_PLAIN} AS plain, {_seconds('submitted', 'started')} AS queue, {_seconds('started', 'finished')} AS run,"
+    f" COALESCE({_seconds('created', 'finished')}, CASE WHEN typeof(NEW.duration_seconds) IN ('integer', 'real')"
+    f" AND NEW.duration_seconds >= 0 THEN NEW.duration_seconds * 1.0 END, {_seconds('submitted', 'finished')}) AS total"
+    f" FROM (SELECT {_MILLIS})"
+)
+_FITTING = "plain AND queue IS NOT NULL AND (NEW.finished_at IS NULL OR run IS NOT NULL) AND (total IS NULL OR queue <= total)"
+# the job `NEW` names: its images and spans, set in its row (schema 10)
+STATS_OF_NEW = (
+    f"UPDATE jobs SET stat_images = {IMAGES}, (stat_plain, stat_queue_wait, stat_run) = (SELECT plain,"
+    f" CASE WHEN fits THEN queue END, CASE WHEN fits THEN run END FROM (SELECT *, {_FITTING} AS fits"
+    f" FROM ({_SPANS_OF_MILLIS}))) WHERE rowid = NEW.rowid"
+)
+
 # the columns of migration 6's index for `history stats` (migration 7 replaced it with BY_DAY's)
 INDEXED = "submitted_at, status, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 # the day a job counts under, and an index in its order (with what the daily sums read), so they need no sort
@@ -60,7 +102,7 @@ DAY = "substr(submitted_at, 1, 10)"
 BY_DAY = f"{DAY}, status, submitted_at, base_url, stat_images, cost, stat_plain, stat_queue_wait, stat_run"
 
 
-# -- what the triggers keep (schema 9): a history's figures by day, and its spans by size --------------
+# -- what the triggers keep (since schema 9): a history's figures by day, and its spans by size --------
 #
 # `stats_days` adds up the jobs of each (day, status, API): `history stats` reads the whole days of its
 # window from there, and walks only the rows of the day its --since falls in. `stats_buckets` counts the
