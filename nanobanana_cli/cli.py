@@ -17,8 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Optional
 
 from . import __version__, debugging, invocation
-from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError
-from .render.output import StdoutClosed, error_document, forget_documenting
+from .errors import EXIT_CODE_HELP, ExitCode, InterruptedWaitError, NanobananaError, StdoutClosed
 
 if TYPE_CHECKING:
     import typer
@@ -300,8 +299,19 @@ def _discard_stdout() -> None:
         pass  # not a real file (tests capture it); nothing can fail at exit then
 
 
+def _forget_documenting() -> None:
+    """A new command starts (several run in one process: tests, an embedding program). Output's state
+    lives in render.output, which `--help` and `--version` never import (json and all): not loaded,
+    it holds nothing to forget."""
+    output = sys.modules.get(f"{__package__}.render.output")
+    if output is not None:
+        output.forget_documenting()
+
+
 def _error_document(error: NanobananaError) -> None:
     """With --json, a job command that failed before printing a document prints the error as one."""
+    from .render.output import error_document
+
     try:
         error_document(error)
     except StdoutClosed:
@@ -389,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise StdoutClosed() from None
             return 0
         _Signals.install()
-        forget_documenting()  # several commands may run in one process (tests, an embedding program)
+        _forget_documenting()
         if os.environ.get("_NANOBANANA_COMPLETE"):
             from .completion import prepare
 

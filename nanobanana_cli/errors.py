@@ -40,6 +40,13 @@ EXIT_CODE_HELP = {
 }
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`nanobanana history | head -1`): nothing more can be delivered.
+
+    Not a `NanobananaError`, so no per-job handler mistakes it for a job's failure; `main()` ends quietly.
+    """
+
+
 class NanobananaError(Exception):
     """Base class: `str(err)` is the one-line message, `hint` the command or step that fixes it."""
 

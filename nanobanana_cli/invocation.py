@@ -3,8 +3,6 @@ again (an interrupted run resumes from it) without ever repeating a secret."""
 
 from __future__ import annotations
 
-import shlex
-
 SECRET_OPTIONS = ("--token",)
 # The root command's options (they go before the command): those the command then runs with, and all of them.
 ROOT_FLAGS = ("--debug",)
@@ -33,6 +31,8 @@ def remember(args: list[str]) -> None:
 
 def rerun_command() -> str:
     """`nanobanana ARGS…` quoted for a POSIX shell, every --token value replaced by ***."""
+    import shlex  # here: every start-up imports this module, few commands print a command line
+
     shown: list[str] = []
     masked = hide_next = positional = False
     for arg in _args:

@@ -149,6 +149,20 @@ def test_help_and_version_do_not_import_heavy_modules():
     assert "nanobanana generate" in proc.stdout
 
 
+def test_root_help_and_version_import_none_of_the_output_machinery():
+    """`--help` and `--version` answer with Typer and the error boundary alone: no JSON, no Output."""
+    probe = (
+        "import sys\n"
+        "from nanobanana_cli.cli import main\n"
+        "for argv in (['--help'], ['--version']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print(repr([m for m in ('json', 'shlex', 'nanobanana_cli.render.output') if m in sys.modules]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+    assert "Usage: nanobanana" in proc.stdout
+
+
 def test_version_prints_name_and_version():
     from nanobanana_cli import __version__
 

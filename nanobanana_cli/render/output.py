@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import InterruptedWaitError, NanobananaError, UsageError
+from ..errors import InterruptedWaitError, NanobananaError, StdoutClosed, UsageError
 from ..sanitise import escape
 
 if TYPE_CHECKING:
@@ -46,13 +46,6 @@ class Mode(str, Enum):
     JSON = "json"
     QUIET = "quiet"
     TEMPLATE = "template"
-
-
-class StdoutClosed(Exception):
-    """The reader of stdout went away (`nanobanana history | head -1`): nothing more can be delivered.
-
-    Not a `NanobananaError`, so no per-job handler mistakes it for a job's failure; `main()` ends quietly.
-    """
 
 
 def _is_tty(stream: TextIO) -> bool:
