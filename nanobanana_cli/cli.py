@@ -366,13 +366,12 @@ def run() -> None:
     # collections keeps start-up free of them; cyclic garbage is still collected, in larger sweeps,
     # so a long batch or the sandbox server stays bounded. (mypy's tune_gc does the same.)
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    invocation.exits_when_done()  # os._exit below: see there
     code = main()
     # Python's shutdown tears down every module and joins idle worker threads: ~8 ms with Typer,
     # requests and this package loaded, to free memory the OS reclaims anyway. Nothing here needs
-    # it: files and the partial downloads are closed and cleaned up explicitly before main() returns
-    # (the history's commits are in its WAL, which the next open reads: see History.close), and
-    # nothing registers an atexit handler. So the output is flushed and the process ends at once.
+    # it: files, the history and the partial downloads are closed and cleaned up explicitly before
+    # main() returns, and nothing registers an atexit handler. So the output is flushed and the
+    # process ends at once.
     try:
         sys.stdout.flush()
         sys.stderr.flush()

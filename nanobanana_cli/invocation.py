@@ -10,18 +10,6 @@ ROOT_OPTIONS = (*ROOT_FLAGS, "--version", "-V")
 MASK = "***"
 
 _args: list[str] = []
-_exits_when_done = False
-
-
-def exits_when_done(value: bool = True) -> None:
-    """Called by the console script: this process ends (os._exit) once its one command is done, so
-    what the OS reclaims at exit need not be tidied first (see stores/history.py `History.close`)."""
-    global _exits_when_done
-    _exits_when_done = value
-
-
-def ends_when_done() -> bool:
-    return _exits_when_done
 
 
 def remember(args: list[str]) -> None:

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import invocation
 from ..api.models import GenerationInput
 from ..states import JobState
 from ..times import parse_utc, utc_now, utc_text
@@ -172,10 +171,6 @@ WAL_SWITCH_SECONDS = 5.0
 LOCAL_KEY_PREFIX = "local:"
 ORPHAN_REASON = "the process submitting it ended before the answer arrived"
 _warned_about: set[Path] = set()  # one warning per broken database per process, however many History objects
-# The connections of the history closed last, in a process that ends when its command is done (see `close`).
-_left_for_exit: list[Any] = []
-_left_for_exit_lock = threading.Lock()
-WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes the WAL file keeps after a checkpoint (SQLite's own threshold is ~4 MB)
 
 
 def _process_alive(pid: int) -> bool:
@@ -275,19 +270,10 @@ class History:
         self.failure: Exception | None = None  # why the database failed, for commands about the history itself
 
     def close(self) -> None:
-        """Close the connections, except in a process that ends once its command is done (the console
-        script): there, closing the last connection would checkpoint the WAL into the database, with
-        two fsyncs (3-6 ms between a job's last file and the exit), which the commits do not need:
-        they are in the WAL, which the next open reads. So that history's connections are left to the
-        exit, and the ones left before are closed now: a process that runs on (a batch, the MCP
-        server) holds at most one history's connections beyond those in use."""
-        connections = [c for c in (self._connection, self._journal_connection) if c is not None]
+        for connection in (self._connection, self._journal_connection):
+            if connection is not None:
+                connection.close()
         self._connection = self._journal_connection = None
-        if invocation.ends_when_done():
-            with _left_for_exit_lock:
-                connections, _left_for_exit[:] = list(_left_for_exit), connections
-        for connection in connections:
-            connection.close()
 
     def __enter__(self) -> History:
         return self
@@ -340,8 +326,6 @@ class History:
             # status update, which the next `status`/`watch` rewrites. Request ids that
             # must survive a crash are fsynced by the batch manifest.
             connection.execute("PRAGMA synchronous = NORMAL")
-            # the WAL is left at exit (see `close`): after a checkpoint resets it, its file shrinks to this
-            connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._migrate(connection)
         except (sqlite3.Error, OSError) as exc:
