@@ -135,7 +135,8 @@ def test_watch_of_three_jobs_leaves_exactly_their_paths_on_screen(cli, start_san
     assert screen.wait_exit() == 0
     lines = on_screen(screen)
     saved = sorted(str(path) for path in out.iterdir())
-    assert sorted(line for line in lines if line.startswith("/")) == saved
+    # the screen in the message: this failed once (a path missing) in ~8 full runs, never reproduced alone
+    assert sorted(line for line in lines if line.startswith("/")) == saved, "\n".join(lines)
     assert len(saved) == 3
     assert all(any(line.startswith(f"{request_id[:8]}: saved 1 image(s)") for line in lines) for request_id in ids)
     assert len(lines) == 6, "three paths and three summaries, nothing else"
