@@ -80,20 +80,20 @@ def _check_utf8(prompt: str) -> None:
         ) from None
 
 
-class _GenerationFields(NamedTuple):
+class _GenerationFields(NamedTuple):  # the defaults are GenerationInput.__new__'s, which always gives every field
     prompt: str
-    aspect_ratio: str | None = TEXT_TO_IMAGE["aspect_ratio"].default
-    output_format: str | None = TEXT_TO_IMAGE["output_format"].default
-    num_images: int = TEXT_TO_IMAGE["num_images"].default  # how many images the job makes, sent or not
-    model: str = MODEL_ID
+    aspect_ratio: str | None
+    output_format: str | None
+    num_images: int  # how many images the job makes, sent or not
+    model: str
     # The other fields of a schema-validated request, in send order (resolution, seed, --set, …)
-    extra: tuple[tuple[str, Any], ...] = ()
+    extra: tuple[tuple[str, Any], ...]
     # Input images: ImageInput (engine/image_inputs) objects, or their records when read back
-    images: tuple[Any, ...] = ()
+    images: tuple[Any, ...]
     # Which of aspect_ratio / output_format / num_images the body carries; None: all three (the classic request)
-    sent: tuple[str, ...] | None = None
+    sent: tuple[str, ...] | None
     # The streaming body (engine/image_inputs.JsonBody) of a request with local images: sent instead of JSON
-    wire: Any = None
+    wire: Any
 
 
 # A NamedTuple checked as it is made, rather than a frozen dataclass: this module is imported before
