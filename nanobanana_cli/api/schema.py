@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 MODEL_ID = "google/nano-banana/text-to-image"
 
 
-# Neither class is a dataclass: this module is imported before every submit, and a frozen dataclass
-# costs ~1 ms to define where a NamedTuple costs a tenth of that.
+# not a dataclass: imported before every submit (see ARCHITECTURE.md, Layers)
 class InputField(NamedTuple):
     """One top-level field of the submit body."""
 

@@ -16,8 +16,7 @@ METADATA_MODES = ("embed", "sidecar", "none")
 MAX_DIRECTORY_LENGTH = 4096
 
 
-# NamedTuples rather than dataclasses: imported before every submit, and a frozen dataclass costs ~1 ms to
-# define where a NamedTuple costs a tenth of that.
+# not a dataclass: imported before every submit (see ARCHITECTURE.md, Layers)
 class JobIntent(NamedTuple):
     output_dir: Path  # absolute
     namer: FileNamer

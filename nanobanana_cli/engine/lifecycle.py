@@ -75,8 +75,7 @@ class SilentReporter:
         pass
 
 
-# NamedTuples rather than dataclasses: imported before every submit, and a frozen dataclass costs ~1 ms to
-# define where a NamedTuple costs a tenth of that.
+# not a dataclass: imported before every submit (see ARCHITECTURE.md, Layers)
 class DownloadPlan(NamedTuple):
     """Where and how this command saves images. A job that recorded its intent at submit keeps its
     own directory and names, unless this command was given `-o` (`explicit_directory`) or was told

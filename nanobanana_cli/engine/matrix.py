@@ -30,8 +30,7 @@ MODEL_VARIABLE = "model"  # --var model=a,b: the models a run ranges over, never
 TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
-# NamedTuples rather than dataclasses: imported before every submit, and a frozen dataclass costs ~1 ms to
-# define where a NamedTuple costs a tenth of that.
+# not a dataclass: imported before every submit (see ARCHITECTURE.md, Layers)
 class Expansion(NamedTuple):
     """One prompt of the matrix and the value each variable took in it."""
 

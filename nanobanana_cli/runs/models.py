@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from ..stores.settings import Settings
 
 
-# NamedTuples rather than dataclasses: imported before every submit, and a frozen dataclass costs ~1 ms to
-# define where a NamedTuple costs a tenth of that.
+# not a dataclass: imported before every submit (see ARCHITECTURE.md, Layers)
 class ModelRequest(NamedTuple):
     """A command's model choice and schema-typed options, as given (not yet checked)."""
 
