@@ -396,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.flush()  # a full disk is reported here, as one line, not at exit
             except BrokenPipeError:
                 raise StdoutClosed() from None
+            except OSError:
+                # what is still buffered cannot be written either: dropped, so that the exit's own flush
+                # does not fail on it a second time (Python then reports it again and exits 120)
+                _discard_stdout()
+                raise
             return 0
         _Signals.install()
         _forget_documenting()
