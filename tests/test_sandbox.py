@@ -15,6 +15,7 @@ ssl context loading it (urllib, http.client).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
@@ -484,6 +485,29 @@ def test_png_is_drawn_without_pillow(start_sandbox, no_pillow):
     assert data == draw_png(width, height, "a red fox", 1)  # the standard-library drawing, not Pillow's
     other = result(sandbox, submit(sandbox, "a blue whale", aspect_ratio="21:9"))["output"]["images"][0]
     assert requests.get(other, timeout=10).content != data
+
+
+def test_a_padded_png_is_grown_in_its_image_data_and_keeps_its_pixels(start_sandbox):
+    """The downloads benchmark pads images: the padding must cost a client what real image data does."""
+    from PIL import Image
+
+    plain = start_sandbox()
+    url = result(plain, submit(plain, "a red fox"))["output"]["images"][0]
+    unpadded = requests.get(url, timeout=10).content
+    padded_sandbox = start_sandbox(asset_padding_bytes=1024 * 1024)
+    url = result(padded_sandbox, submit(padded_sandbox, "a red fox"))["output"]["images"][0]
+    padded = requests.get(url, timeout=10).content
+    at, idat_bytes, kinds = 8, 0, []
+    while at < len(padded):
+        length, kind = struct.unpack(">I4s", padded[at:at + 8])
+        assert struct.unpack(">I", padded[at + 8 + length:at + 12 + length])[0] == zlib.crc32(padded[at + 4:at + 8 + length])
+        kinds.append(kind)
+        idat_bytes += length if kind == b"IDAT" else 0
+        at += 12 + length
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and set(kinds) <= {b"IHDR", b"IDAT", b"IEND", b"pHYs", b"sRGB", b"gAMA"}
+    assert idat_bytes >= 1024 * 1024 and len(padded) - len(unpadded) >= 1024 * 1024 - 5
+    with Image.open(io.BytesIO(unpadded)) as before, Image.open(io.BytesIO(padded)) as after:
+        assert after.size == before.size and after.tobytes() == before.tobytes()
 
 
 def test_jpeg_without_pillow_is_refused_at_submit_with_the_install_hint(start_sandbox, no_pillow):

@@ -156,10 +156,32 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
+# An empty, non-final stored deflate block: a byte of block header, LEN 0, NLEN 0xFFFF. It decodes to
+# nothing, so any number of them in front of a zlib stream's blocks leaves the pixels as they were.
+_EMPTY_STORED_BLOCK = b"\x00\x00\x00\xff\xff"
+# Pillow writes IDAT chunks of at most 64 KiB; a padded image is split the same way.
+_IDAT_CHUNK_BYTES = 64 * 1024
+
+
 def pad_png(data: bytes, padding_bytes: int) -> bytes:
-    """Grow a PNG by a private ancillary chunk before IEND: still valid, as large as a test needs."""
-    iend = data.rindex(b"IEND") - 4
-    return data[:iend] + _chunk(b"nbPd", bytes(padding_bytes)) + data[iend:]
+    """Grow a PNG's image data by about `padding_bytes`: still valid, the same pixels, as large as a test needs.
+
+    The padding is image data (empty stored deflate blocks at the start of the IDAT stream), not a
+    chunk of its own, so a big padded image costs a client what a real one of that size does: every
+    byte is in IDAT chunks, hashed for `image_data_sha256` and for the file alike.
+    """
+    chunks, at = [], len(PNG_SIGNATURE)
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        chunks.append((data[at + 4:at + 8], data[at + 8:at + 8 + length]))
+        at += 12 + length
+    stream = b"".join(payload for kind, payload in chunks if kind == b"IDAT")
+    stream = stream[:2] + _EMPTY_STORED_BLOCK * (padding_bytes // len(_EMPTY_STORED_BLOCK)) + stream[2:]
+    first_idat = next(index for index, (kind, _) in enumerate(chunks) if kind == b"IDAT")
+    idats = [_chunk(b"IDAT", stream[at:at + _IDAT_CHUNK_BYTES]) for at in range(0, len(stream), _IDAT_CHUNK_BYTES)]
+    before = [_chunk(kind, payload) for kind, payload in chunks[:first_idat]]
+    after = [_chunk(kind, payload) for kind, payload in chunks[first_idat:] if kind != b"IDAT"]
+    return b"".join([PNG_SIGNATURE, *before, *idats, *after])
 
 
 def _palette(prompt: str, index: int) -> tuple[Colour, Colour, float]:
