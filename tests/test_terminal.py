@@ -143,6 +143,48 @@ def test_watch_of_three_jobs_leaves_exactly_their_paths_on_screen(cli, start_san
     assert_no_residue(lines)
 
 
+# Rows come and go from worker threads while two others print results: with Rich's own refresh thread
+# drawing, lines above the display were erased and old rows left behind in every run of this.
+CHURN = """
+import sys, threading
+from nanobanana_cli.api.models import JobStatus
+from nanobanana_cli.render.output import Output
+from nanobanana_cli.render.progress import JobProgress
+
+output = Output()
+with JobProgress(output) as progress:
+    def churn(worker):
+        for round_no in range(15):
+            ids = [f"{worker:02d}{round_no:04d}{n:02d}aaaaaaaaaaaa" for n in range(8)]
+            for request_id in ids:
+                progress.job_update(JobStatus(request_id, "in_queue", 1), 0.1)
+            for request_id in ids:
+                progress.job_update(JobStatus(request_id, "completed", None), 0.2)
+    def results(worker):
+        for n in range(40):
+            output.result_line(f"/path/{worker}/{n}")
+    threads = [threading.Thread(target=churn, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=results, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+"""
+
+
+def test_results_printed_while_rows_come_and_go_all_stay_on_screen_and_the_rows_leave_nothing(tmp_path):
+    script = tmp_path / "churn.py"
+    script.write_text(CHURN)
+    screen = Terminal([sys.executable, str(script)], env=os.environ.copy(), lines=120)
+    try:
+        assert screen.wait_exit() == 0
+        lines = on_screen(screen)
+    finally:
+        screen.close()
+    expected = sorted(f"/path/{worker}/{n}" for worker in range(2) for n in range(40))
+    assert sorted(lines) == expected, "\n".join(lines)
+
+
 def test_generate_leaves_its_paths_and_no_progress_on_screen(start_sandbox, terminal, tmp_path):
     sandbox = start_sandbox(queue_seconds=HELD)
     screen = terminal("generate", "a fox on a terminal", "-n", "2", "-o", tmp_path / "out")

@@ -129,7 +129,8 @@ class Output:
         self.stderr = stderr or sys.stderr
         self._console: Console | None = None
         self._live: Live | None = None
-        self._lock = threading.Lock()
+        # Held for every write to the terminal and every redraw of a live display (`render.progress`).
+        self._lock = threading.RLock()
         self._preview_refused = False  # said once per command, not once per image
         self.documents = 0  # JSON documents printed so far
 
@@ -157,6 +158,11 @@ class Output:
 
             self._console = Console(file=self.stderr, highlight=False, soft_wrap=True)
         return self._console
+
+    @property
+    def terminal_lock(self) -> threading.RLock:
+        """The lock every line this object writes is written under: a live display redraws under it too."""
+        return self._lock
 
     def attach_live(self, live: Live | None) -> None:
         """The live display now on the terminal (None when it ends): results are printed above it."""

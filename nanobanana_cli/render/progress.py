@@ -1,7 +1,7 @@
 """Live progress on a terminal, one plain line per event elsewhere: for one job, many, or a batch.
 
 Live displays are transient (they leave nothing behind) and registered with the `Output`, which
-prints each result above them.
+prints each result above them. They are drawn by `Redrawer`, never by Rich's own refresh thread.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from ..sanitise import escape
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions
+    from rich.live import Live
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
@@ -32,6 +33,42 @@ def describe_status(status: JobStatus) -> str:
     return text
 
 
+class Redrawer:
+    """Draws a live display only while holding the Output's terminal lock, from a thread of its own.
+
+    Rich's refresh thread takes only the Live's lock, and a line printed during a live display is
+    rendered (the display below it included) outside that lock and written later. A redraw in
+    between moves the cursor over a display of another height than the screen shows: lines above it
+    are erased, or old rows stay behind (a path missing from a watch's screen). So Rich's refresh
+    thread stays off, this one redraws, and every redraw, print and change of rows holds the lock.
+    """
+
+    def __init__(self, output: Output, live: Live, per_second: float) -> None:
+        self.output = output
+        self.live = live
+        self._interval = 1 / per_second
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redraw", daemon=True)
+
+    def start(self) -> None:
+        with self.output.terminal_lock:
+            self.live.start(refresh=True)
+            self.output.attach_live(self.live)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        with self.output.terminal_lock:  # results printed from here on go straight to stdout
+            self.output.attach_live(None)
+            self.live.stop()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            with self.output.terminal_lock:
+                self.live.refresh()
+
+
 class JobProgress:
     """Reporter for waiting and downloading: a live display on a terminal, plain lines otherwise."""
 
@@ -40,6 +77,7 @@ class JobProgress:
         self._last_state: dict[str, str] = {}
         self._tasks: dict[str, TaskID] = {}
         self._progress: Progress | None = None
+        self._redrawer: Redrawer | None = None
 
     def __enter__(self) -> JobProgress:
         if self.output.live:
@@ -53,30 +91,31 @@ class JobProgress:
                 TimeElapsedColumn(),
                 console=self.output.console,
                 transient=True,
+                auto_refresh=False,  # the Redrawer draws it
                 # stdout must stay the real stdout: results are written there, above the display.
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
-            self._progress.start()
-            self.output.attach_live(self._progress.live)
+            self._redrawer = Redrawer(self.output, self._progress.live, per_second=10)
+            self._redrawer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self.output.attach_live(None)
-            self._progress.stop()
+        if self._redrawer is not None:
+            self._redrawer.stop()
 
     def job_update(self, status: JobStatus, elapsed: float) -> None:
         text = describe_status(status)
         short = escape(status.request_id[:8])
         if self._progress is not None:
             key = f"job:{status.request_id}"
-            if status.is_running:
-                if key not in self._tasks:
-                    self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
-                self._progress.update(self._tasks[key], description=f"{short} {text}")
-            elif key in self._tasks:  # finished: its downloads (if any) show from here on
-                self._progress.remove_task(self._tasks.pop(key))
+            with self.output.terminal_lock:  # adding a row redraws the display (see Redrawer)
+                if status.is_running:
+                    if key not in self._tasks:
+                        self._tasks[key] = self._progress.add_task(f"{short} {text}", total=None)
+                    self._progress.update(self._tasks[key], description=f"{short} {text}")
+                elif key in self._tasks:  # finished: its downloads (if any) show from here on
+                    self._progress.remove_task(self._tasks.pop(key))
         elif self._last_state.get(status.request_id) != text:
             self._last_state[status.request_id] = text
             self.output.info(f"{short}: {text} after {elapsed:.1f}s")
@@ -87,11 +126,12 @@ class JobProgress:
         key = f"file:{url}"
         name = escape(url.rsplit("/", 1)[-1].split("?", 1)[0][:32])
         size = f"{received / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{received / 1e6:.1f} MB"
-        if key not in self._tasks:
-            self._tasks[key] = self._progress.add_task("", total=total)
-        self._progress.update(self._tasks[key], description=f"  {name} {size}", completed=received, total=total)
-        if total is not None and received >= total:
-            self._progress.remove_task(self._tasks.pop(key))
+        with self.output.terminal_lock:
+            if key not in self._tasks:
+                self._tasks[key] = self._progress.add_task("", total=total)
+            self._progress.update(self._tasks[key], description=f"  {name} {size}", completed=received, total=total)
+            if total is not None and received >= total:
+                self._progress.remove_task(self._tasks.pop(key))
 
     def warn(self, text: str) -> None:
         self.output.warn(text)  # printed above the live display, which the Output knows of
@@ -112,25 +152,22 @@ class BatchProgress:
         self._ended: set[tuple[int, int]] = set()  # jobs with an outcome, whatever it was: they no longer run
         self._line_of_job: dict[str, tuple[int, int]] = {}
         self._started: dict[tuple[int, int], float] = {}
-        self._live: Any = None
+        self._redrawer: Redrawer | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> BatchProgress:
         if self.output.live:
             from rich.live import Live
 
-            self._live = Live(
-                self, console=self.output.console, refresh_per_second=4, transient=True,
-                redirect_stdout=False, redirect_stderr=False,
-            )
-            self._live.start(refresh=True)
-            self.output.attach_live(self._live)
+            live = Live(self, console=self.output.console, auto_refresh=False, transient=True,
+                        redirect_stdout=False, redirect_stderr=False)
+            self._redrawer = Redrawer(self.output, live, per_second=4)
+            self._redrawer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self.output.attach_live(None)
-            self._live.stop()
+        if self._redrawer is not None:
+            self._redrawer.stop()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Any:
         yield self._table(options.max_height)
@@ -160,7 +197,7 @@ class BatchProgress:
         return table
 
     def _event(self, number: tuple[int, int], text: str) -> None:
-        if self._live is None:
+        if self._redrawer is None:
             self.output.info(f"line {_tag(number)}: {text}")
 
     def line_started(self, line: BatchLine, action: str, request_id: str | None) -> None:
